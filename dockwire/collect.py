@@ -1,0 +1,233 @@
+"""Assemble one HostModel from all probes, concurrently.
+
+A failing probe marks its part stale with the reason; it never stops the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from dockwire.model import (
+    Bridge,
+    Container,
+    Engine,
+    Firewall,
+    HostModel,
+    HostNet,
+    Interface,
+    Network,
+    Sysctls,
+    VethPair,
+)
+from dockwire.probes.container_files import netns_inode, read_dns
+from dockwire.probes.docker_api import read_docker
+from dockwire.probes.firewall_diff import FirewallDelta, FirewallPoller
+from dockwire.probes.netlink import read_namespace
+from dockwire.probes.sysctls import read_sysctls
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, PermissionError):
+        return "permission denied (needs root or CAP_NET_ADMIN/CAP_SYS_ADMIN)"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def match_veths(host_ifaces: list[Interface], containers: list[Container]) -> list[VethPair]:
+    """Pair host-side veths with container-side ones: each names the other's ifindex (IFLA_LINK)."""
+    by_index = {i.ifindex: i for i in host_ifaces if i.kind == "veth"}
+    pairs: list[VethPair] = []
+    matched: set[int] = set()
+    for c in containers:
+        for iface in c.interfaces:
+            if iface.kind != "veth" or iface.peer_ifindex is None:
+                continue
+            host = by_index.get(iface.peer_ifindex)
+            if host is None or host.peer_ifindex != iface.ifindex:
+                continue
+            matched.add(host.ifindex)
+            pairs.append(
+                VethPair(
+                    host_ifname=host.name,
+                    host_ifindex=host.ifindex,
+                    bridge=host.master,
+                    container_id=c.id,
+                    container_ifname=iface.name,
+                    container_ifindex=iface.ifindex,
+                )
+            )
+    # Host veths whose peer lives in a namespace that is not a container's (e.g. a lab or user netns).
+    pairs.extend(
+        VethPair(host_ifname=h.name, host_ifindex=h.ifindex, bridge=h.master)
+        for h in by_index.values()
+        if h.ifindex not in matched
+    )
+    return sorted(pairs, key=lambda p: p.host_ifindex)
+
+
+def find_bridges(host_ifaces: list[Interface], networks: list[Network]) -> list[Bridge]:
+    by_bridge = {n.bridge: n.id for n in networks if n.bridge}
+    return [
+        Bridge(
+            name=b.name,
+            ifindex=b.ifindex,
+            ports=sorted(i.name for i in host_ifaces if i.master == b.name),
+            network_id=by_bridge.get(b.name, ""),
+        )
+        for b in host_ifaces
+        if b.kind == "bridge"
+    ]
+
+
+def confirm_layout(engine: Engine, firewall: Firewall) -> Engine:
+    """Refine the layout guessed from the version with what the rules show."""
+    chains = {c.name for t in firewall.tables if t.family == "ip" for c in t.chains}
+    tables = {t.name for t in firewall.tables}
+    if "docker-bridges" in tables or "DOCKER-INTERNAL" in chains:
+        layout = "29"
+    elif "DOCKER-FORWARD" in chains:
+        layout = "28"
+    elif "DOCKER-ISOLATION-STAGE-1" in chains or "DOCKER" in chains:
+        layout = "<=27"
+    else:
+        return engine
+    return msgspec.structs.replace(engine, layout=layout)
+
+
+def _namespace_part(container: Container) -> dict[str, Any]:
+    """Blocking: a running container's netns identity, interfaces, routes and DNS config."""
+    assert container.pid
+    data: dict[str, Any] = {"netns_inode": netns_inode(container.pid)}
+    data["dns"] = read_dns(container.pid)
+    if not container.netns_owner and container.network_mode != "host":
+        data["interfaces"], data["routes"], _ = read_namespace(f"/proc/{container.pid}/ns/net")
+    return data
+
+
+async def _with_namespaces(containers: list[Container], stale: dict[str, str]) -> list[Container]:
+    running = [c for c in containers if c.pid]
+    results = await asyncio.gather(
+        *(asyncio.to_thread(_namespace_part, c) for c in running), return_exceptions=True
+    )
+    parts = {c.id: r for c, r in zip(running, results, strict=True)}
+    updated = []
+    for c in containers:
+        part = parts.get(c.id)
+        if isinstance(part, BaseException):
+            # A container that exited mid-read has no namespace left: only running ones are stale.
+            if not isinstance(part, (FileNotFoundError, ProcessLookupError)):
+                stale[f"container:{c.name}"] = _reason(part)
+            updated.append(c)
+        elif part is not None:
+            updated.append(msgspec.structs.replace(c, **part))
+        else:
+            updated.append(c)
+    return updated
+
+
+class Collector:
+    """Reads the host part by part; each part's failure lands in `stale` under that part's name."""
+
+    def __init__(self, client: Any | None) -> None:
+        self.client = client
+        self.poller = FirewallPoller()
+
+    async def docker(self, stale: dict[str, str]) -> tuple[Engine | None, list[Network], list[Container]]:
+        if self.client is None:
+            stale["docker"] = "no Docker daemon reachable"
+            return None, [], []
+        try:
+            return await asyncio.to_thread(read_docker, self.client)
+        except Exception as exc:
+            stale["docker"] = _reason(exc)
+            return None, [], []
+
+    async def namespaces(self, containers: list[Container], stale: dict[str, str]) -> list[Container]:
+        return await _with_namespaces(containers, stale)
+
+    async def host(self, stale: dict[str, str]) -> HostNet:
+        try:
+            ifaces, routes, rules = await asyncio.to_thread(read_namespace, None, True)
+        except Exception as exc:
+            stale["netlink"] = _reason(exc)
+            return HostNet()
+        return HostNet(interfaces=ifaces, routes=routes, rules=rules)
+
+    async def firewall(
+        self, stale: dict[str, str], networks: list[Network] | None = None
+    ) -> tuple[Firewall, FirewallDelta | None]:
+        """The firewall, and what changed since this collector's previous read.
+
+        The change is None on the first read or when nothing changed.
+
+        `networks` gives Docker's bridge names (custom ones included) for the ownership tags.
+        """
+        bridges = [n.bridge for n in networks if n.bridge] if networks is not None else None
+        try:
+            result = await self.poller.poll(bridges)
+        except Exception as exc:
+            stale["firewall"] = _reason(exc)
+            return Firewall(), None
+        stale.update(result.stale)
+        return result.firewall, result.delta
+
+    async def sysctls(self, stale: dict[str, str]) -> Sysctls:
+        try:
+            return await asyncio.to_thread(read_sysctls)
+        except Exception as exc:
+            stale["sysctls"] = _reason(exc)
+            return Sysctls()
+
+    async def everything(self) -> HostModel:
+        stale: dict[str, str] = {}
+        (engine, networks, containers), host, sysctls = await asyncio.gather(
+            self.docker(stale), self.host(stale), self.sysctls(stale)
+        )
+        (firewall, _), containers = await asyncio.gather(
+            self.firewall(stale, networks), self.namespaces(containers, stale)
+        )
+        return assemble(
+            HostModel(),
+            stale,
+            engine=engine,
+            networks=networks,
+            containers=containers,
+            host=host,
+            firewall=firewall,
+            sysctls=sysctls,
+        )
+
+
+def assemble(base: HostModel, stale: dict[str, str], **parts: Any) -> HostModel:
+    """A new model: `base` with the given parts replaced.
+
+    The derived parts (bridges, veths, layout) are redone from the new parts.
+    """
+    model = msgspec.structs.replace(base, **parts)
+    engine = model.engine
+    if engine is not None:
+        engine = confirm_layout(engine, model.firewall)
+    return msgspec.structs.replace(
+        model,
+        taken_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        hostname=socket.gethostname(),
+        engine=engine,
+        bridges=find_bridges(model.host.interfaces, model.networks),
+        veths=match_veths(model.host.interfaces, model.containers),
+        stale=dict(sorted(stale.items())),
+    )
+
+
+async def collect(client: Any | None) -> HostModel:
+    """Read the whole host once. `client` is a docker.DockerClient, or None when no daemon is reachable."""
+    return await Collector(client).everything()
+
+
+def is_privileged() -> bool:
+    return os.geteuid() == 0

@@ -1,0 +1,132 @@
+"""The lab's "outside" client: a network namespace joined to the host by a veth pair, driven with `ip`.
+
+Namespaces and links cannot carry Docker labels, so the lab keeps no state file for them: it recognises them
+strictly by their fixed names, `dwlab-outside` (the namespace) and `dwlab-out0` (the host end of the veth),
+and touches nothing else. The namespace holds the other end as `eth0` with 198.51.100.2/24 (TEST-NET-2) and a
+default route via the host's 198.51.100.1, so it reaches published ports on the host's addresses like a
+client on another machine would.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+from typing import Any
+
+from dockwire.lab_report import LabError, LabObject
+
+NETNS = "dwlab-outside"
+HOST_IF = "dwlab-out0"
+PEER_IF = "eth0"
+HOST_ADDR = "198.51.100.1"
+NS_ADDR = "198.51.100.2"
+PREFIXLEN = 24
+SUBNET = "198.51.100.0/24"
+SCENARIO = "outside"
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run `ip ARGS`; on failure raise LabError with ip's own message."""
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        msg = (proc.stderr.strip() or proc.stdout.strip()).splitlines()
+        raise LabError(f"ip {' '.join(args)}: {msg[0] if msg else f'exit {proc.returncode}'}")
+    return proc
+
+
+def _json(*args: str) -> list[dict[str, Any]]:
+    proc = ip("-j", *args, check=False)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return []
+    data = json.loads(proc.stdout)
+    return data if isinstance(data, list) else []
+
+
+def netns_exists() -> bool:
+    proc = ip("netns", "list", check=False)
+    return any(line.split()[0] == NETNS for line in proc.stdout.splitlines() if line.strip())
+
+
+def _ipv4(link: list[dict[str, Any]]) -> list[str]:
+    return [
+        f"{a['local']}/{a['prefixlen']}"
+        for entry in link
+        for a in entry.get("addr_info", [])
+        if a.get("family") == "inet"
+    ]
+
+
+def host_link() -> list[dict[str, Any]]:
+    """`ip -j addr show dev dwlab-out0`, or [] when there is no such link."""
+    return _json("addr", "show", "dev", HOST_IF)
+
+
+def _healthy() -> bool:
+    if not netns_exists():
+        return False
+    link = host_link()
+    if not link or f"{HOST_ADDR}/{PREFIXLEN}" not in _ipv4(link) or "UP" not in link[0].get("flags", []):
+        return False
+    inner = _json("-n", NETNS, "addr", "show", "dev", PEER_IF)
+    if f"{NS_ADDR}/{PREFIXLEN}" not in _ipv4(inner):
+        return False
+    routes = _json("-n", NETNS, "route", "show", "default")
+    return any(r.get("gateway") == HOST_ADDR for r in routes)
+
+
+def overlapping_routes(subnet: str, skip_devs: set[str]) -> list[str]:
+    """Routes of the host's main table that overlap `subnet`, except those through `skip_devs`."""
+    wanted = ipaddress.ip_network(subnet)
+    found = []
+    for route in _json("-4", "route", "show"):
+        dst, dev = route.get("dst", ""), route.get("dev", "")
+        if dst in ("", "default") or dev in skip_devs:
+            continue
+        if ipaddress.ip_network(dst if "/" in dst else f"{dst}/32", strict=False).overlaps(wanted):
+            found.append(f"{dst} dev {dev or '?'}")
+    return found
+
+
+def _objects(state_ns: str, state_if: str) -> list[LabObject]:
+    return [
+        LabObject("netns", NETNS, state_ns, SCENARIO, f"{PEER_IF} {NS_ADDR}/{PREFIXLEN} via {HOST_ADDR}"),
+        LabObject("veth", HOST_IF, state_if, SCENARIO, f"{HOST_ADDR}/{PREFIXLEN} <-> {NETNS}:{PEER_IF}"),
+    ]
+
+
+def ensure_outside() -> list[LabObject]:
+    """Create the namespace and veth, or keep them when they are already exactly as wanted."""
+    if _healthy():
+        return _objects("reused", "reused")
+    existed = netns_exists() or bool(host_link())
+    remove_outside()
+    ip("netns", "add", NETNS)
+    ip("link", "add", HOST_IF, "type", "veth", "peer", "name", PEER_IF, "netns", NETNS)
+    ip("addr", "add", f"{HOST_ADDR}/{PREFIXLEN}", "dev", HOST_IF)
+    ip("link", "set", HOST_IF, "up")
+    ip("-n", NETNS, "link", "set", "lo", "up")
+    ip("-n", NETNS, "addr", "add", f"{NS_ADDR}/{PREFIXLEN}", "dev", PEER_IF)
+    ip("-n", NETNS, "link", "set", PEER_IF, "up")
+    ip("-n", NETNS, "route", "add", "default", "via", HOST_ADDR)
+    state = "recreated" if existed else "created"
+    return _objects(state, state)
+
+
+def remove_outside() -> list[LabObject]:
+    """Delete the namespace (which takes its veth end, and so the pair) and a left-over host end."""
+    had_link = bool(host_link())
+    ns_state = "absent"
+    if netns_exists():
+        ip("netns", "delete", NETNS)
+        ns_state = "removed"
+    if host_link():  # still there when its peer was not in the namespace
+        ip("link", "delete", HOST_IF)
+    return _objects(ns_state, "removed" if had_link else "absent")
+
+
+def outside_status() -> list[LabObject]:
+    ns = "present" if netns_exists() else "missing"
+    link = host_link()
+    veth = ("up" if "UP" in link[0].get("flags", []) else "down") if link else "missing"
+    return _objects(ns, veth)

@@ -1,0 +1,1 @@
+"""The static verdict engine: model in, verdict out."""

@@ -1,0 +1,177 @@
+"""What SRC and DST name: a container, the host, an outside client, a published port, or a DNS name.
+
+`resolve_endpoint(model, text)` accepts a container name, id (prefix) or IP; `host` or a host IP; `outside`
+or `outside:ADDR`; for a destination also `HOSTIP:PORT` (a published port), `NAME:PORT` and `name:OTHER`
+(does OTHER resolve from SRC?). Unknown or ambiguous text raises `EndpointError` listing the candidates.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from ipaddress import IPv4Address, ip_address
+
+from dockwire.errors import DockwireError
+from dockwire.model import Container, HostModel
+from dockwire.verdict.routing import LOOPBACK_NET
+
+# Where an outside client without a given address is assumed to be (TEST-NET-3, routed by the default route).
+DEFAULT_OUTSIDE = "203.0.113.10"
+KINDS = ("container", "host", "outside", "published", "dns")
+
+
+class EndpointError(DockwireError):
+    """SRC or DST does not name exactly one thing; the message lists what it could be."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One resolved end of a flow."""
+
+    kind: str  # one of KINDS
+    text: str
+    container: Container | None = None
+    # A specific address: the container IP the user typed, a host IP, the outside client's address.
+    address: str = ""
+    # Port given as part of the text (HOSTIP:PORT, NAME:PORT).
+    port: int | None = None
+    # For kind "dns": the name to resolve.
+    name: str = ""
+    # For kind "outside": True when the user gave no address (DEFAULT_OUTSIDE stands in).
+    assumed_address: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.kind == "container" and self.container is not None:
+            return self.container.name + (f" ({self.address})" if self.address else "")
+        if self.kind == "host":
+            return f"host ({self.address})" if self.address else "host"
+        if self.kind == "outside":
+            return "outside" if self.assumed_address else f"outside ({self.address})"
+        if self.kind == "published":
+            return f"{self.address}:{self.port}"
+        return f"name:{self.name}"
+
+
+def _ipv4(text: str) -> IPv4Address | None:
+    try:
+        addr = ip_address(text)
+    except ValueError:
+        return None
+    return addr if isinstance(addr, IPv4Address) else None
+
+
+def host_addresses(model: HostModel) -> set[IPv4Address]:
+    addrs = {IPv4Address(a.address) for i in model.host.interfaces for a in i.addresses if a.family == 4}
+    for route in model.host.routes:
+        if route.table == 255 and route.type == "local" and route.family == 4 and "/" not in route.dst:
+            addr = _ipv4(route.dst)
+            if addr is not None:
+                addrs.add(addr)
+    return addrs
+
+
+def is_host_address(model: HostModel, addr: IPv4Address) -> bool:
+    return addr in LOOPBACK_NET or addr in host_addresses(model)
+
+
+def container_by_ip(model: HostModel, addr: str) -> Container | None:
+    """The container whose own endpoint has this IP (not a container sharing its namespace)."""
+    for c in model.containers:
+        if c.netns_owner:
+            continue
+        if any(ep.ip == addr for ep in c.endpoints):
+            return c
+    for c in model.containers:  # host-side view: an address inside its namespace
+        if any(a.address == addr for i in c.interfaces for a in i.addresses):
+            return c
+    return None
+
+
+def find_container(model: HostModel, ident: str) -> Container:
+    """A container by exact name, id, or unique id/name prefix; EndpointError otherwise."""
+    ident = ident.lstrip("/")
+    exact = [c for c in model.containers if ident in (c.name, c.id)]
+    if len(exact) == 1:
+        return exact[0]
+    by_id = [c for c in model.containers if len(ident) >= 3 and c.id.startswith(ident)]
+    by_name = [c for c in model.containers if c.name.startswith(ident)]
+    candidates = by_id or by_name
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        names = ", ".join(sorted(f"{c.name} ({c.id[:12]})" for c in candidates))
+        raise EndpointError(f"{ident!r} is ambiguous: it matches {names}")
+    names = [c.name for c in model.containers]
+    close = difflib.get_close_matches(ident, names, n=5, cutoff=0.5)
+    if close:
+        hint = f"did you mean {', '.join(close)}?"
+    elif names:
+        shown = ", ".join(sorted(names)[:12]) + (" ..." if len(names) > 12 else "")
+        hint = f"containers: {shown}"
+    else:
+        hint = "there are no containers"
+    raise EndpointError(
+        f"{ident!r} is not a container, IP, 'host' or 'outside[:ADDR]'; {hint}"
+    )
+
+
+def _from_address(model: HostModel, text: str, addr: IPv4Address, port: int | None) -> Endpoint:
+    owner = container_by_ip(model, str(addr))
+    if owner is not None:
+        return Endpoint("container", text, container=owner, address=str(addr), port=port)
+    if is_host_address(model, addr):
+        kind = "published" if port is not None else "host"
+        return Endpoint(kind, text, address=str(addr), port=port)
+    return Endpoint("outside", text, address=str(addr), port=port)
+
+
+def _port(text: str, whole: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise EndpointError(f"{whole!r}: {text!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise EndpointError(f"{whole!r}: port {port} is out of range (1-65535)")
+    return port
+
+
+def resolve_endpoint(model: HostModel, text: str, role: str = "dst") -> Endpoint:
+    """Resolve SRC (`role="src"`) or DST text to an Endpoint; EndpointError when unknown or ambiguous."""
+    raw = text.strip()
+    if not raw:
+        raise EndpointError(f"empty {role.upper()}")
+    lowered = raw.lower()
+    if lowered == "host":
+        return Endpoint("host", raw)
+    if lowered == "outside":
+        return Endpoint("outside", raw, address=DEFAULT_OUTSIDE, assumed_address=True)
+    head, sep, tail = raw.partition(":")
+    if sep and head.lower() in ("outside",):
+        addr = _ipv4(tail)
+        if addr is None:
+            raise EndpointError(f"{raw!r}: {tail!r} is not an IPv4 address")
+        return Endpoint("outside", raw, address=str(addr))
+    if sep and head.lower() == "name":
+        if role == "src":
+            raise EndpointError(f"{raw!r}: a DNS name can only be a destination")
+        if not tail:
+            raise EndpointError(f"{raw!r}: give the name to resolve, e.g. name:db")
+        return Endpoint("dns", raw, name=tail)
+    if sep and raw.count(":") == 1:
+        if role == "src":
+            raise EndpointError(f"{raw!r}: a port can only be given for the destination")
+        port = _port(tail, raw)
+        if head.lower() == "host":
+            return Endpoint("published", raw, port=port)
+        addr = _ipv4(head)
+        if addr is not None:
+            return _from_address(model, raw, addr, port)
+        c = find_container(model, head)
+        return Endpoint("container", raw, container=c, port=port)
+    if sep:
+        raise EndpointError(f"{raw!r}: IPv6 endpoints are not supported; use an IPv4 address or a name")
+    addr = _ipv4(raw)
+    if addr is not None:
+        return _from_address(model, raw, addr, None)
+    return Endpoint("container", raw, container=find_container(model, raw))

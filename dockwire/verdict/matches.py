@@ -1,0 +1,352 @@
+"""Turn one rule condition (a model `Match`) into a test on a packet: True, False, or None when unknowable.
+
+iptables conditions (module/option as `iptables-save` writes them) and nftables ones (module "nft", option the
+normalized left-hand side) are both covered. Anything not understood compiles to a test that answers None,
+which makes the verdict "uncertain" and names the rule, rather than guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from ipaddress import IPv4Address
+
+from dockwire.model import Match
+from dockwire.verdict.packet import Packet
+from dockwire.verdict.values import (
+    Unparsable,
+    address_predicate,
+    iface_matches,
+    icmp_type,
+    port_in,
+    protocol,
+    split_list,
+)
+from dockwire.verdict.where import HostFacts, Where
+
+Test = Callable[[Packet, Where, HostFacts], bool | None]
+Sets = dict[str, list[str]]
+CT_STATES = {"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED", "SNAT", "DNAT"}
+
+
+def _unknown(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+    return None
+
+
+def _negate(test: Test) -> Test:
+    def negated(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        result = test(pkt, where, facts)
+        return None if result is None else not result
+
+    return negated
+
+
+# --- shared building blocks -----------------------------------------------------------------------------
+
+
+def _resolve(items: list[str], sets: Sets) -> list[str] | None:
+    """Items with `@name` set references replaced by the set's members; None when a set is not recorded."""
+    out: list[str] = []
+    for item in items:
+        if item.startswith("@"):
+            members = sets.get(item[1:])
+            if members is None:
+                return None
+            out.extend(m.split(" ")[0].strip('"') for m in members if m)
+        else:
+            out.append(item)
+    return out
+
+
+def _addresses(items: list[str], sets: Sets) -> Callable[[IPv4Address], bool] | None:
+    """Membership in a list of address items (sets resolved); None when a set's members are unknown."""
+    resolved = _resolve(items, sets)
+    if resolved is None:
+        return None
+    tests = [address_predicate(i) for i in resolved]
+    return lambda addr: any(t(addr) for t in tests)
+
+
+def _ports(items: list[str], which: str, sets: Sets) -> Test:
+    resolved = _resolve(items, sets)
+    if resolved is None:
+        return _unknown
+    for item in resolved:
+        port_in(0, [item])  # validate now: raises Unparsable
+
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        if pkt.proto not in ("tcp", "udp", "sctp"):
+            return False
+        return port_in(pkt.dport if which == "dport" else pkt.sport, resolved)
+
+    return test
+
+
+def _addr_test(items: list[str], sets: Sets, field: str) -> Test:
+    addr = _addresses(items, sets)
+    if addr is None:
+        return _unknown
+    if field == "src":
+        return lambda p, w, f: addr(p.src)
+    if field == "dst":
+        return lambda p, w, f: addr(p.dst)
+    if field == "orig_src":
+        return lambda p, w, f: addr(p.orig_src or p.src)
+    return lambda p, w, f: addr(p.orig_dst or p.dst)
+
+
+def _ct_states(items: list[str]) -> Test:
+    wanted = {i.upper() for i in items}
+    if not wanted <= CT_STATES:
+        raise Unparsable(",".join(sorted(wanted - CT_STATES)))
+
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        # In the raw table conntrack has not looked at the packet yet: no state at all (xt_conntrack: INVALID).
+        state = pkt.ct_state if pkt.ct_seen else "INVALID"
+        have = {state}
+        have |= set(pkt.ct_nat)
+        return bool(wanted & have)
+
+    return test
+
+
+def _iface(which: str, patterns: list[str]) -> Test:
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        name = getattr(where, which)
+        return any(iface_matches(p, name) for p in patterns)
+
+    return test
+
+
+def _addrtype(which: str, types: list[str]) -> Test:
+    wanted = {t.upper() for t in types}
+
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        addr = pkt.dst if which == "dst" else pkt.src
+        return facts.routing.addr_type(addr) in wanted
+
+    return test
+
+
+def _protocol(items: list[str]) -> Test:
+    wanted = {protocol(i) for i in items}
+
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        return "all" in wanted or pkt.proto in wanted
+
+    return test
+
+
+def _icmp(items: list[str]) -> Test:
+    wanted = [icmp_type(i) for i in items]
+
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        if pkt.proto != "icmp":
+            return False
+        return any(t is None or (t == pkt.icmp_type and code in (None, 0)) for t, code in wanted)
+
+    return test
+
+
+def _mark(value_text: str) -> Test:
+    value, _, mask_text = value_text.partition("/")
+    want = int(value, 0)
+    mask = int(mask_text, 0) if mask_text else 0xFFFFFFFF
+
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        if pkt.mark is None:
+            return None
+        return (pkt.mark & mask) == want
+
+    return test
+
+
+def _tcp_flags(mask_text: str, comp_text: str) -> Test:
+    mask = {f.upper() for f in split_list([mask_text])}
+    comp = {f.upper() for f in split_list([comp_text])}
+    if "ALL" in mask:
+        mask = {"SYN", "ACK", "FIN", "RST", "URG", "PSH"}
+    if "NONE" in comp:
+        comp = set()
+
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        if pkt.proto != "tcp":
+            return False
+        return (set(pkt.tcp_flags) & mask) == comp
+
+    return test
+
+
+def _physdev(option: str, args: list[str]) -> Test:
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        if option == "--physdev-in":
+            return bool(where.physdev_in) and iface_matches(args[0], where.physdev_in)
+        if option == "--physdev-out":
+            return bool(where.physdev_out) and iface_matches(args[0], where.physdev_out)
+        if option == "--physdev-is-in":
+            return bool(where.physdev_in)
+        if option == "--physdev-is-out":
+            return bool(where.physdev_out)
+        return where.bridged  # --physdev-is-bridged
+
+    return test
+
+
+def _ipset(args: list[str], sets: Sets) -> Test:
+    if len(args) < 2:
+        raise Unparsable(" ".join(args))
+    name, dirs = args[0], split_list([args[1]])
+    if len(dirs) != 1 or dirs[0] not in ("src", "dst"):
+        raise Unparsable(" ".join(args))  # multi-dimension sets (ip,port ...) are not evaluated
+    members = sets.get(name)
+    if members is None or any("," in m for m in members):
+        return _unknown  # not recorded, or a multi-dimension set (ip,port ...)
+    return _addr_test(members, {}, dirs[0])
+
+
+# --- iptables -------------------------------------------------------------------------------------------
+
+
+def _iptables(m: Match, sets: Sets) -> Test:
+    items = split_list(m.args)
+    opt, mod = m.option, m.module
+    if opt in ("-s", "--source", "-d", "--destination"):
+        return _addr_test(items, sets, "src" if opt in ("-s", "--source") else "dst")
+    if opt in ("-i", "--in-interface"):
+        return _iface("iif", items)
+    if opt in ("-o", "--out-interface"):
+        return _iface("oif", items)
+    if opt in ("-p", "--protocol"):
+        return _protocol(items)
+    if opt in ("-f", "--fragment"):
+        return lambda p, w, f: False  # the engine reasons about whole, unfragmented packets
+    if mod == "comment":
+        return lambda p, w, f: True
+    if opt in ("--dport", "--destination-port", "--dports", "--destination-ports"):
+        return _ports(items, "dport", sets)
+    if opt in ("--sport", "--source-port", "--sports", "--source-ports"):
+        return _ports(items, "sport", sets)
+    if opt == "--ports":
+        d, s = _ports(items, "dport", sets), _ports(items, "sport", sets)
+        return lambda p, w, f: bool(d(p, w, f) or s(p, w, f))
+    if opt in ("--ctstate", "--state"):
+        return _ct_states(items)
+    if opt in ("--ctorigsrc", "--ctorigdst"):
+        return _addr_test(items, sets, "orig_src" if opt == "--ctorigsrc" else "orig_dst")
+    if opt == "--ctdir":
+        want = items[0].upper()
+        return lambda p, w, f: p.ct_dir == want
+    if opt == "--ctproto":
+        return _protocol(items)
+    if mod == "addrtype" and opt in ("--src-type", "--dst-type"):
+        return _addrtype("src" if opt == "--src-type" else "dst", items)
+    if mod == "physdev":
+        return _physdev(opt, m.args)
+    if mod == "iprange" and opt in ("--src-range", "--dst-range"):
+        rng = address_predicate(items[0])
+        src = opt == "--src-range"
+        return lambda p, w, f: rng(p.src if src else p.dst)
+    if mod == "set" and opt == "--match-set":
+        return _ipset(m.args, sets)
+    if mod == "set" and opt in ("--return-nomatch", "! --update-counters", "--update-counters"):
+        return lambda p, w, f: True
+    if opt == "--icmp-type":
+        return _icmp(items)
+    if mod == "mark" and opt == "--mark":
+        return _mark(items[0])
+    if opt == "--syn":
+        return _tcp_flags("SYN,RST,ACK,FIN", "SYN")
+    if opt == "--tcp-flags" and len(m.args) >= 2:
+        return _tcp_flags(m.args[0], m.args[1])
+    if mod == "pkttype" and opt == "--pkt-type":
+        return lambda p, w, f: items[0].lower() == "unicast"
+    if mod in ("tcp", "udp", "icmp", "sctp") and not opt:
+        return _protocol([mod])
+    return _unknown
+
+
+# --- nftables -------------------------------------------------------------------------------------------
+
+
+def _strip_meta(option: str) -> str:
+    option = option.strip()
+    return option[5:] if option.startswith("meta ") else option
+
+
+def _nft_value_test(lhs: str, items: list[str], sets: Sets) -> Test:
+    """A positive test `lhs in items` for the nft left-hand sides the engine understands."""
+    if lhs in ("iifname", "iif"):
+        return _iface("iif", items)
+    if lhs in ("oifname", "oif"):
+        return _iface("oif", items)
+    if lhs in ("ibrname", "ibridgename"):
+        return lambda p, w, f: any(iface_matches(i, w.bridge) for i in items) if w.physdev_in else False
+    if lhs in ("obrname", "obridgename"):
+        return lambda p, w, f: any(iface_matches(i, w.bridge) for i in items) if w.physdev_out else False
+    if lhs in ("ip saddr", "ip daddr"):
+        return _addr_test(items, sets, "src" if lhs == "ip saddr" else "dst")
+    if lhs in ("ct original saddr", "ct original ip saddr", "ct original daddr", "ct original ip daddr"):
+        return _addr_test(items, sets, "orig_src" if "saddr" in lhs else "orig_dst")
+    if lhs in ("ip protocol", "l4proto", "ct protocol", "ct original protocol"):
+        return _protocol(items)
+    if lhs in ("nfproto", "protocol"):
+        return lambda p, w, f: bool({i.lower() for i in items} & {"ipv4", "ip", "0x0800", "2"})
+    if lhs in ("tcp dport", "udp dport", "th dport", "sctp dport", "tcp sport", "udp sport", "th sport",
+               "sctp sport"):
+        proto, field = lhs.split()
+        ports = _ports(items, field, sets)
+        if proto == "th":
+            return ports
+        return lambda p, w, f: p.proto == proto and ports(p, w, f)
+    if lhs == "ct state":
+        return _ct_states(items)
+    if lhs == "ct direction":
+        return lambda p, w, f: p.ct_dir.lower() in {i.lower() for i in items}
+    if lhs == "ct status":
+        wanted = {i.lower() for i in items}
+        if not wanted <= {"dnat", "snat"}:
+            raise Unparsable(",".join(items))
+        return lambda p, w, f: bool(wanted & {n.lower() for n in p.ct_nat})
+    if lhs in ("fib daddr type", "fib saddr type"):
+        which = "dst" if "daddr" in lhs else "src"
+        return _addrtype(which, items)
+    if lhs == "icmp type":
+        return _icmp(items)
+    if lhs == "mark":
+        if len(items) != 1 or items[0].startswith("@"):
+            raise Unparsable(",".join(items))
+        return _mark(items[0])
+    if lhs == "pkttype":
+        return lambda p, w, f: "unicast" in {i.lower() for i in items}
+    if lhs == "ip version":
+        return lambda p, w, f: items == ["4"]
+    raise Unparsable(lhs)
+
+
+def _nft(m: Match, sets: Sets) -> Test:
+    lhs = _strip_meta(m.option)
+    items = split_list(m.args) if m.args else []
+    if lhs in ("", "counter", "comment", "log"):
+        return lambda p, w, f: True
+    positive = _nft_value_test(lhs, items, sets)
+    op = m.op.strip()
+    if op not in ("==", "in", "", "eq", "!=", "ne"):
+        raise Unparsable(op)
+    # The parser marks `!=` both as op and as negated: either one means "not".
+    return _negate(positive) if (m.negated or op in ("!=", "ne")) else positive
+
+
+def compile_match(m: Match, sets: Sets | None = None) -> Test:
+    """A packet test for one condition; conditions dockwire does not understand answer None.
+
+    `sets` are the named sets the condition may refer to: the table's nft sets, or the host's ipsets.
+    """
+    if not m.known:
+        return _unknown
+    sets = sets or {}
+    try:
+        test = _nft(m, sets) if m.module == "nft" else _iptables(m, sets)
+    except (Unparsable, ValueError, IndexError):
+        return _unknown
+    if m.module != "nft" and m.negated:
+        return _negate(test)
+    return test

@@ -1,0 +1,101 @@
+"""The packet the engine reasons about: one flow's header fields plus what conntrack knows of it.
+
+A `Packet` is immutable; every rewrite (NAT, mark, conntrack state) makes a new one with `evolve`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, ip_address
+
+ICMP_ECHO_REQUEST = 8
+ICMP_ECHO_REPLY = 0
+
+PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132}
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One IPv4 packet of a flow, as netfilter sees it at some point of its path."""
+
+    src: IPv4Address
+    dst: IPv4Address
+    proto: str  # "tcp", "udp", "icmp"
+    sport: int | None = None
+    dport: int | None = None
+    icmp_type: int | None = None
+    # TCP flags set on this packet: {"SYN"} for the first one, {"ACK"} for a reply.
+    tcp_flags: frozenset[str] = frozenset()
+    # Conntrack state as `-m conntrack --ctstate` sees it: NEW, ESTABLISHED, RELATED, INVALID, UNTRACKED.
+    ct_state: str = "NEW"
+    # "ORIGINAL" for the first packet's direction, "REPLY" for the answer.
+    ct_dir: str = "ORIGINAL"
+    # NAT already applied to this connection: "DNAT", "SNAT" (also `--ctstate DNAT/SNAT`).
+    ct_nat: frozenset[str] = frozenset()
+    # The original tuple's addresses (conntrack --ctorigsrc / --ctorigdst).
+    orig_src: IPv4Address | None = None
+    orig_dst: IPv4Address | None = None
+    # skb->mark; None when it cannot be known statically.
+    mark: int | None = 0
+    # Whether conntrack has seen this packet yet (False in the raw table, which runs before it).
+    ct_seen: bool = True
+    # NAT manip types already decided for this connection ("dst", "src"): nat chains run once per type.
+    nat_done: frozenset[str] = field(default_factory=frozenset)
+
+    def evolve(self, **changes: object) -> Packet:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def proto_number(self) -> int | None:
+        return PROTO_NUMBERS.get(self.proto)
+
+    def describe(self) -> str:
+        """Short flow text, e.g. `tcp 172.17.0.2:40000 -> 172.17.0.3:80`."""
+        if self.proto in ("tcp", "udp"):
+            sport = f":{self.sport}" if self.sport is not None else ""
+            dport = f":{self.dport}" if self.dport is not None else ""
+            return f"{self.proto} {self.src}{sport} -> {self.dst}{dport}"
+        return f"{self.proto} {self.src} -> {self.dst}"
+
+
+# The source port a client would pick: any ephemeral port; rules rarely match on it.
+EPHEMERAL_PORT = 40000
+
+
+def first_packet(src: str, dst: str, proto: str, port: int | None, mark: int | None = 0) -> Packet:
+    """The first packet of a new flow from `src` to `dst`."""
+    s, d = ip_address(src), ip_address(dst)
+    assert isinstance(s, IPv4Address) and isinstance(d, IPv4Address)
+    if proto == "icmp":
+        return Packet(src=s, dst=d, proto="icmp", icmp_type=ICMP_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark)
+    return Packet(
+        src=s,
+        dst=d,
+        proto=proto,
+        sport=EPHEMERAL_PORT,
+        dport=port,
+        tcp_flags=frozenset({"SYN"}) if proto == "tcp" else frozenset(),
+        orig_src=s,
+        orig_dst=d,
+        mark=mark,
+    )
+
+
+def reply_to(request: Packet, mark: int | None = 0) -> Packet:
+    """The answer to `request` as it leaves the destination (addresses as the destination saw them)."""
+    return Packet(
+        src=request.dst,
+        dst=request.src,
+        proto=request.proto,
+        sport=request.dport,
+        dport=request.sport,
+        icmp_type=ICMP_ECHO_REPLY if request.proto == "icmp" else None,
+        tcp_flags=frozenset({"SYN", "ACK"}) if request.proto == "tcp" else frozenset(),
+        ct_state="ESTABLISHED",
+        ct_dir="REPLY",
+        ct_nat=request.ct_nat,
+        orig_src=request.orig_src,
+        orig_dst=request.orig_dst,
+        mark=mark,
+        nat_done=frozenset({"dst", "src"}),
+    )

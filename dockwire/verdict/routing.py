@@ -1,0 +1,171 @@
+"""Routing decisions from recorded tables: which way a packet leaves a namespace, and which addresses are local."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv4Network, ip_network
+
+from dockwire.model import Interface, Route, RoutingRule
+
+LOCAL_TABLE, MAIN_TABLE, DEFAULT_TABLE = 255, 254, 253
+LOOPBACK_NET = IPv4Network("127.0.0.0/8")
+UNROUTABLE_TYPES = ("blackhole", "unreachable", "prohibit")
+
+
+@lru_cache(maxsize=4096)
+def network_of(text: str) -> IPv4Network | None:
+    """An IPv4 network from route/rule text ("default", "10.0.0.0/8", "10.0.0.1"); None for IPv6 or junk."""
+    if text in ("", "default"):
+        return IPv4Network("0.0.0.0/0")
+    try:
+        net = ip_network(text, strict=False)
+    except ValueError:
+        return None
+    return net if isinstance(net, IPv4Network) else None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """The outcome of one lookup: where the packet goes and why."""
+
+    kind: str  # "local", "unicast", "broadcast", "blackhole", "unreachable", "prohibit", "none"
+    dev: str = ""
+    gateway: str = ""
+    prefsrc: str = ""
+    route: Route | None = None
+    table: int = MAIN_TABLE
+    # A policy rule depended on a packet mark that is not known: the lookup may be wrong.
+    mark_dependent: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.kind in ("local", "unicast", "broadcast")
+
+    def describe(self) -> str:
+        if self.kind == "none":
+            return "no route"
+        if self.route is None:
+            return self.kind
+        parts = [self.route.dst or "default"]
+        if self.gateway:
+            parts.append(f"via {self.gateway}")
+        if self.dev:
+            parts.append(f"dev {self.dev}")
+        if self.kind != "unicast":
+            parts.insert(0, self.kind)
+        if self.table not in (MAIN_TABLE, LOCAL_TABLE):
+            parts.append(f"table {self.table}")
+        return " ".join(parts)
+
+
+class RoutingTables:
+    """One namespace's IPv4 routes and policy rules, indexed for lookups."""
+
+    def __init__(self, routes: list[Route], rules: list[RoutingRule] | None = None,
+                 interfaces: list[Interface] | None = None) -> None:
+        self.tables: dict[int, list[tuple[IPv4Network, Route]]] = {}
+        for route in routes:
+            if route.family != 4:
+                continue
+            net = network_of(route.dst)
+            if net is None:
+                continue
+            self.tables.setdefault(route.table, []).append((net, route))
+        for entries in self.tables.values():
+            entries.sort(key=lambda e: (-e[0].prefixlen, e[1].metric or 0))
+        self.rules = sorted((r for r in rules or [] if r.family == 4), key=lambda r: r.priority)
+        self.local_addresses: set[IPv4Address] = set()
+        for iface in interfaces or []:
+            for addr in iface.addresses:
+                if addr.family == 4:
+                    self.local_addresses.add(IPv4Address(addr.address))
+        for net, route in self.tables.get(LOCAL_TABLE, []):
+            if route.type == "local" and net.prefixlen == 32:
+                self.local_addresses.add(net.network_address)
+        self.local_nets = [net for net, r in self.tables.get(LOCAL_TABLE, []) if r.type == "local"]
+        self.broadcasts = {net.network_address for net, r in self.tables.get(LOCAL_TABLE, [])
+                           if r.type == "broadcast"}
+
+    def is_local(self, addr: IPv4Address) -> bool:
+        if addr in self.local_addresses or addr in LOOPBACK_NET:
+            return True
+        return any(addr in net for net in self.local_nets)
+
+    def addr_type(self, addr: IPv4Address) -> str:
+        """The kernel's address type (as `-m addrtype` names it) of `addr` in this namespace."""
+        if self.is_local(addr):
+            return "LOCAL"
+        if addr.is_multicast:
+            return "MULTICAST"
+        if addr == IPv4Address("255.255.255.255") or addr in self.broadcasts:
+            return "BROADCAST"
+        if addr.is_unspecified:
+            return "UNSPEC"
+        return "UNICAST"
+
+    def _in_table(self, table: int, dst: IPv4Address) -> tuple[IPv4Network, Route] | None:
+        for net, route in self.tables.get(table, []):
+            if dst in net:
+                return net, route
+        return None
+
+    def lookup(self, dst: IPv4Address, src: IPv4Address | None = None, iif: str = "",
+               mark: int | None = 0) -> RouteResult:
+        """The route the kernel would pick for `dst` (policy rules, then longest prefix per table)."""
+        rules = self.rules or [
+            RoutingRule(priority=0, table=LOCAL_TABLE),
+            RoutingRule(priority=32766, table=MAIN_TABLE),
+            RoutingRule(priority=32767, table=DEFAULT_TABLE),
+        ]
+        mark_dependent = False
+        for rule in rules:
+            if rule.src and (src is None or src not in (network_of(rule.src) or IPv4Network("0.0.0.0/0"))):
+                continue
+            if rule.dst and dst not in (network_of(rule.dst) or IPv4Network("0.0.0.0/0")):
+                continue
+            if rule.iif and rule.iif != (iif or "lo"):
+                continue
+            if rule.fwmark:
+                if mark is None:
+                    mark_dependent = True
+                    continue
+                value = int(rule.fwmark.split("/")[0], 0)
+                if mark != value:
+                    continue
+            if rule.action in UNROUTABLE_TYPES:
+                return RouteResult(kind=rule.action, table=rule.table, mark_dependent=mark_dependent)
+            if rule.action != "lookup":
+                continue
+            found = self._in_table(rule.table, dst)
+            if found is None:
+                continue
+            _, route = found
+            if route.type == "throw":
+                continue
+            kind = route.type if route.type in ("local", "broadcast", *UNROUTABLE_TYPES) else "unicast"
+            return RouteResult(kind=kind, dev=route.dev, gateway=route.gateway, prefsrc=route.prefsrc,
+                               route=route, table=rule.table, mark_dependent=mark_dependent)
+        if self.is_local(dst):
+            return RouteResult(kind="local", dev="lo", table=LOCAL_TABLE)
+        return RouteResult(kind="none", mark_dependent=mark_dependent)
+
+    def source_for(self, result: RouteResult, interfaces: list[Interface]) -> IPv4Address | None:
+        """The source address the kernel picks for a packet sent along `result`."""
+        if result.prefsrc:
+            return IPv4Address(result.prefsrc)
+        for iface in interfaces:
+            if iface.name == result.dev:
+                for addr in iface.addresses:
+                    if addr.family == 4:
+                        return IPv4Address(addr.address)
+        return None
+
+
+def primary_address(interfaces: list[Interface], name: str) -> IPv4Address | None:
+    for iface in interfaces:
+        if iface.name == name:
+            for addr in iface.addresses:
+                if addr.family == 4:
+                    return IPv4Address(addr.address)
+    return None

@@ -1,0 +1,128 @@
+"""The host's rules compiled once for fast evaluation: base chains per hook in priority order, rules as tests.
+
+iptables (legacy and nft) built-in chains get the hooks and priorities of their table; native nftables base
+chains carry their own. An nftables table that merely mirrors an iptables-nft table (same family and name) is
+skipped, so no rule is evaluated twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dockwire.model import Chain, Firewall, Rule, Table
+from dockwire.verdict.actions import NAT_TARGETS, Action, parse_target
+from dockwire.verdict.matches import Test, compile_match
+
+# iptables table -> built-in chain -> (hook, priority), as the kernel registers them.
+IPTABLES_HOOKS: dict[str, dict[str, tuple[str, int]]] = {
+    "raw": {"PREROUTING": ("prerouting", -300), "OUTPUT": ("output", -300)},
+    "mangle": {
+        "PREROUTING": ("prerouting", -150), "INPUT": ("input", -150), "FORWARD": ("forward", -150),
+        "OUTPUT": ("output", -150), "POSTROUTING": ("postrouting", -150),
+    },
+    "nat": {
+        "PREROUTING": ("prerouting", -100), "OUTPUT": ("output", -100), "INPUT": ("input", 100),
+        "POSTROUTING": ("postrouting", 100),
+    },
+    "filter": {"INPUT": ("input", 0), "FORWARD": ("forward", 0), "OUTPUT": ("output", 0)},
+    "security": {"INPUT": ("input", 50), "FORWARD": ("forward", 50), "OUTPUT": ("output", 50)},
+}
+NAT_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
+IP_FAMILIES = ("ip", "inet")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: Rule
+    tests: tuple[Test, ...]
+    action: Action
+
+
+@dataclass(slots=True)
+class CompiledChain:
+    table: Table
+    chain: Chain
+    rules: list[CompiledRule]
+
+
+@dataclass(frozen=True, slots=True)
+class BaseChain:
+    """A chain attached to a hook."""
+
+    hook: str
+    priority: int
+    is_nat: bool
+    compiled: CompiledChain
+    family: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.compiled.table.name} {self.compiled.chain.name}"
+
+
+def compile_rule(rule: Rule, sets: dict[str, list[str]]) -> CompiledRule:
+    return CompiledRule(rule=rule, tests=tuple(compile_match(m, sets) for m in rule.matches),
+                        action=parse_target(rule.target, sets))
+
+
+def _is_iptables(table: Table) -> bool:
+    return table.source.startswith("iptables")
+
+
+def _nat_chain(table: Table, chain: Chain, rules: list[CompiledRule]) -> bool:
+    if _is_iptables(table):
+        return table.name == "nat"
+    if chain.type:
+        return chain.type == "nat"
+    if chain.name.lower().startswith("nat") or table.name == "nat":
+        return True
+    return any(r.rule.target is not None and r.rule.target.name.upper() in NAT_TARGETS for r in rules)
+
+
+class RuleSet:
+    """All tables of a `Firewall`, compiled; look chains up by (table identity, name)."""
+
+    def __init__(self, firewall: Firewall) -> None:
+        mirrored = {(t.family, t.name) for t in firewall.tables if t.source == "iptables-nft"}
+        self.tables = [
+            t for t in firewall.tables
+            if not (t.source == "nftables" and (t.family, t.name) in mirrored)
+        ]
+        self.chains: dict[tuple[int, str], CompiledChain] = {}
+        self.base: dict[tuple[str, str], list[BaseChain]] = {}
+        self.rule_count = 0
+        for index, table in enumerate(self.tables):
+            sets = firewall.ipsets if _is_iptables(table) else table.sets
+            for chain in table.chains:
+                compiled = CompiledChain(table, chain, [compile_rule(r, sets) for r in chain.rules])
+                self.rule_count += len(compiled.rules)
+                self.chains[(index, chain.name)] = compiled
+                hook_prio = self._hook_of(table, chain)
+                if hook_prio is None:
+                    continue
+                hook, priority = hook_prio
+                is_nat = _nat_chain(table, chain, compiled.rules)
+                family = "bridge" if table.family == "bridge" else ("ip" if table.family in IP_FAMILIES else "")
+                if not family:
+                    continue
+                self.base.setdefault((family, hook), []).append(
+                    BaseChain(hook, priority, is_nat, compiled, table.family)
+                )
+        self.table_index = {id(t): i for i, t in enumerate(self.tables)}
+        for chains in self.base.values():
+            chains.sort(key=lambda b: (NAT_PRIORITY.get(b.hook, b.priority) if b.is_nat else b.priority,
+                                       b.priority))
+
+    @staticmethod
+    def _hook_of(table: Table, chain: Chain) -> tuple[str, int] | None:
+        if _is_iptables(table):
+            return IPTABLES_HOOKS.get(table.name, {}).get(chain.name)
+        if chain.hook:
+            return chain.hook.lower(), chain.priority or 0
+        return None
+
+    def base_chains(self, family: str, hook: str) -> list[BaseChain]:
+        return self.base.get((family, hook), [])
+
+    def chain(self, table: Table, name: str) -> CompiledChain | None:
+        return self.chains.get((self.table_index[id(table)], name))

@@ -1,0 +1,116 @@
+"""Parsing of the values rules compare against: addresses, ranges, ports, interface patterns, ICMP types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+
+ICMP_TYPES = {
+    "echo-reply": 0, "pong": 0, "destination-unreachable": 3, "source-quench": 4, "redirect": 5,
+    "echo-request": 8, "ping": 8, "router-advertisement": 9, "router-solicitation": 10,
+    "time-exceeded": 11, "ttl-exceeded": 11, "parameter-problem": 12, "timestamp-request": 13,
+    "timestamp-reply": 14, "info-request": 15, "info-reply": 16, "address-mask-request": 17,
+    "address-mask-reply": 18,
+}
+PROTOCOLS = {"icmp": "icmp", "1": "icmp", "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp",
+             "sctp": "sctp", "132": "sctp", "gre": "gre", "47": "gre", "esp": "esp", "50": "esp",
+             "ah": "ah", "51": "ah", "icmpv6": "icmpv6", "ipv6-icmp": "icmpv6", "58": "icmpv6"}
+
+
+class Unparsable(ValueError):
+    """A value the engine cannot interpret; the match that holds it is unknown."""
+
+
+def split_list(args: list[str]) -> list[str]:
+    """Flatten `["a,b", "c"]` and nft set text `{ a, b }` into items."""
+    items: list[str] = []
+    for arg in args:
+        text = arg.strip()
+        if text.startswith("{") and text.endswith("}"):
+            text = text[1:-1]
+        items.extend(part.strip().strip('"') for part in text.split(",") if part.strip())
+    return items
+
+
+@lru_cache(maxsize=8192)
+def address_predicate(text: str) -> Callable[[IPv4Address], bool]:
+    """A test for one address item: `10.0.0.1`, `10.0.0.0/8`, `10.0.0.0/255.0.0.0`, `10.0.0.1-10.0.0.9`."""
+    text = text.strip().strip('"')
+    if "-" in text and "/" not in text:
+        low_text, high_text = text.split("-", 1)
+        try:
+            low, high = ip_address(low_text.strip()), ip_address(high_text.strip())
+        except ValueError as exc:
+            raise Unparsable(text) from exc
+        return lambda a: isinstance(low, IPv4Address) and low <= a <= high  # type: ignore[operator]
+    try:
+        net = ip_network(text, strict=False)
+    except ValueError as exc:
+        raise Unparsable(text) from exc
+    if not isinstance(net, IPv4Network):
+        return lambda a: False
+    if net.prefixlen == 32:
+        only = net.network_address
+        return lambda a: a == only
+    return lambda a: a in net
+
+
+@lru_cache(maxsize=8192)
+def port_range(text: str) -> tuple[int, int]:
+    """`80`, `1000:2000`, `1000-2000`, `:1024`, `1024:` as an inclusive range."""
+    text = text.strip()
+    for sep in (":", "-"):
+        if sep in text:
+            low, high = text.split(sep, 1)
+            try:
+                return int(low or 0), int(high or 65535)
+            except ValueError as exc:
+                raise Unparsable(text) from exc
+    try:
+        port = int(text)
+    except ValueError as exc:
+        raise Unparsable(text) from exc
+    return port, port
+
+
+def port_in(port: int | None, items: list[str]) -> bool | None:
+    if port is None:
+        return False
+    for item in items:
+        low, high = port_range(item)
+        if low <= port <= high:
+            return True
+    return False
+
+
+def iface_matches(pattern: str, name: str) -> bool:
+    """iptables `eth+` / nft `"eth*"` wildcards; an empty name (no such interface at this hook) never matches."""
+    pattern = pattern.strip().strip('"')
+    if pattern.endswith(("+", "*")):
+        return name.startswith(pattern[:-1])
+    return name == pattern
+
+
+def icmp_type(text: str) -> tuple[int | None, int | None]:
+    """(type, code) of `echo-request`, `8`, `8/0`; (None, None) for `any`."""
+    text = text.strip().lower()
+    if text == "any":
+        return None, None
+    code: int | None = None
+    if "/" in text:
+        text, code_text = text.split("/", 1)
+        code = int(code_text)
+    if text in ICMP_TYPES:
+        return ICMP_TYPES[text], code
+    try:
+        return int(text), code
+    except ValueError as exc:
+        raise Unparsable(text) from exc
+
+
+def protocol(text: str) -> str:
+    text = text.strip().lower()
+    if text in ("all", "0", "ip"):
+        return "all"
+    return PROTOCOLS.get(text, text)

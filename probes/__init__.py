@@ -1,0 +1,1 @@
+"""Probes: read the host (Docker API, netlink, sysctls, firewall) into plain model records."""

@@ -1,0 +1,143 @@
+"""Change detection for the 1 s firewall poll.
+
+`diff_firewalls(old, new)` says which rules' counters moved (by a stable key) and whether the rule set
+changed. `FirewallPoller` re-runs the firewall commands on each poll but skips parsing when their output is
+byte for byte what it was last time (a hash comparison), so an idle host costs only the commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from dockwire.model import Firewall, Rule, Table
+
+from .firewall import DEFAULT_TIMEOUT, RawFirewall, build_firewall, collect_raw
+
+# (source, family, table, chain, position, text): stable while the rule stays where it is.
+RuleKey = tuple[str, str, str, str, int, str]
+# (source, family, table, chain)
+ChainKey = tuple[str, str, str, str]
+K = TypeVar("K")
+
+
+def rule_key(table: Table, rule: Rule) -> RuleKey:
+    return (table.source, table.family, table.name, rule.chain, rule.position, rule.text)
+
+
+def chain_key(table: Table, chain_name: str) -> ChainKey:
+    return (table.source, table.family, table.name, chain_name)
+
+
+@dataclass(frozen=True)
+class CounterMove:
+    """How much a counter grew since the last read (negative when the counters were zeroed meanwhile)."""
+
+    packets: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class FirewallDelta:
+    # Rules present in both reads whose counters differ.
+    moved: dict[RuleKey, CounterMove] = field(default_factory=dict)
+    # Base-chain policy counters that moved (packets that fell off the end of a chain).
+    policy_moved: dict[ChainKey, CounterMove] = field(default_factory=dict)
+    added: frozenset[RuleKey] = frozenset()
+    removed: frozenset[RuleKey] = frozenset()
+    # Anything besides counters: rules, chains, policies, hooks, nft sets, ipsets, warnings, backend.
+    rules_changed: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return self.rules_changed or bool(self.moved or self.policy_moved)
+
+
+def _structure(fw: Firewall) -> tuple[object, ...]:
+    """Everything in a Firewall except counters, as a comparable value."""
+    tables = tuple(
+        (
+            t.source,
+            t.family,
+            t.name,
+            tuple(sorted((k, tuple(v)) for k, v in t.sets.items())),
+            tuple(
+                (c.name, c.policy, c.hook, c.priority, c.type, tuple((r.position, r.text) for r in c.rules))
+                for c in t.chains
+            ),
+        )
+        for t in fw.tables
+    )
+    ipsets = tuple(sorted((k, tuple(v)) for k, v in fw.ipsets.items()))
+    return (fw.iptables_backend, tables, ipsets, tuple(fw.warnings))
+
+
+def _rule_counters(fw: Firewall) -> dict[RuleKey, tuple[int, int]]:
+    return {rule_key(t, r): (r.packets, r.bytes) for t in fw.tables for c in t.chains for r in c.rules}
+
+
+def _policy_counters(fw: Firewall) -> dict[ChainKey, tuple[int, int]]:
+    return {chain_key(t, c.name): (c.packets, c.bytes) for t in fw.tables for c in t.chains if c.builtin}
+
+
+def _moves(old: dict[K, tuple[int, int]], new: dict[K, tuple[int, int]]) -> dict[K, CounterMove]:
+    return {
+        key: CounterMove(now[0] - before[0], now[1] - before[1])
+        for key, now in new.items()
+        if (before := old.get(key)) is not None and before != now
+    }
+
+
+def diff_firewalls(old: Firewall, new: Firewall) -> FirewallDelta:
+    """Counter moves and rule-set changes from `old` to `new`."""
+    old_rules, new_rules = _rule_counters(old), _rule_counters(new)
+    return FirewallDelta(
+        moved=_moves(old_rules, new_rules),
+        policy_moved=_moves(_policy_counters(old), _policy_counters(new)),
+        added=frozenset(new_rules.keys() - old_rules.keys()),
+        removed=frozenset(old_rules.keys() - new_rules.keys()),
+        rules_changed=_structure(old) != _structure(new),
+    )
+
+
+@dataclass(frozen=True)
+class PollResult:
+    firewall: Firewall
+    stale: dict[str, str]
+    # False when the commands printed exactly what they printed last time (nothing was parsed).
+    changed: bool
+    # Compared with the previous poll; None on the first poll or when nothing changed.
+    delta: FirewallDelta | None = None
+
+
+class FirewallPoller:
+    """Reads the firewall on demand (e.g. every second) and re-parses only when the raw output changed."""
+
+    def __init__(
+        self,
+        docker_bridges: Collection[str] = (),
+        timeout: float = DEFAULT_TIMEOUT,
+        collect: Callable[[float], Awaitable[RawFirewall]] = collect_raw,
+    ) -> None:
+        """`collect` runs the commands (collect_raw); replays of recorded output can stand in for it."""
+        self.docker_bridges = frozenset(docker_bridges)
+        self.timeout = timeout
+        self._collect = collect
+        self._fingerprint = ""
+        self._last: PollResult | None = None
+
+    async def poll(self, docker_bridges: Collection[str] | None = None) -> PollResult:
+        """One read. Pass `docker_bridges` when the set of Docker bridges changed (forces a re-parse)."""
+        if docker_bridges is not None and frozenset(docker_bridges) != self.docker_bridges:
+            self.docker_bridges = frozenset(docker_bridges)
+            self._fingerprint = ""
+        raw = await self._collect(self.timeout)
+        fingerprint = raw.fingerprint()
+        if self._last is not None and fingerprint == self._fingerprint:
+            return PollResult(self._last.firewall, self._last.stale, changed=False)
+        firewall, stale = build_firewall(raw, self.docker_bridges)
+        delta = diff_firewalls(self._last.firewall, firewall) if self._last is not None else None
+        self._fingerprint = fingerprint
+        self._last = PollResult(firewall, stale, changed=True, delta=delta)
+        return self._last

@@ -1,0 +1,126 @@
+"""Read links, addresses, routes and policy rules over netlink (pyroute2), on the host or in a namespace.
+
+pyroute2's sockets block, so the collector runs these in worker threads. A container's namespace is entered
+through its `/proc/PID/ns/net` path (pyroute2 does the setns in a helper, so this process never moves).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyroute2 import IPRoute, NetNS
+
+from dockwire.model import Address, Interface, Route, RoutingRule
+
+RT_PROTOS = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 16: "dhcp"}
+RT_SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+RT_TYPES = {
+    1: "unicast",
+    2: "local",
+    3: "broadcast",
+    4: "anycast",
+    5: "multicast",
+    6: "blackhole",
+    7: "unreachable",
+    8: "prohibit",
+    9: "throw",
+    10: "nat",
+}
+OPER_STATES = {"UP": "up", "DOWN": "down", "UNKNOWN": "unknown", "LOWERLAYERDOWN": "lowerlayerdown"}
+FR_ACTIONS = {1: "lookup", 2: "goto", 3: "nop", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
+
+
+def _interfaces(ipr: Any) -> list[Interface]:
+    links = list(ipr.get_links())
+    names = {link["index"]: link.get("ifname") for link in links}
+    addresses: dict[int, list[Address]] = {}
+    for addr in ipr.get_addr():
+        family = 4 if addr["family"] == 2 else 6
+        addresses.setdefault(addr["index"], []).append(
+            Address(address=addr.get("address"), prefixlen=addr["prefixlen"], family=family)
+        )
+    result = []
+    for link in links:
+        kind = link.get(("linkinfo", "kind")) or ""
+        index = link["index"]
+        peer = link.get("link")
+        netnsid = link.get("link_netnsid")
+        master = link.get("master")
+        result.append(
+            Interface(
+                name=link.get("ifname") or "",
+                ifindex=index,
+                kind=kind,
+                mtu=link.get("mtu"),
+                state=OPER_STATES.get(str(link.get("operstate")), str(link.get("operstate") or "").lower()),
+                mac=link.get("address") or "",
+                addresses=addresses.get(index, []),
+                master=names.get(master, "") if master else "",
+                peer_ifindex=peer if kind == "veth" and peer else None,
+                peer_netnsid=netnsid if kind == "veth" else None,
+                parent_ifindex=peer if kind in ("macvlan", "ipvlan", "vlan") and peer else None,
+            )
+        )
+    return sorted(result, key=lambda i: i.ifindex)
+
+
+def _routes(ipr: Any, names: dict[int, str]) -> list[Route]:
+    routes = []
+    for family in (2, 10):
+        for msg in ipr.get_routes(family=family):
+            dst = msg.get("dst")
+            fam = 4 if family == 2 else 6
+            dst_text = f"{dst}/{msg['dst_len']}" if dst else ("default" if msg["dst_len"] == 0 else "")
+            table = msg.get("table") or msg["table"]
+            routes.append(
+                Route(
+                    dst=dst_text,
+                    dev=names.get(msg.get("oif"), ""),
+                    gateway=msg.get("gateway") or "",
+                    table=table,
+                    protocol=RT_PROTOS.get(msg["proto"], str(msg["proto"])),
+                    scope=RT_SCOPES.get(msg["scope"], str(msg["scope"])),
+                    prefsrc=msg.get("prefsrc") or "",
+                    metric=msg.get("priority"),
+                    type=RT_TYPES.get(msg["type"], str(msg["type"])),
+                    family=fam,
+                )
+            )
+    return routes
+
+
+def _rules(ipr: Any) -> list[RoutingRule]:
+    rules = []
+    for family in (2, 10):
+        for msg in ipr.get_rules(family=family):
+            src, dst = msg.get("src"), msg.get("dst")
+            mark = msg.get("fwmark")
+            rules.append(
+                RoutingRule(
+                    priority=msg.get("priority") or 0,
+                    table=msg.get("table") or msg["table"],
+                    src=f"{src}/{msg['src_len']}" if src else "",
+                    dst=f"{dst}/{msg['dst_len']}" if dst else "",
+                    iif=msg.get("iifname") or "",
+                    oif=msg.get("oifname") or "",
+                    fwmark=hex(mark) if mark else "",
+                    action=FR_ACTIONS.get(msg["action"], str(msg["action"])),
+                    family=4 if family == 2 else 6,
+                )
+            )
+    return sorted(rules, key=lambda r: (r.family, r.priority))
+
+
+def read_namespace(
+    netns_path: str | None = None, with_rules: bool = False
+) -> tuple[list[Interface], list[Route], list[RoutingRule]]:
+    """Interfaces, routes (all tables) and optionally policy rules of the host or of a namespace path."""
+    ipr = NetNS(netns_path) if netns_path else IPRoute()
+    try:
+        interfaces = _interfaces(ipr)
+        names = {i.ifindex: i.name for i in interfaces}
+        routes = _routes(ipr, names)
+        rules = _rules(ipr) if with_rules else []
+    finally:
+        ipr.close()
+    return interfaces, routes, rules

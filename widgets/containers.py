@@ -1,0 +1,161 @@
+"""The containers table: one row per container, updated cell by cell so the cursor never jumps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import DataTable
+from textual.widgets.data_table import RowDoesNotExist
+
+from dockwire.model import Container, HostModel
+from dockwire.widgets.formatting import container_ips, port_text
+
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("mark", " "),
+    ("name", "name"),
+    ("state", "state"),
+    ("networks", "networks"),
+    ("ips", "IPs"),
+    ("ports", "published"),
+    ("dns", "DNS"),
+)
+
+STATE_STYLES = {"running": "green", "exited": "red", "dead": "red", "paused": "yellow", "restarting": "yellow"}
+
+
+@dataclass(frozen=True, slots=True)
+class Marks:
+    """The probe's endpoints, by container id."""
+
+    source: str | None = None
+    destination: str | None = None
+
+    def badge(self, container_id: str) -> Text:
+        if container_id == self.source:
+            return Text("A", style="bold reverse green")
+        if container_id == self.destination:
+            return Text("B", style="bold reverse magenta")
+        return Text(" ")
+
+
+def network_column(model: HostModel, container: Container) -> str:
+    if container.netns_owner:
+        owner = model.container(container.netns_owner)
+        return f"container:{owner.name if owner else container.netns_owner[:12]}"
+    if container.endpoints:
+        return ",".join(ep.network for ep in container.endpoints)
+    return container.network_mode or "-"
+
+
+def dns_column(container: Container) -> str:
+    if container.dns is None:
+        return "?"
+    return ",".join(container.dns.nameservers) or "-"
+
+
+def container_cells(model: HostModel, container: Container, marks: Marks) -> tuple[Text | str, ...]:
+    state = Text(container.state or "?", style=STATE_STYLES.get(container.state, ""))
+    return (
+        marks.badge(container.id),
+        Text(container.name, style="bold" if container.state == "running" else "dim"),
+        state,
+        network_column(model, container),
+        " ".join(container_ips(container)) or "-",
+        " ".join(port_text(p) for p in container.ports if p.host_port is not None) or "",
+        dns_column(container),
+    )
+
+
+def matches(model: HostModel, container: Container, needle: str) -> bool:
+    haystack = " ".join(
+        [
+            container.name,
+            container.id[:12],
+            container.image,
+            container.state,
+            network_column(model, container),
+            *container_ips(container),
+            *(port_text(p) for p in container.ports),
+        ]
+    ).lower()
+    return all(word in haystack for word in needle.lower().split())
+
+
+class ContainersTable(DataTable[Text | str]):
+    """Name, state, networks, IPs, published ports and DNS server of every container."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    class ContainerHighlighted(Message):
+        def __init__(self, container_id: str | None) -> None:
+            self.container_id = container_id
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
+        self.model = HostModel()
+        self.marks = Marks()
+        self.filter_text = ""
+        self._cells: dict[str, tuple[Text | str, ...]] = {}
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    @property
+    def highlighted_id(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except RowDoesNotExist:
+            return None
+
+    def show(self, model: HostModel, marks: Marks | None = None) -> None:
+        """Bring the rows up to date: changed cells updated, new rows added, gone rows removed."""
+        self.model = model
+        if marks is not None:
+            self.marks = marks
+        wanted = sorted(
+            (c for c in model.containers if not self.filter_text or matches(model, c, self.filter_text)),
+            key=lambda c: (c.state != "running", c.name),
+        )
+        wanted_ids = [c.id for c in wanted]
+        cursor_id = self.highlighted_id
+        with self.app.batch_update():
+            for stale in [cid for cid in self._cells if cid not in set(wanted_ids)]:
+                self.remove_row(stale)
+                del self._cells[stale]
+            added = False
+            for container in wanted:
+                cells = container_cells(model, container, self.marks)
+                old = self._cells.get(container.id)
+                if old is None:
+                    self.add_row(*cells, key=container.id)
+                    added = True
+                elif old != cells:
+                    for (column, _), before, after in zip(COLUMNS, old, cells, strict=True):
+                        if before != after:
+                            self.update_cell(container.id, column, after, update_width=True)
+                self._cells[container.id] = cells
+            if added and [row.key.value for row in self.ordered_rows] != wanted_ids:
+                self.sort("state", "name", key=lambda cells: (str(cells[0]) != "running", str(cells[1])))
+            if cursor_id is not None and cursor_id in self._cells:
+                index = self.get_row_index(cursor_id)
+                if index != self.cursor_row:
+                    self.move_cursor(row=index, animate=False, scroll=False)
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.show(self.model)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.ContainerHighlighted(event.row_key.value))

@@ -1,0 +1,262 @@
+"""The detail pane: everything known about whatever is selected (host, network, veth, container or rule)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.console import Group, RenderableType
+from rich.table import Table as RichTable
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from dockwire.model import Container, HostModel, Network, Rule
+from dockwire.widgets.firewall import FirewallRow
+from dockwire.widgets.formatting import (
+    human_count,
+    network_kind,
+    owner_badge,
+    port_text,
+    rule_title,
+    short_id,
+)
+from dockwire.widgets.topology import NodeRef
+
+Pairs = Iterable[tuple[str, RenderableType | str]]
+
+
+def yes_no(value: bool | None, good: bool = True) -> Text:
+    """`yes`/`no`, red when it is the value that breaks things."""
+    if value is None:
+        return Text("?", style="dim")
+    bad = value != good
+    return Text("yes" if value else "no", style="bold red" if bad else "green")
+
+
+def section(title: str, pairs: Pairs) -> RenderableType:
+    grid = RichTable.grid(padding=(0, 1))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column()
+    for key, value in pairs:
+        grid.add_row(key, value)
+    return Group(Text(title, style="bold reverse"), grid, Text(""))
+
+
+def lines(title: str, items: list[str], empty: str = "none") -> RenderableType:
+    body = Text("\n".join(items) if items else empty, style="" if items else "dim")
+    return Group(Text(title, style="bold reverse"), body, Text(""))
+
+
+def host_detail(model: HostModel) -> RenderableType:
+    engine = model.engine
+    pairs: list[tuple[str, RenderableType | str]] = [("host", model.hostname or "?"), ("snapshot", model.taken_at)]
+    if engine is not None:
+        pairs += [
+            ("engine", f"Docker {engine.version} (API {engine.api_version})"),
+            ("kernel", engine.kernel or "?"),
+            ("os", engine.operating_system or "?"),
+            ("firewall", engine.docker_firewall_backend or "not reported"),
+            ("rule layout", engine.layout),
+            ("userland proxy", yes_no(engine.userland_proxy)),
+        ]
+    pairs.append(("iptables", model.firewall.iptables_backend or "not installed"))
+    parts: list[RenderableType] = [section("Host", pairs)]
+    if model.firewall.warnings:
+        parts.append(lines("Firewall warnings", model.firewall.warnings))
+    if model.stale:
+        parts.append(lines("Not read", [f"{k}: {v}" for k, v in model.stale.items()]))
+    routes = [f"{r.dst} via {r.gateway} dev {r.dev}" if r.gateway else f"{r.dst} dev {r.dev}" for r in model.host.routes]
+    parts.append(lines("Host routes (main)", routes))
+    return Group(*parts)
+
+
+def network_detail(model: HostModel, network: Network) -> RenderableType:
+    bridge_iface = next((i for i in model.host.interfaces if i.name == network.bridge), None) if network.bridge else None
+    mtu = network.mtu or (bridge_iface.mtu if bridge_iface else None)
+    subnets = [(f"subnet {s.subnet}", f"gateway {s.gateway or '-'}" + (f", range {s.ip_range}" if s.ip_range else ""))
+               for s in network.subnets]  # fmt: skip
+    pairs: list[tuple[str, RenderableType | str]] = [
+        ("name", network.name),
+        ("id", short_id(network.id)),
+        ("driver", network_kind(network)),
+        *subnets,
+        ("icc", yes_no(network.icc)),
+        ("internal", yes_no(network.internal, good=False)),
+        ("masquerade", yes_no(network.masquerade)),
+        ("MTU", str(mtu) if mtu else "default"),
+        ("bridge", network.bridge or "-"),
+    ]
+    if bridge_iface is not None:
+        pairs.append(("bridge state", f"{bridge_iface.state or '?'} mac {bridge_iface.mac or '?'}"))
+    if network.parent:
+        pairs.append(("parent", network.parent))
+    if network.enable_ipv6:
+        pairs.append(("ipv6", yes_no(True)))
+    members = [
+        f"{c.name:<24} {ep.ip or '-'}" for c in model.containers for ep in c.endpoints if ep.network_id == network.id
+    ]
+    opts = [f"{k}={v}" for k, v in sorted(network.options.items())]
+    return Group(section("Network", pairs), lines("Containers", members), lines("Options", opts))
+
+
+def container_detail(model: HostModel, container: Container) -> RenderableType:
+    owner = model.container(container.netns_owner) if container.netns_owner else None
+    pairs: list[tuple[str, RenderableType | str]] = [
+        ("name", container.name),
+        ("id", short_id(container.id)),
+        ("image", container.image or "?"),
+        ("state", container.state or "?"),
+        ("network mode", container.network_mode or "?"),
+    ]
+    if owner is not None:
+        pairs.append(("netns of", owner.name))
+    if container.pid:
+        pairs.append(("pid", str(container.pid)))
+    if container.netns_inode:
+        pairs.append(("netns", f"net:[{container.netns_inode}]"))
+    parts: list[RenderableType] = [section("Container", pairs)]
+    for ep in container.endpoints:
+        veth = next((v for v in model.veths if v.container_id == container.id), None)
+        network = model.network(ep.network_id) if ep.network_id else model.network(ep.network)
+        if network is not None and network.bridge:
+            veth = next((v for v in model.veths if v.container_id == container.id and v.bridge == network.bridge), veth)
+        ep_pairs: list[tuple[str, RenderableType | str]] = [
+            ("address", f"{ep.ip}/{ep.prefixlen}" if ep.ip and ep.prefixlen is not None else ep.ip or "-"),
+            ("gateway", ep.gateway or "-"),
+            ("mac", ep.mac or "-"),
+        ]
+        if ep.ipv6:
+            ep_pairs.append(("ipv6", ep.ipv6))
+        if veth is not None:
+            ep_pairs.append(("veth", f"{veth.host_ifname} (host, on {veth.bridge or '-'}) ⇄ {veth.container_ifname}"))
+        names = sorted(set(ep.aliases) | set(ep.dns_names))
+        if names:
+            ep_pairs.append(("names", " ".join(names)))
+        if ep.links:
+            ep_pairs.append(("links", " ".join(ep.links)))
+        parts.append(section(f"Endpoint on {ep.network}", ep_pairs))
+    if container.ports:
+        parts.append(lines("Ports", [port_text(p) for p in container.ports]))
+    if container.interfaces:
+        ifaces = [
+            f"{i.name:<8} {i.state or '?':<5} mtu {i.mtu or '?':<5} "
+            + " ".join(f"{a.address}/{a.prefixlen}" for a in i.addresses)
+            for i in container.interfaces
+        ]
+        parts.append(lines("Interfaces", ifaces))
+    if container.routes:
+        routes = [
+            " ".join(x for x in (r.dst, f"via {r.gateway}" if r.gateway else "", f"dev {r.dev}" if r.dev else "") if x)
+            for r in container.routes
+        ]
+        parts.append(lines("Routes", routes))
+    dns = container.dns
+    if dns is not None:
+        parts.append(
+            section(
+                "resolv.conf",
+                [
+                    ("nameserver", " ".join(dns.nameservers) or "-"),
+                    ("search", " ".join(dns.search) or "-"),
+                    ("options", " ".join(dns.options) or "-"),
+                ],
+            )
+        )
+        parts.append(lines("/etc/hosts extras", [f"{h.ip:<16} {' '.join(h.names)}" for h in dns.hosts]))
+    elif container.state == "running":
+        parts.append(lines("resolv.conf", [], empty="not read (needs root)"))
+    if container.links:
+        parts.append(lines("Links", container.links))
+    return Group(*parts)
+
+
+def veth_detail(model: HostModel, name: str) -> RenderableType:
+    pair = next((v for v in model.veths if v.host_ifname == name), None)
+    iface = next((i for i in model.host.interfaces if i.name == name), None)
+    pairs: list[tuple[str, RenderableType | str]] = [("host side", name)]
+    if pair is not None:
+        owner = model.container(pair.container_id) if pair.container_id else None
+        pairs += [
+            ("bridge", pair.bridge or "-"),
+            ("peer", f"{pair.container_ifname or '?'} in {owner.name if owner else 'another namespace'}"),
+            ("peer ifindex", str(pair.container_ifindex or "?")),
+        ]
+    if iface is not None:
+        pairs += [("state", iface.state or "?"), ("mtu", str(iface.mtu or "?")), ("mac", iface.mac or "?")]
+    return section("veth pair", pairs)
+
+
+def rule_detail(row: FirewallRow) -> RenderableType:
+    table = row.table
+    if row.rule is None:
+        chain = row.chain
+        pairs: list[tuple[str, RenderableType | str]] = [
+            ("table", f"{table.family} {table.name} ({table.source})"),
+        ]
+        if chain is not None:
+            pairs += [
+                ("chain", chain.name),
+                ("policy", chain.policy or "- (user chain)"),
+                ("rules", str(len(chain.rules))),
+                ("owner", owner_badge(chain.owner)),
+            ]
+            if chain.hook:
+                pairs.append(("hook", f"{chain.hook} priority {chain.priority}"))
+        return section("Chain" if chain else "Table", pairs)
+    rule: Rule = row.rule
+    pairs = [
+        ("rule", rule_title(rule)),
+        ("source", f"{table.family} {table.source}"),
+        ("owner", owner_badge(rule.owner)),
+        ("counters", f"{rule.packets} packets, {human_count(rule.bytes)} bytes"),
+        ("target", rule.target.name if rule.target else "-"),
+    ]
+    if rule.comment:
+        pairs.append(("comment", rule.comment))
+    if rule.handle is not None:
+        pairs.append(("handle", str(rule.handle)))
+    matches = [
+        f"{'! ' if m.negated else ''}{m.module + ' ' if m.module and m.module != 'nft' else ''}{m.option} "
+        f"{m.op + ' ' if m.module == 'nft' else ''}{' '.join(m.args)}" + ("" if m.known else "  (not understood)")
+        for m in rule.matches
+    ]
+    return Group(section("Rule", pairs), lines("Text", [rule.text]), lines("Matches", matches, empty="every packet"))
+
+
+def describe_ref(model: HostModel, ref: NodeRef | None) -> RenderableType:
+    """The detail for a tree node or a container row."""
+    if ref is None or ref.kind in ("host", "group"):
+        return host_detail(model)
+    if ref.kind == "network":
+        network = model.network(ref.ident)
+        return network_detail(model, network) if network else Text("network gone", style="dim")
+    if ref.kind == "veth":
+        return veth_detail(model, ref.ident)
+    container_id = ref.ident
+    if ref.kind in ("address", "port"):
+        container_id = ref.key.rsplit("/ctr:", 1)[-1].split("/", 1)[0] if "/ctr:" in ref.key else ""
+    container = model.container(container_id) if container_id else None
+    if container is None:
+        return Text("container gone", style="dim")
+    return container_detail(model, container)
+
+
+class DetailPane(VerticalScroll):
+    """Shows the detail of the selection; keeps the scroll position while the same thing is shown."""
+
+    DEFAULT_CSS = """
+    DetailPane { height: 1fr; }
+    DetailPane > Static { width: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(Static(id="detail-body"), id=id, classes=classes)
+        self.subject: tuple[str, str] = ("", "")
+
+    def show(self, subject: tuple[str, str], body: RenderableType) -> None:
+        """Show `body`; when `subject` changed, scroll back to the top."""
+        self.query_one("#detail-body", Static).update(body)
+        if subject != self.subject:
+            self.scroll_home(animate=False)
+            self.subject = subject
+

@@ -1,0 +1,508 @@
+"""The firewall pane: tables -> chains -> rules with live packet/byte counters.
+
+A Line-API view: only the visible lines are rendered, so ten thousand rules scroll as smoothly as ten.
+A refresh swaps in the new rules and compares counters by stable row keys; the cursor and scroll position
+stay on the same rule, counters that moved are lit for a moment, and a rule named by a verdict (the
+"culprit") is marked until another verdict replaces it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from dockwire.model import Chain, Firewall, Rule, Table
+from dockwire.widgets.formatting import (
+    ACCEPTING_TARGETS,
+    DROPPING_TARGETS,
+    human_count,
+    owner_badge,
+    rule_body,
+)
+
+RowKey = tuple[str, ...]
+RowKind = Literal["table", "chain", "rule"]
+
+#: How long a moved counter stays lit, in seconds.
+MOVED_GLOW = 2.5
+#: Width of the fixed columns in front of a rule's text: gutter, indent, position, owner, packets, bytes.
+RULE_PREFIX = 1 + 4 + 5 + 1 + 6 + 1 + 5 + 1 + 5 + 2
+
+
+@dataclass(slots=True)
+class FirewallRow:
+    kind: RowKind
+    key: RowKey
+    table: Table
+    chain: Chain | None = None
+    rule: Rule | None = None
+
+
+def table_key(table: Table) -> RowKey:
+    return ("t", table.source, table.family, table.name)
+
+
+def chain_key(table: Table, chain: Chain) -> RowKey:
+    return ("c", table.source, table.family, table.name, chain.name)
+
+
+def rule_keys(table: Table, chain: Chain) -> list[RowKey]:
+    """Stable keys for a chain's rules: the nftables handle, else the text and its occurrence number,
+    so a rule inserted above another does not change the other's key."""
+    seen: dict[str, int] = {}
+    keys = []
+    base = ("r", table.source, table.family, table.name, chain.name)
+    for rule in chain.rules:
+        if rule.handle is not None:
+            keys.append((*base, f"#{rule.handle}"))
+            continue
+        nth = seen.get(rule.text, 0)
+        seen[rule.text] = nth + 1
+        keys.append((*base, rule.text, str(nth)))
+    return keys
+
+
+def key_for_rule(firewall: Firewall, wanted: Rule) -> RowKey | None:
+    """The row key of the rule in `firewall` that `wanted` names (same table, chain and position)."""
+    for table in firewall.tables:
+        if table.name != wanted.table:
+            continue
+        for chain in table.chains:
+            if chain.name != wanted.chain:
+                continue
+            for rule, key in zip(chain.rules, rule_keys(table, chain), strict=True):
+                if rule.position == wanted.position and (rule.text == wanted.text or not wanted.text):
+                    return key
+    return None
+
+
+def flatten(firewall: Firewall) -> list[FirewallRow]:
+    rows: list[FirewallRow] = []
+    for table in firewall.tables:
+        rows.append(FirewallRow("table", table_key(table), table))
+        for chain in table.chains:
+            rows.append(FirewallRow("chain", chain_key(table, chain), table, chain))
+            rows.extend(
+                FirewallRow("rule", key, table, chain, rule)
+                for rule, key in zip(chain.rules, rule_keys(table, chain), strict=True)
+            )
+    return rows
+
+
+def row_matches(row: FirewallRow, needle: str) -> bool:
+    if row.rule is not None:
+        rule = row.rule
+        return (
+            needle in rule.text.lower()
+            or needle in rule.comment.lower()
+            or needle in rule.owner.lower()
+            or needle in rule.chain.lower()
+        )
+    return False
+
+
+class FirewallView(ScrollView, can_focus=True):
+    """Every firewall table, chain and rule, with counters that update in place."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+        Binding("enter", "toggle_fold", "Fold", show=False),
+        Binding("left,h", "fold", "Fold", show=False),
+        Binding("right,l", "unfold", "Unfold", show=False),
+        Binding("n", "next_moved", "Next hit", tooltip="Jump to the next rule whose counters moved"),
+        Binding("c", "jump_culprit", "Culprit", tooltip="Jump to the rule the last verdict blamed"),
+    ]
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "firewall--header",
+        "firewall--table",
+        "firewall--chain",
+        "firewall--cursor",
+        "firewall--moved",
+        "firewall--culprit",
+        "firewall--drop",
+        "firewall--accept",
+        "firewall--jump",
+        "firewall--dim",
+        "firewall--owner-docker",
+        "firewall--owner-user",
+        "firewall--owner-ufw",
+        "firewall--owner-firewalld",
+        "firewall--owner-other",
+    }
+
+    DEFAULT_CSS = """
+    FirewallView {
+        background: $surface;
+        & > .firewall--header { color: $text-muted; text-style: bold; }
+        & > .firewall--table { color: $primary; text-style: bold; }
+        & > .firewall--chain { color: $secondary; text-style: bold; }
+        & > .firewall--cursor { background: $block-cursor-blurred-background; }
+        &:focus > .firewall--cursor { background: $block-cursor-background; }
+        & > .firewall--moved { color: $warning; text-style: bold reverse; }
+        & > .firewall--culprit { background: $error 35%; }
+        & > .firewall--drop { color: $error; text-style: bold; }
+        & > .firewall--accept { color: $success; }
+        & > .firewall--jump { color: $accent; }
+        & > .firewall--dim { color: $text-muted; }
+        & > .firewall--owner-docker { color: $primary; }
+        & > .firewall--owner-user { color: $warning; text-style: bold; }
+        & > .firewall--owner-ufw { color: $accent; }
+        & > .firewall--owner-firewalld { color: $accent; }
+        & > .firewall--owner-other { color: $text-muted; }
+    }
+    """
+
+    cursor_row: reactive[int] = reactive(0, repaint=False, init=False)
+    filter_text: reactive[str] = reactive("", init=False)
+
+    class RuleHighlighted(Message):
+        """The cursor is on a row; `rule` is None on a table or chain row."""
+
+        def __init__(self, row: FirewallRow) -> None:
+            self.row = row
+            super().__init__()
+
+    def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.firewall = Firewall()
+        self._all_rows: list[FirewallRow] = []
+        self._rows: list[FirewallRow] = []
+        self._index: dict[RowKey, int] = {}
+        self._collapsed: set[RowKey] = set()
+        self._counters: dict[RowKey, int] = {}
+        self._moved_at: dict[RowKey, float] = {}
+        self._culprit: RowKey | None = None
+        self._max_width = 0
+
+    # --- data ---------------------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> list[FirewallRow]:
+        """The rows as shown (folded chains and the filter applied)."""
+        return self._rows
+
+    @property
+    def rule_count(self) -> int:
+        return sum(1 for row in self._all_rows if row.kind == "rule")
+
+    @property
+    def culprit_row(self) -> FirewallRow | None:
+        if self._culprit is None:
+            return None
+        index = self._index.get(self._culprit)
+        return self._rows[index] if index is not None else None
+
+    @property
+    def highlighted(self) -> FirewallRow | None:
+        return self._rows[self.cursor_row] if 0 <= self.cursor_row < len(self._rows) else None
+
+    def show(self, firewall: Firewall) -> set[RowKey]:
+        """Show a new firewall; returns the keys of rules whose counters moved since the last one."""
+        first = not self._all_rows
+        cursor_key = self.highlighted.key if self.highlighted else None
+        offset = self.cursor_row - round(self.scroll_y)
+        self.firewall = firewall
+        self._all_rows = flatten(firewall)
+        now = time.monotonic()
+        counters: dict[RowKey, int] = {}
+        moved: set[RowKey] = set()
+        for row in self._all_rows:
+            item = row.rule or row.chain
+            if item is None:
+                continue
+            counters[row.key] = item.packets
+            previous = self._counters.get(row.key)
+            if previous is not None and previous != item.packets:
+                moved.add(row.key)
+                self._moved_at[row.key] = now
+        self._counters = counters
+        self._moved_at = {k: t for k, t in self._moved_at.items() if k in counters and now - t < MOVED_GLOW}
+        if moved and not first:
+            self.set_timer(MOVED_GLOW + 0.05, self.refresh)
+        self._relayout(cursor_key, offset)
+        return moved
+
+    def _relayout(self, cursor_key: RowKey | None = None, offset: int | None = None) -> None:
+        """Recompute the visible rows, keeping the cursor on the same row (and at the same screen line)."""
+        if cursor_key is None and self.highlighted is not None:
+            cursor_key = self.highlighted.key
+        if offset is None:
+            offset = self.cursor_row - round(self.scroll_y)
+        needle = self.filter_text.lower().strip()
+        rows: list[FirewallRow] = []
+        if needle:
+            wanted_chains: set[RowKey] = set()
+            wanted_tables: set[RowKey] = set()
+            hits = [row for row in self._all_rows if row_matches(row, needle)]
+            for row in hits:
+                assert row.chain is not None
+                wanted_chains.add(chain_key(row.table, row.chain))
+                wanted_tables.add(table_key(row.table))
+            keep = {row.key for row in hits} | wanted_chains | wanted_tables
+            rows = [row for row in self._all_rows if row.key in keep]
+        else:
+            hidden_tables: set[RowKey] = set()
+            hidden_chains: set[RowKey] = set()
+            for row in self._all_rows:
+                if row.kind == "table":
+                    rows.append(row)
+                    if row.key in self._collapsed:
+                        hidden_tables.add(row.key)
+                    continue
+                if table_key(row.table) in hidden_tables:
+                    continue
+                if row.kind == "chain":
+                    rows.append(row)
+                    if row.key in self._collapsed:
+                        hidden_chains.add(row.key)
+                    continue
+                assert row.chain is not None
+                if chain_key(row.table, row.chain) not in hidden_chains:
+                    rows.append(row)
+        self._rows = rows
+        self._index = {row.key: i for i, row in enumerate(rows)}
+        self._max_width = max((self._row_width(row) for row in rows), default=0)
+        self.virtual_size = Size(self._max_width, len(rows) + 1)
+        new_cursor = self._index.get(cursor_key, self.cursor_row) if cursor_key else self.cursor_row
+        new_cursor = max(0, min(new_cursor, len(rows) - 1))
+        if new_cursor != self.cursor_row:
+            self.set_reactive(FirewallView.cursor_row, new_cursor)
+        if offset is not None and 0 <= offset < max(1, self.size.height - 1):
+            self.scroll_to(y=max(0, new_cursor - offset), animate=False, immediate=True)
+        self.refresh()
+
+    def _row_width(self, row: FirewallRow) -> int:
+        if row.rule is not None:
+            return RULE_PREFIX + len(rule_body(row.rule)) + 16
+        return 80
+
+    # --- verdicts -------------------------------------------------------------------------------------
+
+    def mark_culprit(self, rule: Rule | None) -> bool:
+        """Mark the rule a verdict blamed (None clears it) and bring it into view; False when not shown here."""
+        self._culprit = key_for_rule(self.firewall, rule) if rule is not None else None
+        if self._culprit is None:
+            self.refresh()
+            return rule is None
+        if self.filter_text and self._culprit not in self._index:
+            self.filter_text = ""
+        table_k, chain_k = ("t", *self._culprit[1:4]), ("c", *self._culprit[1:5])
+        if table_k in self._collapsed or chain_k in self._collapsed:
+            self._collapsed -= {table_k, chain_k}
+            self._relayout()
+        self.action_jump_culprit()
+        return True
+
+    def action_jump_culprit(self) -> None:
+        if self._culprit is not None and self._culprit in self._index:
+            self.move_to(self._index[self._culprit], center=True)
+
+    def action_next_moved(self) -> None:
+        """Move to the next rule (after the cursor, wrapping) whose counters moved recently."""
+        now = time.monotonic()
+        lit = [i for i, row in enumerate(self._rows) if now - self._moved_at.get(row.key, -1e9) < MOVED_GLOW]
+        if not lit:
+            self.app.bell()
+            return
+        after = [i for i in lit if i > self.cursor_row]
+        self.move_to((after or lit)[0], center=True)
+
+    # --- cursor ---------------------------------------------------------------------------------------
+
+    def move_to(self, index: int, center: bool = False) -> None:
+        if not self._rows:
+            return
+        index = max(0, min(index, len(self._rows) - 1))
+        self.cursor_row = index
+        self._scroll_cursor_into_view(center)
+
+    def _scroll_cursor_into_view(self, center: bool = False) -> None:
+        visible = max(1, self.size.height - 1)
+        top = round(self.scroll_y)
+        if center:
+            self.scroll_to(y=max(0, self.cursor_row - visible // 2), animate=False)
+        elif self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False)
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self.refresh()
+        row = self.highlighted
+        if row is not None:
+            self.post_message(self.RuleHighlighted(row))
+
+    def watch_filter_text(self) -> None:
+        self._relayout()
+
+    def action_cursor_up(self) -> None:
+        self.move_to(self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_to(self.cursor_row + 1)
+
+    def action_page_up(self) -> None:
+        self.move_to(self.cursor_row - max(1, self.size.height - 2))
+
+    def action_page_down(self) -> None:
+        self.move_to(self.cursor_row + max(1, self.size.height - 2))
+
+    def action_first(self) -> None:
+        self.move_to(0)
+
+    def action_last(self) -> None:
+        self.move_to(len(self._rows) - 1)
+
+    def _fold_key(self) -> RowKey | None:
+        row = self.highlighted
+        if row is None:
+            return None
+        if row.kind == "rule":
+            assert row.chain is not None
+            return chain_key(row.table, row.chain)
+        return row.key
+
+    def action_toggle_fold(self) -> None:
+        key = self._fold_key()
+        if key is not None:
+            self._collapsed ^= {key}
+            self._relayout(cursor_key=key)
+            self._scroll_cursor_into_view()
+
+    def action_fold(self) -> None:
+        key = self._fold_key()
+        if key is not None and key not in self._collapsed:
+            self.action_toggle_fold()
+
+    def action_unfold(self) -> None:
+        key = self._fold_key()
+        if key is not None and key in self._collapsed:
+            self.action_toggle_fold()
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None or offset.y == 0:
+            return
+        index = round(self.scroll_y) + offset.y - 1
+        if 0 <= index < len(self._rows):
+            if index == self.cursor_row and event.chain == 2:
+                self.action_toggle_fold()
+            self.move_to(index)
+
+    # --- rendering ------------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            segments = self._header_segments()
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self._rows):
+                return Strip.blank(width, base)
+            segments = self._row_segments(self._rows[index], index == self.cursor_row)
+        strip = Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
+        if y > 0 and scroll_y + y - 1 == self.cursor_row:
+            cursor = self.get_component_rich_style("firewall--cursor", partial=True)
+            strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
+        return strip
+
+    def _header_segments(self) -> list[Segment]:
+        style = self.get_component_rich_style("firewall--header")
+        total = self.rule_count
+        shown = sum(1 for row in self._rows if row.kind == "rule")
+        count = f"{total} rules" if shown == total else f"{shown} of {total} rules match /{self.filter_text}"
+        text = f"{' ' * 5}{'#':>4} {'owner':<6} {'pkts':>5} {'bytes':>5}  rule · {count}"
+        return [Segment(text, style)]
+
+    def _style(self, name: str) -> Style:
+        return self.get_component_rich_style(f"firewall--{name}", partial=True)
+
+    def _row_segments(self, row: FirewallRow, is_cursor: bool) -> list[Segment]:
+        folded = row.key in self._collapsed
+        arrow = "▸" if folded else "▾"
+        dim = self._style("dim")
+        if row.kind == "table":
+            table = row.table
+            rules = sum(len(c.rules) for c in table.chains)
+            return [
+                Segment(f" {arrow} {table.family} {table.name}", self._style("table")),
+                Segment(f"  {table.source} · {len(table.chains)} chains, {rules} rules", dim),
+            ]
+        if row.kind == "chain":
+            chain = row.chain
+            assert chain is not None
+            segs = [Segment(f"   {arrow} {chain.name}", self._style("chain"))]
+            if chain.policy:
+                policy_style = self._style("drop" if chain.policy in DROPPING_TARGETS else "accept")
+                segs += [Segment("  policy ", dim), Segment(chain.policy, policy_style)]
+                segs.append(Segment(f" [{human_count(chain.packets)} pkts]", self._counter_style(row.key, dim)))
+            detail = f"  · {len(chain.rules)} rules"
+            if chain.hook:
+                detail += f" · hook {chain.hook} prio {chain.priority}"
+            segs.append(Segment(detail, dim))
+            return segs
+        rule = row.rule
+        assert rule is not None
+        culprit = row.key == self._culprit
+        overlay = self._style("culprit") if culprit else Style()
+        owner = rule.owner if rule.owner in ("docker", "user", "ufw", "firewalld") else "other"
+        counter_style = self._counter_style(row.key, Style()) + overlay
+        body = rule_body(rule)
+        segs = [
+            Segment("▌" if culprit else " ", self._style("drop") + overlay),
+            Segment(f"    {rule.position:>4} ", dim + overlay),
+            Segment(f"{owner_badge(rule.owner):<6} ", self._style(f"owner-{owner}") + overlay),
+            Segment(f"{human_count(rule.packets):>5} ", counter_style),
+            Segment(f"{human_count(rule.bytes):>5}", counter_style),
+            Segment("  ", overlay),
+        ]
+        segs.extend(self._body_segments(rule, body, overlay))
+        if rule.unknown:
+            segs.append(Segment("  (partly not understood)", dim + overlay))
+        if culprit:
+            segs.append(Segment("  ◀ dropped here", self._style("drop") + overlay))
+        return segs
+
+    def _counter_style(self, key: RowKey, default: Style) -> Style:
+        moved_at = self._moved_at.get(key)
+        if moved_at is not None and time.monotonic() - moved_at < MOVED_GLOW:
+            return self._style("moved")
+        return default
+
+    def _body_segments(self, rule: Rule, body: str, overlay: Style) -> Iterable[Segment]:
+        """The rule text with its target coloured by what it does."""
+        name = rule.target.name if rule.target is not None else ""
+        marker = f"-j {name}" if name else ""
+        at = body.rfind(marker) if marker else -1
+        if at < 0:
+            yield Segment(body, overlay)
+            return
+        if name in DROPPING_TARGETS:
+            style = self._style("drop")
+        elif name in ACCEPTING_TARGETS:
+            style = self._style("accept")
+        else:
+            style = self._style("jump")
+        yield Segment(body[:at], overlay)
+        yield Segment(marker, style + overlay)
+        yield Segment(body[at + len(marker) :], overlay)

@@ -1,0 +1,85 @@
+"""Small text helpers shared by the panes: counters, owners, addresses, short ids."""
+
+from __future__ import annotations
+
+from dockwire.model import Container, Network, PortBinding, Rule
+
+#: Who wrote a rule, as the firewall probe names it, and the short badge shown for it.
+OWNER_BADGES: dict[str, str] = {
+    "docker": "docker",
+    "user": "user",
+    "ufw": "ufw",
+    "firewalld": "fwalld",
+    "dockwire": "dwire",
+    "kube": "kube",
+    "other": "other",
+}
+
+#: Targets whose verdict ends a packet's journey badly / well.
+DROPPING_TARGETS = frozenset({"DROP", "REJECT", "drop", "reject"})
+ACCEPTING_TARGETS = frozenset({"ACCEPT", "accept"})
+
+
+def human_count(value: int) -> str:
+    """A counter in at most four characters: 999, 1.2K, 34M, 5.6G."""
+    if value < 1000:
+        return str(value)
+    scaled = float(value)
+    for unit in "KMGTP":
+        scaled /= 1000
+        if scaled < 9.95:
+            return f"{scaled:.1f}{unit}"
+        if scaled < 999.5:
+            return f"{scaled:.0f}{unit}"
+    return f"{scaled:.0f}E"
+
+
+def owner_badge(owner: str) -> str:
+    return OWNER_BADGES.get(owner, owner[:6] or "other")
+
+
+def target_name(rule: Rule) -> str:
+    return rule.target.name if rule.target is not None else ""
+
+
+def rule_body(rule: Rule) -> str:
+    """The rule's text without the `-A CHAIN` that repeats the chain it sits in."""
+    prefix = f"-A {rule.chain} "
+    return rule.text[len(prefix) :] if rule.text.startswith(prefix) else rule.text
+
+
+def rule_title(rule: Rule) -> str:
+    """Where a rule lives, the way people name it: `filter/DOCKER-USER #1`."""
+    return f"{rule.table}/{rule.chain} #{rule.position}"
+
+
+def short_id(ident: str) -> str:
+    return ident[:12]
+
+
+def port_text(port: PortBinding) -> str:
+    """`0.0.0.0:18080->80/tcp`, or `80/tcp` for a port that is not published on the host."""
+    if port.host_port is None:
+        return f"{port.container_port}/{port.proto}"
+    host = f"{port.host_ip}:" if port.host_ip and port.host_ip not in ("0.0.0.0", "::") else ""
+    return f"{host}{port.host_port}->{port.container_port}/{port.proto}"
+
+
+def container_ips(container: Container) -> list[str]:
+    return [ep.ip for ep in container.endpoints if ep.ip]
+
+
+def network_kind(network: Network) -> str:
+    """A few words on what kind of network this is."""
+    flags = []
+    if network.internal:
+        flags.append("internal")
+    if not network.icc:
+        flags.append("no-icc")
+    if network.driver == "bridge" and not network.masquerade:
+        flags.append("no-masq")
+    return " ".join([network.driver, *flags])
+
+
+def network_subnets(network: Network) -> str:
+    return ", ".join(s.subnet for s in network.subnets) or "-"

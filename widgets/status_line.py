@@ -1,0 +1,55 @@
+"""The top line: where the model comes from, whether the daemon answers, probe availability and the marks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    label: str
+    live: bool
+    #: "up", "lost" or "" (not a live source).
+    daemon: str = ""
+    #: Why probes cannot run, or "" when they can.
+    probes_off: str = ""
+    source_name: str = ""
+    destination_name: str = ""
+    containers: int = 0
+    rules: int = 0
+
+
+def status_text(status: Status) -> Text:
+    text = Text()
+    text.append(" dockwire ", style="bold reverse")
+    text.append(" ")
+    if status.live:
+        text.append(status.label, style="bold")
+    else:
+        text.append(f" {status.label} ", style="bold black on yellow")
+    if status.daemon == "lost":
+        text.append("  ● docker unreachable, reconnecting… ", style="bold white on red")
+    elif status.daemon == "up":
+        text.append("  ● docker", style="green")
+    text.append(f"  {status.containers} ctr · {status.rules} rules", style="dim")
+    if status.probes_off:
+        text.append(f"  probes off: {status.probes_off}", style="yellow")
+    if status.source_name or status.destination_name:
+        text.append("   A ", style="bold reverse green")
+        text.append(f" {status.source_name or '?'} ", style="bold")
+        text.append("→", style="bold")
+        text.append(" B ", style="bold reverse magenta")
+        text.append(f" {status.destination_name or '(cursor)'}", style="bold")
+    return text
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine { height: 1; background: $panel; }
+    """
+
+    def show(self, status: Status) -> None:
+        self.update(status_text(status))

@@ -1,0 +1,57 @@
+"""The sysctl bar: the kernel switches that decide whether container traffic flows, always on screen."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from dockwire.model import HostModel
+
+
+def sysctl_chips(model: HostModel) -> tuple[Text, bool]:
+    """The bar's text and whether anything in it is alarming."""
+    s = model.sysctls
+    text = Text()
+    alarm = False
+
+    def chip(label: str, value: str, state: str) -> None:
+        style = {"ok": "green", "bad": "bold white on red", "warn": "bold black on yellow", "unknown": "dim"}[state]
+        text.append(f" {label}=", style="dim" if state == "ok" else "")
+        text.append(f"{value} ", style=style)
+        text.append(" ")
+
+    if "sysctls" in model.stale:
+        chip("sysctls", "not read", "unknown")
+    else:
+        fwd = s.ip_forward
+        chip("ip_forward", "?" if fwd is None else str(fwd), "unknown" if fwd is None else "ok" if fwd else "bad")
+        alarm |= fwd == 0
+        if not s.br_netfilter_loaded:
+            chip("br_netfilter", "not loaded", "warn")
+            alarm = True
+        else:
+            nf = s.bridge_nf_call_iptables
+            chip("bridge-nf-call-iptables", "?" if nf is None else str(nf), "ok" if nf == 1 else "bad")
+            alarm |= nf != 1
+        if s.ipv6_forwarding is not None:
+            chip("ipv6 fwd", str(s.ipv6_forwarding), "ok")
+    fw = model.firewall
+    backend = fw.iptables_backend or ("none" if "firewall" not in model.stale else "not read")
+    chip("iptables", backend, "ok" if fw.iptables_backend else "unknown")
+    if fw.warnings:
+        chip("fw", fw.warnings[0], "warn")
+    return text, alarm
+
+
+class SysctlBar(Static):
+    """One line: ip_forward, br_netfilter/bridge-nf-call-iptables, backend; red when traffic cannot flow."""
+
+    DEFAULT_CSS = """
+    SysctlBar { height: 1; background: $panel; }
+    SysctlBar.-alarm { background: $error 30%; }
+    """
+
+    def show(self, model: HostModel) -> None:
+        text, alarm = sysctl_chips(model)
+        self.update(text)
+        self.set_class(alarm, "-alarm")

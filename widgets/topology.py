@@ -1,0 +1,295 @@
+"""The topology tree: host -> networks/bridges -> veth pairs -> containers -> addresses and ports.
+
+Containers sit where their packets really leave from: on a bridge behind their veth, on the host's own stack
+(`host` mode), inside another container's namespace (`container:X`), on a macvlan parent, or nowhere (`none`).
+The tree is brought up to date in place: nodes are matched by stable keys, labels are updated, and a
+branch is rebuilt only when its children changed, so expansion, cursor and scroll survive refreshes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from dockwire.model import Container, Endpoint, HostModel, Network, VethPair
+from dockwire.widgets.containers import Marks
+from dockwire.widgets.formatting import network_kind, network_subnets, port_text, short_id
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRef:
+    """What a tree node stands for: `kind` is host, network, veth, container, group, address or port."""
+
+    kind: str
+    ident: str = ""
+    key: str = ""
+
+
+@dataclass(slots=True)
+class NodeSpec:
+    key: str
+    label: Text
+    ref: NodeRef
+    children: list[NodeSpec] = field(default_factory=list)
+    expand: bool = False
+
+
+def _container_label(container: Container, endpoint: Endpoint | None, marks: Marks) -> Text:
+    running = container.state == "running"
+    text = Text()
+    badge = marks.badge(container.id)
+    if badge.plain.strip():
+        text.append_text(badge)
+        text.append(" ")
+    text.append("● " if running else "○ ", style="green" if running else "red")
+    text.append(container.name, style="bold" if running else "dim")
+    if endpoint is not None and endpoint.ip:
+        text.append(f"  {endpoint.ip}", style="cyan")
+    published = [port_text(p) for p in container.ports if p.host_port is not None]
+    if published:
+        text.append("  " + " ".join(published), style="magenta")
+    if not running:
+        text.append(f"  ({container.state or 'unknown'})", style="dim")
+    return text
+
+
+class _Builder:
+    """Computes the wanted tree from a model."""
+
+    def __init__(self, model: HostModel, marks: Marks) -> None:
+        self.model = model
+        self.marks = marks
+        self.sharers: dict[str, list[Container]] = {}
+        for c in model.containers:
+            if c.netns_owner:
+                self.sharers.setdefault(c.netns_owner, []).append(c)
+        self.veth_by_container: dict[tuple[str, str], VethPair] = {}
+        for pair in model.veths:
+            if pair.container_id:
+                self.veth_by_container[(pair.container_id, pair.bridge)] = pair
+
+    def container(self, container: Container, parent_key: str, endpoint: Endpoint | None) -> NodeSpec:
+        key = f"{parent_key}/ctr:{container.id}"
+        ref = NodeRef("container", container.id, key)
+        children: list[NodeSpec] = []
+        if endpoint is not None:
+            if endpoint.ip:
+                plen = f"/{endpoint.prefixlen}" if endpoint.prefixlen is not None else ""
+                children.append(self.leaf(key, "address", f"{endpoint.ip}{plen}", f"inet {endpoint.ip}{plen}"))
+            if endpoint.ipv6:
+                children.append(self.leaf(key, "address", endpoint.ipv6, f"inet6 {endpoint.ipv6}"))
+            if endpoint.mac:
+                children.append(self.leaf(key, "address", endpoint.mac, f"mac {endpoint.mac}"))
+            names = sorted(set(endpoint.aliases + endpoint.dns_names) - {container.name, short_id(container.id)})
+            if names:
+                children.append(self.leaf(key, "address", "dns", "dns " + " ".join(names)))
+        for port in container.ports:
+            children.append(self.leaf(key, "port", port_text(port), f"port {port_text(port)}"))
+        for sharer in sorted(self.sharers.get(container.id, []), key=lambda c: c.name):
+            node = self.container(sharer, key, None)
+            node.label = Text.assemble(node.label, (f"  shares {container.name}'s netns", "dim"))
+            children.append(node)
+        return NodeSpec(key, _container_label(container, endpoint, self.marks), ref, children)
+
+    def leaf(self, parent_key: str, kind: str, ident: str, label: str) -> NodeSpec:
+        key = f"{parent_key}/{kind}:{ident}"
+        return NodeSpec(key, Text(label, style="dim"), NodeRef(kind, ident, key))
+
+    def network(self, network: Network) -> NodeSpec:
+        key = f"net:{network.id}"
+        label = Text()
+        label.append(network.name, style="bold")
+        label.append(f"  {network_kind(network)}", style="yellow" if network.internal or not network.icc else "dim")
+        if network.bridge:
+            label.append(f"  {network.bridge}", style="cyan")
+        if network.parent:
+            label.append(f"  parent {network.parent}", style="cyan")
+        if network.subnets:
+            label.append(f"  {network_subnets(network)}", style="dim")
+        members = [
+            (c, ep)
+            for c in self.model.containers
+            for ep in c.endpoints
+            if ep.network_id == network.id or (not ep.network_id and ep.network == network.name)
+        ]
+        children: list[NodeSpec] = []
+        for container, endpoint in sorted(members, key=lambda m: (m[1].ip == "", m[0].name)):
+            pair = self.veth_by_container.get((container.id, network.bridge)) if network.bridge else None
+            if pair is None:
+                children.append(self.container(container, key, endpoint))
+                continue
+            veth_key = f"{key}/veth:{pair.host_ifname}"
+            veth_label = Text.assemble(
+                (pair.host_ifname, "cyan"), (" ⇄ ", "dim"), (pair.container_ifname or "?", "cyan")
+            )
+            children.append(
+                NodeSpec(
+                    veth_key,
+                    veth_label,
+                    NodeRef("veth", pair.host_ifname, veth_key),
+                    [self.container(container, veth_key, endpoint)],
+                    expand=True,
+                )
+            )
+        return NodeSpec(key, label, NodeRef("network", network.id, key), children, expand=True)
+
+    def group(self, ident: str, title: str, note: str, children: list[NodeSpec]) -> NodeSpec:
+        key = f"group:{ident}"
+        label = Text.assemble((title, "bold"), (f"  {note}", "dim"))
+        return NodeSpec(key, label, NodeRef("group", ident, key), children, expand=True)
+
+    def build(self) -> NodeSpec:
+        model = self.model
+        children: list[NodeSpec] = []
+        placed: set[str] = set()
+        special = {"host", "null", "none"}
+        for network in sorted(model.networks, key=lambda n: (n.driver != "bridge", n.name != "bridge", n.name)):
+            if network.driver in special:
+                continue
+            spec = self.network(network)
+            children.append(spec)
+            placed |= {c.id for c in model.containers for ep in c.endpoints if ep.network_id == network.id}
+        host_mode = [c for c in model.containers if c.network_mode == "host"]
+        if host_mode:
+            children.append(
+                self.group(
+                    "host", "host network", "share the host's stack",
+                    [self.container(c, "group:host", None) for c in sorted(host_mode, key=lambda c: c.name)],
+                )
+            )  # fmt: skip
+        placed |= {c.id for c in host_mode} | {c.id for c in model.containers if c.netns_owner}
+        loose = [c for c in model.containers if c.id not in placed]
+        no_net = [c for c in loose if c.network_mode == "none" or c.state == "running"]
+        stopped = [c for c in loose if c not in no_net]
+        if no_net:
+            children.append(
+                self.group(
+                    "none", "no network", "loopback only",
+                    [self.container(c, "group:none", None) for c in sorted(no_net, key=lambda c: c.name)],
+                )
+            )  # fmt: skip
+        if stopped:
+            group = self.group(
+                "stopped", "not running", "no namespace",
+                [self.container(c, "group:stopped", None) for c in sorted(stopped, key=lambda c: c.name)],
+            )  # fmt: skip
+            group.expand = False
+            children.append(group)
+        foreign = [p for p in model.veths if not p.container_id]
+        if foreign:
+            veths = [
+                NodeSpec(
+                    f"group:netns/veth:{p.host_ifname}",
+                    Text.assemble((p.host_ifname, "cyan"), (f"  on {p.bridge}" if p.bridge else "  (no bridge)", "dim")),
+                    NodeRef("veth", p.host_ifname, f"group:netns/veth:{p.host_ifname}"),
+                )
+                for p in foreign
+            ]
+            group = self.group("netns", "other namespaces", "veths whose peer is not a container's", veths)
+            group.expand = False
+            children.append(group)
+        engine = model.engine
+        root_label = Text.assemble(
+            (model.hostname or "host", "bold"),
+            (f"  Docker {engine.version}" if engine and engine.version else "", "dim"),
+            (f"  {len(model.containers)} containers", "dim"),
+        )
+        return NodeSpec("host", root_label, NodeRef("host", model.hostname, "host"), children, expand=True)
+
+
+def build_topology(model: HostModel, marks: Marks | None = None) -> NodeSpec:
+    """The tree the model should be shown as."""
+    return _Builder(model, marks or Marks()).build()
+
+
+class TopologyTree(Tree[NodeRef]):
+    """Host, networks, veth pairs and containers as a tree, kept in sync with the model."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    class RefHighlighted(Message):
+        def __init__(self, ref: NodeRef | None) -> None:
+            self.ref = ref
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("host", data=NodeRef("host", "", "host"), id=id, classes=classes)
+        self.guide_depth = 3
+        self._nodes: dict[str, TreeNode[NodeRef]] = {}
+
+    @property
+    def highlighted_ref(self) -> NodeRef | None:
+        node = self.cursor_node
+        return node.data if node is not None else None
+
+    def show(self, model: HostModel, marks: Marks | None = None) -> None:
+        spec = build_topology(model, marks)
+        cursor_key = self.highlighted_ref.key if self.highlighted_ref else None
+        top = self.scroll_y
+        self.root.set_label(spec.label)
+        self.root.data = spec.ref
+        if not self.root.is_expanded and not self._nodes:
+            self.root.expand()
+        self._sync(self.root, spec.children)
+        self._nodes = {node.data.key: node for node in self._walk(self.root) if node.data is not None}
+        if cursor_key and cursor_key in self._nodes:
+            node = self._nodes[cursor_key]
+            self.call_after_refresh(self._restore, node, top)
+
+    def _restore(self, node: TreeNode[NodeRef], top: float) -> None:
+        if node.line >= 0 and node.line != self.cursor_line:
+            self.move_cursor(node, animate=False)
+        self.scroll_to(y=top, animate=False)
+
+    def _walk(self, node: TreeNode[NodeRef]) -> Iterable[TreeNode[NodeRef]]:
+        yield node
+        for child in node.children:
+            yield from self._walk(child)
+
+    def _sync(self, parent: TreeNode[NodeRef], wanted: list[NodeSpec]) -> None:
+        current = list(parent.children)
+        if [c.data.key if c.data else "" for c in current] == [w.key for w in wanted]:
+            for node, spec in zip(current, wanted, strict=True):
+                if node.label != spec.label:
+                    node.set_label(spec.label)
+                node.data = spec.ref
+                node.allow_expand = bool(spec.children)
+                self._sync(node, spec.children)
+            return
+        expanded = {n.data.key for n in self._walk(parent) if n.data is not None and n.is_expanded}
+        known = {n.data.key for n in self._walk(parent) if n.data is not None}
+        parent.remove_children()
+        for spec in wanted:
+            self._add(parent, spec, expanded, known)
+
+    def _add(self, parent: TreeNode[NodeRef], spec: NodeSpec, expanded: set[str], known: set[str]) -> None:
+        expand = spec.key in expanded if spec.key in known else spec.expand
+        node = parent.add(spec.label, data=spec.ref, expand=expand, allow_expand=bool(spec.children))
+        for child in spec.children:
+            self._add(node, child, expanded, known)
+
+    def select_container(self, container_id: str) -> bool:
+        """Move the cursor to the (first) node of a container; False when it has none."""
+        for node in self._walk(self.root):
+            if node.data is not None and node.data.kind == "container" and node.data.ident == container_id:
+                parent = node.parent
+                while parent is not None:
+                    parent.expand()
+                    parent = parent.parent
+                self.call_after_refresh(self.move_cursor, node, animate=False)
+                return True
+        return False
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
+        event.stop()
+        self.post_message(self.RefHighlighted(event.node.data))

@@ -1,0 +1,103 @@
+"""The result panel: the last probe's or why's answer — allowed with RTT, or blocked with the rule, path and fix."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from dockwire.widgets.formatting import rule_body, rule_title
+from dockwire.widgets.outcome import Outcome, ProbeRequest
+
+STATUS_STYLE = {
+    "allowed": ("✔ ALLOWED", "bold green"),
+    "blocked": ("✘ BLOCKED", "bold red"),
+    "uncertain": ("? UNCERTAIN", "bold yellow"),
+    "error": ("! ERROR", "bold red"),
+}
+
+
+def render_outcome(outcome: Outcome) -> RenderableType:
+    title, style = STATUS_STYLE[outcome.status]
+    parts: list[RenderableType] = []
+    head = Text.assemble((f" {title} ", f"{style} reverse"), " ", (outcome.request.describe(), "bold"))
+    head.append(f"  · {outcome.label}", style="dim")
+    parts.append(head)
+    parts.append(Text(outcome.summary, style=style))
+    if outcome.culprit is not None:
+        rule = outcome.culprit
+        parts.append(Text(""))
+        parts.append(Text.assemble(("rule  ", "bold"), (rule_title(rule), "bold red"), f"  owner {rule.owner}"))
+        parts.append(Text(f"      {rule_body(rule)}", style="red"))
+    if outcome.fix:
+        parts.append(Text(""))
+        parts.append(Text("fix", style="bold"))
+        parts.append(Text(f"  {outcome.fix}", style="green"))
+    if outcome.path:
+        parts.append(Text(""))
+        parts.append(Text("path", style="bold"))
+        for i, hop in enumerate(outcome.path, 1):
+            parts.append(Text(f" {i:>2}. {hop}"))
+    if outcome.trace:
+        parts.append(Text(""))
+        parts.append(Text("trace", style="bold"))
+        parts.extend(Text(f"  {hop}") for hop in outcome.trace)
+    if outcome.rules:
+        parts.append(Text(""))
+        parts.append(Text("rules met", style="bold"))
+        for rule in outcome.rules:
+            mark = "✘" if outcome.culprit is not None and rule == outcome.culprit else "·"
+            parts.append(Text.assemble(f"  {mark} ", (rule_title(rule), "cyan"), f"  {rule_body(rule)}"))
+    for note in outcome.notes:
+        parts.append(Text(f"note: {note}", style="dim italic"))
+    return Group(*parts)
+
+
+def render_pending(request: ProbeRequest, what: str) -> RenderableType:
+    return Text.assemble(("… ", "bold yellow"), (what, "bold"), " ", request.describe())
+
+
+def render_idle(reason: str) -> RenderableType:
+    lines = [
+        Text("No result yet.", style="bold"),
+        Text("Mark a source (space or a) and a destination (space or b) in the containers or the tree,"),
+        Text("then press p to ping, P for tcp/udp/port, t to trace, w for the static why."),
+    ]
+    if reason:
+        lines.append(Text(reason, style="yellow"))
+    return Group(*lines)
+
+
+class VerdictPanel(VerticalScroll):
+    """Shows the newest outcome; the outcome itself stays available for tests and re-runs."""
+
+    DEFAULT_CSS = """
+    VerdictPanel { height: 1fr; }
+    VerdictPanel > Static { width: 1fr; }
+    VerdictPanel.-blocked { border: round $error; }
+    VerdictPanel.-allowed { border: round $success; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(Static(render_idle(""), id="verdict-body"), id=id, classes=classes)
+        self.outcome: Outcome | None = None
+
+    def _body(self) -> Static:
+        return self.query_one("#verdict-body", Static)
+
+    def show_idle(self, reason: str) -> None:
+        if self.outcome is None:
+            self._body().update(render_idle(reason))
+
+    def show_pending(self, request: ProbeRequest, what: str) -> None:
+        self._body().update(render_pending(request, what))
+        self.set_class(False, "-blocked")
+        self.set_class(False, "-allowed")
+
+    def show_outcome(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+        self._body().update(render_outcome(outcome))
+        self.set_class(outcome.status == "blocked", "-blocked")
+        self.set_class(outcome.status == "allowed", "-allowed")
+        self.scroll_home(animate=False)
