@@ -70,6 +70,7 @@ class LiveModel:
         self._stop = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._streams: list[Any] = []
+        self._subscribed = threading.Event()
 
     # --- watchers (threads) ---------------------------------------------------------------------------
 
@@ -88,12 +89,14 @@ class LiveModel:
 
     def _watch_docker(self) -> None:
         if self.client is None:
+            self._subscribed.set()
             return
         while not self._stop.is_set():
             stream = None
             try:
                 stream = self.client.events(decode=True, filters={"type": DOCKER_EVENT_TYPES})
                 self._streams.append(stream)
+                self._subscribed.set()
                 for event in stream:
                     line = describe_docker_event(event)
                     if line:
@@ -176,17 +179,19 @@ class LiveModel:
     async def updates(self) -> AsyncIterator[ModelUpdate]:
         """The first full model, then one update per batch of changes, forever (until cancelled)."""
         self._loop = asyncio.get_running_loop()
-        self.model = await self.collector.everything()
-        self._stale = dict(self.model.stale)
-        yield ModelUpdate(self.model, frozenset({"all"}))
-        threads = [
-            threading.Thread(target=self._watch_docker, name="dockwire-docker-events", daemon=True),
-            threading.Thread(target=self._watch_netlink, name="dockwire-netlink", daemon=True),
-        ]
-        for t in threads:
-            t.start()
+        # Watch first, then read: a change that lands during the first read is re-read, never missed.
+        for target, name in (
+            (self._watch_docker, "dockwire-docker-events"),
+            (self._watch_netlink, "dockwire-netlink"),
+        ):
+            threading.Thread(target=target, name=name, daemon=True).start()
         poller = asyncio.create_task(self._poll_firewall())
+        if self.client is not None:
+            await asyncio.to_thread(self._subscribed.wait, 5.0)
         try:
+            self.model = await self.collector.everything()
+            self._stale = dict(self.model.stale)
+            yield ModelUpdate(self.model, frozenset({"all"}))
             while True:
                 await self._wake.wait()
                 await asyncio.sleep(self.debounce)

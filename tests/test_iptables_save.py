@@ -147,7 +147,10 @@ def test_legacy_negation_forms() -> None:
 
 def test_multiport_and_comment() -> None:
     tables = load("iptables-save-c.txt")
-    text = '-A DOCKER-USER -s 10.213.41.0/24 -p tcp -m multiport --dports 9,2222:2230 -m comment --comment "dwtest fixture: multiport" -j DROP'
+    text = (
+        "-A DOCKER-USER -s 10.213.41.0/24 -p tcp -m multiport --dports 9,2222:2230 "
+        '-m comment --comment "dwtest fixture: multiport" -j DROP'
+    )
     rule = find(tables, "filter", text)
     multiport = next(m for m in rule.matches if m.module == "multiport")
     assert (multiport.option, multiport.args, multiport.known) == ("--dports", ["9,2222:2230"], True)

@@ -7,17 +7,19 @@ outcome is uncertain and names the rules that made the difference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from dockwire.verdict.actions import Action, apply_mark
 from dockwire.verdict.packet import Packet
 from dockwire.verdict.routing import primary_address
-from dockwire.verdict.ruleset import BaseChain, CompiledChain, CompiledRule, RuleSet
+from dockwire.verdict.ruleset import NAT_PRIORITY, BaseChain, CompiledChain, CompiledRule, RuleSet
 from dockwire.verdict.values import iface_matches
 from dockwire.verdict.where import HostFacts, Where
 
 MAX_BRANCHES = 64
+CONNTRACK_PRIORITY = -200
 MAX_STEPS = 200_000
 LOOPBACK = IPv4Address("127.0.0.1")
 NAT_MANIP = {"prerouting": "dst", "output": "dst", "input": "src", "postrouting": "src"}
@@ -99,12 +101,30 @@ class HookWalker:
 
     # --- one hook -------------------------------------------------------------------------------------------
 
-    def run(self, family: str, where: Where, pkt: Packet) -> list[Outcome]:
-        """Every distinct way the hook can end for `pkt` (one element when nothing is unknown)."""
+    def run(self, family: str, where: Where, pkt: Packet,
+            nat_point: Callable[[Packet], Packet] | None = None) -> list[Outcome]:
+        """Every distinct way the hook can end for `pkt` (one element when nothing is unknown).
+
+        Conntrack looks at packets entering at prerouting/output at priority -200, so chains before that
+        (raw) see no connection state. `nat_point` is called on the packet where NAT happens at this hook
+        (used to undo a connection's NAT on its reply packets).
+        """
+        if where.hook in ("prerouting", "output"):
+            pkt = pkt.evolve(ct_seen=False)
         live: list[Outcome] = [Outcome("ACCEPT", pkt)]
         finished: list[Outcome] = []
         manip = NAT_MANIP.get(where.hook, "")
+        nat_priority = NAT_PRIORITY.get(where.hook, 0)
+        pending_nat = nat_point
         for base in self.ruleset.base_chains(family, where.hook):
+            order = nat_priority if base.is_nat else base.priority
+            for state in live:
+                if not state.packet.ct_seen and order > CONNTRACK_PRIORITY:
+                    state.packet = state.packet.evolve(ct_seen=True)
+                if pending_nat is not None and order >= nat_priority:
+                    state.packet = pending_nat(state.packet)
+            if order >= nat_priority:
+                pending_nat = None
             next_live: list[Outcome] = []
             for state in live:
                 if base.is_nat and not self._nat_applies(state.packet, manip):
@@ -116,7 +136,11 @@ class HookWalker:
             if len(live) + len(finished) > MAX_BRANCHES:
                 return [Outcome("UNKNOWN", pkt, note="too many conditions could not be evaluated")]
         for state in live:
-            if manip and state.packet.ct_state == "NEW" and state.packet.ct_seen:
+            if not state.packet.ct_seen:
+                state.packet = state.packet.evolve(ct_seen=True)
+            if pending_nat is not None:
+                state.packet = pending_nat(state.packet)
+            if manip and state.packet.ct_state == "NEW":
                 state.packet = state.packet.evolve(nat_done=state.packet.nat_done | {manip})
         return live + finished
 

@@ -1,0 +1,152 @@
+"""Turn the user's SRC and DST into a namespace to send from and an address to send to.
+
+SRC: a container (name, id or id prefix), `host`, or a named network namespace (`netns:NAME`, or a bare
+NAME that exists under /run/netns, such as the lab's `dwlab-outside`).
+DST: an IPv4 address, a container (its address on a network it shares with SRC, else its first one), or
+`host` (SRC's gateway: the host as SRC reaches it). Only addresses the user named, directly or by a
+container's name, are ever probed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockwire.errors import DockwireError
+from dockwire.model import Container, HostEntry, HostModel
+
+NETNS_DIR = Path("/run/netns")
+EMBEDDED_DNS = "127.0.0.11"
+# Placeholder for "SRC's default gateway", resolved by the worker inside SRC's namespace.
+GATEWAY = "@gateway"
+
+
+class ProbeError(DockwireError):
+    """A probe that cannot be run: bad input, missing privileges, SRC without a namespace."""
+
+
+@dataclass(frozen=True)
+class Source:
+    label: str
+    # "container", "host", "netns".
+    kind: str
+    # Namespace file to enter (/proc/PID/ns/net, /run/netns/NAME); None: dockwire's own (the host's).
+    netns: str | None
+    container: Container | None = None
+    addresses: list[str] = field(default_factory=list)
+    gateways: list[str] = field(default_factory=list)
+    resolvers: list[str] = field(default_factory=list)
+    hosts: list[HostEntry] = field(default_factory=list)
+    loopback_only: bool = False
+
+
+@dataclass(frozen=True)
+class Destination:
+    label: str
+    # IPv4 address, or GATEWAY.
+    address: str
+    container: Container | None = None
+
+
+def _owner(model: HostModel, c: Container) -> Container:
+    """The container whose namespace `c` uses (itself unless it runs in container:X mode)."""
+    if c.netns_owner:
+        owner = model.container(c.netns_owner)
+        if owner is not None:
+            return owner
+    return c
+
+
+def _ipv4(text: str) -> str | None:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if addr.version != 4:
+        raise ProbeError(f"{text}: only IPv4 probes are supported")
+    return str(addr)
+
+
+def _named_netns(text: str) -> str | None:
+    name = text.removeprefix("netns:")
+    if "/" in name or not name:
+        return None
+    path = NETNS_DIR / name
+    if path.exists():
+        return str(path)
+    if text.startswith("netns:"):
+        raise ProbeError(f"{text}: no such network namespace under {NETNS_DIR}")
+    return None
+
+
+def container_netns(c: Container) -> str:
+    """The namespace file of a running container; ProbeError when it has none."""
+    if c.state and c.state != "running":
+        raise ProbeError(f"{c.name} is {c.state}: a container that is not running has no network namespace")
+    if not c.pid:
+        raise ProbeError(f"{c.name} has no process: it is not running, so it has no network namespace")
+    path = f"/proc/{c.pid}/ns/net"
+    if not os.path.exists(path):
+        raise ProbeError(f"{c.name}: process {c.pid} is gone (the model is older than the container)")
+    return path
+
+
+def resolve_source(model: HostModel, text: str) -> Source:
+    if text == "host":
+        return Source(label="host", kind="host", netns=None)
+    c = model.container(text)
+    if c is None:
+        ns = _named_netns(text)
+        if ns is not None:
+            return Source(label=text, kind="netns", netns=ns)
+        raise ProbeError(f"{text}: no such container or network namespace (try `host` or netns:NAME)")
+    owner = _owner(model, c)
+    if owner.network_mode == "host":
+        return Source(label=c.name, kind="host", netns=None, container=c)
+    netns = container_netns(owner)
+    dns = c.dns or owner.dns
+    return Source(
+        label=c.name,
+        kind="container",
+        netns=netns,
+        container=owner,
+        addresses=[e.ip for e in owner.endpoints if e.ip],
+        gateways=[e.gateway for e in owner.endpoints if e.gateway],
+        resolvers=list(dns.nameservers) if dns else [],
+        hosts=list(dns.hosts) if dns else [],
+        loopback_only=owner.network_mode == "none" or not owner.endpoints,
+    )
+
+
+def resolve_destination(model: HostModel, src: Source, text: str) -> Destination:
+    addr = _ipv4(text)
+    if addr is not None:
+        return Destination(label=text, address=addr)
+    if text == "host":
+        if src.kind == "host":
+            return Destination(label="host", address="127.0.0.1")
+        if src.gateways:
+            return Destination(label="host", address=src.gateways[0])
+        return Destination(label="host", address=GATEWAY)
+    c = model.container(text)
+    if c is None:
+        raise ProbeError(f"{text}: not an IPv4 address, `host`, or a known container")
+    owner = _owner(model, c)
+    if src.container is not None and owner.id == src.container.id:
+        return Destination(label=c.name, address="127.0.0.1", container=owner)
+    if owner.network_mode == "host":
+        raise ProbeError(f"{c.name} uses the host's network: probe `host` or one of the host's addresses")
+    if not owner.endpoints or not any(e.ip for e in owner.endpoints):
+        raise ProbeError(f"{c.name} has no IPv4 address (network mode {owner.network_mode or 'none'})")
+    src_nets = {e.network_id for e in src.container.endpoints} if src.container else set()
+    shared = [e for e in owner.endpoints if e.ip and e.network_id in src_nets]
+    chosen = (shared or [e for e in owner.endpoints if e.ip])[0]
+    return Destination(label=c.name, address=chosen.ip, container=owner)
+
+
+def check_outbound(src: Source, dst: Destination) -> None:
+    """A container with only loopback can only probe itself."""
+    if src.loopback_only and not dst.address.startswith("127."):
+        raise ProbeError(f"{src.label} has no network but loopback (--network none): nothing can leave it")

@@ -1,0 +1,108 @@
+"""Everything the engine derives from a model once: compiled rules, routing tables and lookup indexes.
+
+`context_for(model)` caches the last few contexts, so a matrix of thousands of verdicts compiles rules once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from dockwire.model import Container, HostModel, Interface, Network, VethPair
+from dockwire.verdict.netfilter_eval import HookWalker
+from dockwire.verdict.routing import RoutingTables
+from dockwire.verdict.ruleset import RuleSet
+from dockwire.verdict.where import HostFacts
+
+_CACHE: list[tuple[HostModel, EngineContext]] = []
+_CACHE_SIZE = 4
+
+
+@dataclass
+class EngineContext:
+    model: HostModel
+    ruleset: RuleSet
+    routing: RoutingTables
+    walker: HookWalker
+    # br_netfilter passes bridged IPv4 to iptables: True, False, or None when not recorded.
+    bridge_nf: bool | None
+    veth_by_host: dict[str, VethPair] = field(default_factory=dict)
+    veth_by_container: dict[tuple[str, str], VethPair] = field(default_factory=dict)
+    by_id: dict[str, Container] = field(default_factory=dict)
+    # Container IP -> the container owning the namespace with that address.
+    owner_by_ip: dict[str, Container] = field(default_factory=dict)
+    host_ifaces: dict[str, Interface] = field(default_factory=dict)
+    container_routing: dict[str, RoutingTables] = field(default_factory=dict)
+
+    def owner(self, container: Container) -> Container:
+        """The container whose network namespace `container` uses (itself unless container:X)."""
+        seen = {container.id}
+        while container.netns_owner:
+            nxt = self.by_id.get(container.netns_owner)
+            if nxt is None or nxt.id in seen:
+                break
+            seen.add(nxt.id)
+            container = nxt
+        return container
+
+    def network(self, ident: str) -> Network | None:
+        return self.model.network(ident)
+
+    def routing_of(self, container: Container) -> RoutingTables:
+        table = self.container_routing.get(container.id)
+        if table is None:
+            table = RoutingTables(container.routes, None, container.interfaces)
+            self.container_routing[container.id] = table
+        return table
+
+    def host_address(self, dev: str) -> IPv4Address | None:
+        iface = self.host_ifaces.get(dev)
+        if iface is None:
+            return None
+        for addr in iface.addresses:
+            if addr.family == 4:
+                return IPv4Address(addr.address)
+        return None
+
+
+def build_context(model: HostModel) -> EngineContext:
+    routing = RoutingTables(model.host.routes, model.host.rules, model.host.interfaces)
+    ruleset = RuleSet(model.firewall)
+    sysctls = model.sysctls
+    if not sysctls.br_netfilter_loaded:
+        bridge_nf: bool | None = False if "sysctls" not in model.stale else None
+    elif sysctls.bridge_nf_call_iptables is None:
+        bridge_nf = None
+    else:
+        bridge_nf = sysctls.bridge_nf_call_iptables == 1
+    ctx = EngineContext(
+        model=model,
+        ruleset=ruleset,
+        routing=routing,
+        walker=HookWalker(ruleset, HostFacts(routing), model.host.interfaces),
+        bridge_nf=bridge_nf,
+    )
+    for pair in model.veths:
+        ctx.veth_by_host[pair.host_ifname] = pair
+        if pair.container_id:
+            ctx.veth_by_container[(pair.container_id, pair.container_ifname)] = pair
+    ctx.by_id = {c.id: c for c in model.containers}
+    ctx.host_ifaces = {i.name: i for i in model.host.interfaces}
+    for c in model.containers:
+        if c.netns_owner or c.network_mode == "host":
+            continue
+        for ep in c.endpoints:
+            if ep.ip:
+                ctx.owner_by_ip.setdefault(ep.ip, c)
+    return ctx
+
+
+def context_for(model: HostModel) -> EngineContext:
+    """The (cached) engine context of a model."""
+    for cached_model, ctx in _CACHE:
+        if cached_model is model:
+            return ctx
+    ctx = build_context(model)
+    _CACHE.insert(0, (model, ctx))
+    del _CACHE[_CACHE_SIZE:]
+    return ctx

@@ -1,0 +1,57 @@
+"""The engine's notebook while it follows a flow: hops, matched rules, notes, and how the walk stopped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dockwire.verdict.netfilter_eval import Hit
+
+
+@dataclass(frozen=True, slots=True)
+class HopRecord:
+    direction: str  # "request" or "reply" (or "request 2" for the proxy's own connection)
+    kind: str  # "netns", "route", "link", "bridge", "hook", "nat", "proxy", "deliver", "stop"
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HitRecord:
+    direction: str
+    hit: Hit
+
+
+class Stop(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """The flow cannot go on: blocked (with a culprit rule or a missing piece) or uncertain."""
+
+    def __init__(self, verdict: str, reason: str, *, culprit: Hit | None = None, missing: str = "",
+                 unknown: list[Hit] | None = None, facts: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.verdict = verdict  # "blocked" or "uncertain"
+        self.reason = reason
+        self.culprit = culprit
+        self.missing = missing
+        self.unknown = unknown or []
+        # Details a fix needs (network names, ports, interfaces ...).
+        self.facts = facts or {}
+        self.direction = ""
+
+
+@dataclass
+class Trace:
+    direction: str = "request"
+    hops: list[HopRecord] = field(default_factory=list)
+    hits: list[HitRecord] = field(default_factory=list)
+    # Rules whose conditions could not be evaluated but did not change the outcome.
+    harmless_unknowns: list[HitRecord] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def hop(self, kind: str, text: str) -> None:
+        self.hops.append(HopRecord(self.direction, kind, text))
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def add_hits(self, hits: list[Hit]) -> None:
+        self.hits.extend(HitRecord(self.direction, h) for h in hits if h.rule is not None or
+                         h.effect.endswith("DROP"))

@@ -1,0 +1,40 @@
+"""Shared fixtures. Live tests get the lab through `lab`; it is built once and reused by every module.
+
+`lab` is module-scoped but cheap after the first build (`lab_up` is idempotent: it reuses what is there),
+so a module that takes the lab down (test_lab_live) does not break the modules after it. The lab is taken
+down once, when the session ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.live_env import docker_or_skip
+
+_lab_clients: list[Any] = []
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Any:
+    return docker_or_skip()
+
+
+@pytest.fixture(scope="module")
+def lab(docker_client: Any) -> Iterator[Any]:
+    """The lab, up. Yields lab_up's report."""
+    from dockwire.lab import lab_up
+
+    report = lab_up(docker_client)
+    if not _lab_clients:
+        _lab_clients.append(docker_client)
+    yield report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _lab_clients:
+        from dockwire.lab import lab_down
+
+        lab_down(_lab_clients.pop())

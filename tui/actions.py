@@ -1,0 +1,180 @@
+"""The TUI's only coupling to the verdict engine and the active prober: requests in, Outcomes out.
+
+Both engines are optional at run time: when one is missing from this build, the caller gets an Outcome
+that says so instead of an exception, so the UI has one code path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dockwire.model import Container, HostModel, Rule
+from dockwire.widgets.matrix import MatrixCell
+from dockwire.widgets.outcome import Outcome, ProbeRequest, Status
+
+NO_ENGINE = "the verdict engine is not available in this build"
+NO_PROBER = "active probing is not available in this build"
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _evaluate() -> Callable[..., Any] | None:
+    try:
+        from dockwire.verdict import evaluate  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return evaluate  # type: ignore[no-any-return]
+
+
+def engine_available() -> bool:
+    return _evaluate() is not None
+
+
+def _prober() -> Callable[..., Any] | None:
+    try:
+        from dockwire.probe import run_probe  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return run_probe  # type: ignore[no-any-return]
+
+
+def probe_disabled_reason(live: bool, root: bool) -> str:
+    """Why active probes cannot run here, or "" when they can (demo mode falls back to the static verdict)."""
+    if live and not root:
+        return "not root (probes need CAP_NET_RAW and CAP_SYS_ADMIN)"
+    return ""
+
+
+def _status(verdict: Any) -> Status:
+    text = str(getattr(verdict, "verdict", "")).lower()
+    if text in ("allowed", "allow", "accept", "reachable", "ok"):
+        return "allowed"
+    if text in ("blocked", "drop", "reject", "unreachable", "denied"):
+        return "blocked"
+    return "uncertain"
+
+
+def _rules(items: Any) -> tuple[Rule, ...]:
+    rules = []
+    for item in items or ():
+        rule = item if isinstance(item, Rule) else getattr(item, "rule", None)
+        if isinstance(rule, Rule):
+            rules.append(rule)
+    return tuple(rules)
+
+
+def outcome_from_verdict(request: ProbeRequest, verdict: Any, notes: tuple[str, ...] = ()) -> Outcome:
+    """Translate the engine's Verdict into what the panes show."""
+    status = _status(verdict)
+    culprit = getattr(verdict, "culprit", None)
+    culprit = culprit if isinstance(culprit, Rule) else getattr(culprit, "rule", None)
+    path = tuple(str(getattr(hop, "text", hop)) for hop in getattr(verdict, "path", ()) or ())
+    summary = str(getattr(verdict, "summary", "") or getattr(verdict, "reason", "") or "")
+    if not summary:
+        if status == "blocked" and isinstance(culprit, Rule):
+            summary = f"dropped by {culprit.table}/{culprit.chain} #{culprit.position}"
+        else:
+            summary = {"allowed": "the packet gets through", "blocked": "the packet is dropped"}.get(
+                status, "cannot be decided from the model alone"
+            )
+    return Outcome(
+        request=request,
+        mode="static",
+        status=status,
+        summary=summary,
+        path=path,
+        rules=_rules(getattr(verdict, "matched", None) or getattr(verdict, "rules", None)),
+        culprit=culprit if isinstance(culprit, Rule) else None,
+        fix=str(getattr(verdict, "fix", "") or ""),
+        notes=notes + tuple(str(n) for n in getattr(verdict, "notes", ()) or ()),
+    )
+
+
+def why(model: HostModel, request: ProbeRequest, notes: tuple[str, ...] = ()) -> Outcome:
+    """The static verdict for a request (blocking; run it in a thread)."""
+    evaluate = _evaluate()
+    if evaluate is None:
+        return Outcome(request, "static", "error", NO_ENGINE, notes=notes)
+    try:
+        verdict = evaluate(model, request.src, request.dst, proto=request.proto, port=request.port)
+    except Exception as exc:
+        return Outcome(request, "static", "error", f"cannot evaluate: {exc}", notes=notes)
+    return outcome_from_verdict(request, verdict, notes)
+
+
+async def probe(model: HostModel, client: Any, request: ProbeRequest) -> Outcome:
+    """Send real packets; falls back to the static verdict (saying so) when no prober is built in."""
+    run_probe = _prober()
+    if run_probe is None:
+        import asyncio
+
+        return await asyncio.to_thread(why, model, request, (f"{NO_PROBER}: this is the static verdict",))
+    result = await run_probe(
+        model, client, request.src, request.dst, request.proto, request.port, trace=request.trace
+    )
+    return outcome_from_probe(request, result)
+
+
+def outcome_from_probe(request: ProbeRequest, result: Any) -> Outcome:
+    ok = bool(getattr(result, "reachable", getattr(result, "ok", False)))
+    rtt = getattr(result, "rtt_ms", None)
+    summary = f"reached, rtt {rtt:.2f} ms" if ok and rtt is not None else ("reached" if ok else "no answer")
+    verdict = getattr(result, "verdict", None)
+    base = outcome_from_verdict(request, verdict) if verdict is not None else None
+    return Outcome(
+        request=request,
+        mode="active",
+        status="allowed" if ok else "blocked",
+        summary=summary,
+        path=base.path if base else (),
+        rules=base.rules if base else (),
+        culprit=base.culprit if base and not ok else None,
+        fix=base.fix if base and not ok else "",
+        rtt_ms=rtt,
+        trace=tuple(str(h) for h in getattr(result, "hops", ()) or ()),
+    )
+
+
+# --- the matrix ---------------------------------------------------------------------------------------
+
+
+def matrix_members(model: HostModel) -> list[Container]:
+    """The containers the matrix shows: running ones, in name order."""
+    return sorted((c for c in model.containers if c.state == "running"), key=lambda c: c.name)
+
+
+def matrix_cells(model: HostModel, members: list[Container]) -> Iterator[dict[tuple[str, str], MatrixCell]]:
+    """One batch of cells per source row (blocking; run it in a thread and hand each batch to the grid)."""
+    for src in members:
+        row: dict[tuple[str, str], MatrixCell] = {}
+        for dst in members:
+            if src.id == dst.id:
+                continue
+            icmp = why(model, ProbeRequest(src.name, dst.name)).status
+            ports = tuple(
+                (
+                    f"{p.container_port}/{p.proto}",
+                    why(model, ProbeRequest(src.name, dst.name, p.proto, p.container_port)).status,
+                )
+                for p in dst.ports
+                if p.host_port is not None and p.proto in ("tcp", "udp")
+            )
+            row[(src.id, dst.id)] = MatrixCell(icmp=icmp, ports=ports)
+        yield row
+
+
+def cell_request(model: HostModel, src_id: str, dst_id: str, cell: MatrixCell | None) -> ProbeRequest | None:
+    """What selecting a matrix cell explains: its first blocked published port, else ICMP."""
+    src, dst = model.container(src_id), model.container(dst_id)
+    if src is None or dst is None:
+        return None
+    if cell is not None and cell.icmp != "blocked":
+        for port_text, status in cell.ports:
+            if status != "allowed":
+                port, proto = port_text.split("/")
+                return ProbeRequest(src.name, dst.name, proto, int(port))
+    return ProbeRequest(src.name, dst.name)
