@@ -99,6 +99,8 @@ class Token(NamedTuple):
 
 def tokenize(line: str) -> list[Token]:
     """Split a rule line like a shell would: double quotes with backslash escapes, single quotes literal."""
+    if '"' not in line and "'" not in line and "\\" not in line:
+        return [Token(word, False) for word in line.split()]
     tokens: list[Token] = []
     buf: list[str] = []
     quoted = False

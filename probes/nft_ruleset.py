@@ -9,7 +9,10 @@ the text stays stable while counters move). Expressions dockwire cannot render a
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
+
+import msgspec
 
 from dockwire.model import Chain, Match, Rule, Table, Target
 
@@ -371,12 +374,27 @@ def _unknown_statement(stmt: dict[str, Any]) -> _Stmt:
     return _Stmt(parts, "unknown", match=Match(module="nft", option=key, args=[raw], known=False))
 
 
-def render_rule(rule: dict[str, Any]) -> tuple[str, list[Match], Target | None, int, int, bool]:
-    """Text, matches, target, packets, bytes and the unknown flag of one JSON rule."""
+def _counters(exprs: list[Any]) -> tuple[int, int, list[Any]]:
+    """Packets and bytes of the rule's counter statements, and the statements with the numbers taken out."""
+    packets = bytes_ = 0
+    stripped: list[Any] = []
+    for stmt in exprs:
+        counter = stmt.get("counter") if isinstance(stmt, dict) else None
+        if isinstance(counter, dict):
+            packets += int(counter.get("packets", 0))
+            bytes_ += int(counter.get("bytes", 0))
+            stmt = {"counter": {}}
+        stripped.append(stmt)
+    return packets, bytes_, stripped
+
+
+@lru_cache(maxsize=65536)
+def _render_cached(key: bytes) -> tuple[str, tuple[Match, ...], Target | None, bool]:
+    """Render a rule from its counter-free JSON; cached because a 1 s poll mostly sees the same rules."""
+    exprs, comment = msgspec.json.decode(key)
     statements: list[_Stmt] = []
     unknown = False
-    packets = bytes_ = 0
-    for stmt in rule.get("expr", []):
+    for stmt in exprs:
         try:
             if not isinstance(stmt, dict) or not stmt:
                 raise _Unknown
@@ -384,21 +402,24 @@ def render_rule(rule: dict[str, Any]) -> tuple[str, list[Match], Target | None, 
         except (_Unknown, KeyError, TypeError, ValueError, IndexError):
             st = _unknown_statement(stmt if isinstance(stmt, dict) else {"?": stmt})
             unknown = True
-        if st.role == "counter":
-            counter = stmt["counter"]
-            packets += int(counter.get("packets", 0))
-            bytes_ += int(counter.get("bytes", 0))
         statements.append(st)
-    matches = [s.match for s in statements if s.match is not None]
+    matches = tuple(s.match for s in statements if s.match is not None)
     target = next(
         (s.target for s in reversed(statements) if s.role in ("terminal", "unknown") and s.target), None
     )
     if target is None:
         target = next((s.target for s in reversed(statements) if s.target is not None), None)
     words = [" ".join(s.parts) for s in statements]
-    if "comment" in rule:
-        words.append(f"comment {_quote(rule['comment'])}")
-    return " ".join(words), matches, target, packets, bytes_, unknown
+    if comment is not None:
+        words.append(f"comment {_quote(comment)}")
+    return " ".join(words), matches, target, unknown
+
+
+def render_rule(rule: dict[str, Any]) -> tuple[str, list[Match], Target | None, int, int, bool]:
+    """Text, matches, target, packets, bytes and the unknown flag of one JSON rule."""
+    packets, bytes_, exprs = _counters(rule.get("expr", []))
+    text, matches, target, unknown = _render_cached(msgspec.json.encode([exprs, rule.get("comment")]))
+    return text, list(matches), target, packets, bytes_, unknown
 
 
 def _set_elements(obj: dict[str, Any]) -> list[str]:
@@ -418,8 +439,8 @@ def _set_elements(obj: dict[str, Any]) -> list[str]:
 def _load(data: dict[str, Any] | str | bytes) -> list[dict[str, Any]]:
     if isinstance(data, str | bytes):
         try:
-            data = json.loads(data)
-        except ValueError as exc:
+            data = msgspec.json.decode(data)
+        except msgspec.DecodeError as exc:
             raise NftJsonError(f"not JSON: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("nftables"), list):
         raise NftJsonError('not nft -j output (no "nftables" list)')

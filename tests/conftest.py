@@ -1,8 +1,9 @@
 """Shared fixtures. Live tests get the lab through `lab`; it is built once and reused by every module.
 
 `lab` is module-scoped but cheap after the first build (`lab_up` is idempotent: it reuses what is there),
-so a module that takes the lab down (test_lab_live) does not break the modules after it. The lab is taken
-down once, when the session ends.
+so a module that takes the lab down (test_lab_live) does not break the modules after it. When the session
+ends, the lab is taken down only if it was not complete before the session began: a developer's running lab
+(or another test session's) is left as it was.
 """
 
 from __future__ import annotations
@@ -25,16 +26,16 @@ def docker_client() -> Any:
 @pytest.fixture(scope="module")
 def lab(docker_client: Any) -> Iterator[Any]:
     """The lab, up. Yields lab_up's report."""
-    from dockwire.lab import lab_up
+    from dockwire.lab import lab_status, lab_up
 
-    report = lab_up(docker_client)
     if not _lab_clients:
-        _lab_clients.append(docker_client)
-    yield report
+        complete = all(o.state in ("present", "running", "up") for o in lab_status(docker_client).objects)
+        _lab_clients.append(docker_client if not complete else None)
+    yield lab_up(docker_client)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _lab_clients:
+    if _lab_clients and _lab_clients[0] is not None:
         from dockwire.lab import lab_down
 
         lab_down(_lab_clients.pop())

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from dockwire.probes.docker_api import layout_for_version, read_container, read_engine, read_network
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "docker").glob("*.json"))
@@ -31,8 +30,14 @@ def test_engine_version_and_layout(recorded):
 
 
 @pytest.mark.parametrize(
-    ("version", "layout"), [("20.10.24+dfsg1", "<=27"), ("27.5.1", "<=27"), ("28.5.2+dfsg4", "28"),
-                            ("29.0.0", "29"), ("garbage", "unknown")]
+    ("version", "layout"),
+    [
+        ("20.10.24+dfsg1", "<=27"),
+        ("27.5.1", "<=27"),
+        ("28.5.2+dfsg4", "28"),
+        ("29.0.0", "29"),
+        ("garbage", "unknown"),
+    ],
 )
 def test_layout_for_version(version, layout):
     assert layout_for_version(version) == layout

@@ -55,8 +55,15 @@ async def test_model_follows_a_new_network_and_container(client):
     assert first.model.container("dwtest-live-c") is None
 
     network = client.networks.create("dwtest-live-net", driver="bridge", labels={TEST_LABEL: "1"})
-    client.containers.run(IMAGE, ["sleep", "600"], name="dwtest-live-c", network="dwtest-live-net",
-                          labels={TEST_LABEL: "1"}, detach=True, init=True)
+    client.containers.run(
+        IMAGE,
+        ["sleep", "600"],
+        name="dwtest-live-c",
+        network="dwtest-live-net",
+        labels={TEST_LABEL: "1"},
+        detach=True,
+        init=True,
+    )
     network.reload()
     bridge = f"br-{network.id[:12]}"
 
@@ -71,28 +78,52 @@ async def test_model_follows_a_new_network_and_container(client):
     client.containers.get("dwtest-live-c").remove(force=True)
     network.remove()
     update = await wait_for(
-        updates, lambda u: u.model.container("dwtest-live-c") is None and u.model.network("dwtest-live-net") is None
+        updates,
+        lambda u: u.model.container("dwtest-live-c") is None and u.model.network("dwtest-live-net") is None,
     )
     assert not any(b.name == bridge for b in update.model.bridges)
     await updates.aclose()
 
 
 async def test_user_rule_appears_and_its_counter_moves(client):
-    a = client.containers.run(IMAGE, ["sleep", "600"], name="dwtest-live-a", labels={TEST_LABEL: "1"},
-                              detach=True, init=True)
-    b = client.containers.run(IMAGE, ["sleep", "600"], name="dwtest-live-b", labels={TEST_LABEL: "1"},
-                              detach=True, init=True)
+    a = client.containers.run(
+        IMAGE, ["sleep", "600"], name="dwtest-live-a", labels={TEST_LABEL: "1"}, detach=True, init=True
+    )
+    b = client.containers.run(
+        IMAGE, ["sleep", "600"], name="dwtest-live-b", labels={TEST_LABEL: "1"}, detach=True, init=True
+    )
     a.reload()
     b.reload()
     ip_a = a.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     ip_b = b.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
-    spec = ["-s", f"{ip_a}/32", "-d", f"{ip_b}/32", "-p", "icmp", "-m", "comment", "--comment", RULE_COMMENT,
-            "-j", "RETURN"]
+    spec = [
+        "-s",
+        f"{ip_a}/32",
+        "-d",
+        f"{ip_b}/32",
+        "-p",
+        "icmp",
+        "-m",
+        "comment",
+        "--comment",
+        RULE_COMMENT,
+        "-j",
+        "RETURN",
+    ]
     text = f"-A DOCKER-USER {' '.join(spec)}"
 
     def the_rule(model: HostModel):
-        return next((r for t in model.firewall.tables if t.family == "ip" and t.name == "filter"
-                     for c in t.chains for r in c.rules if r.text == text), None)
+        return next(
+            (
+                r
+                for t in model.firewall.tables
+                if t.family == "ip" and t.name == "filter"
+                for c in t.chains
+                for r in c.rules
+                if r.text == text
+            ),
+            None,
+        )
 
     live = LiveModel(client, poll_interval=0.5)
     updates = live.updates()
@@ -105,8 +136,11 @@ async def test_user_rule_appears_and_its_counter_moves(client):
         assert rule.owner == "user" and rule.comment == RULE_COMMENT
         before = rule.packets
 
-        ping = subprocess.run(["docker", "exec", "dwtest-live-a", "ping", "-c", "3", "-W", "1", ip_b],
-                              capture_output=True, text=True)
+        ping = subprocess.run(
+            ["docker", "exec", "dwtest-live-a", "ping", "-c", "3", "-W", "1", ip_b],
+            capture_output=True,
+            text=True,
+        )
         assert ping.returncode == 0, ping.stdout + ping.stderr
         update = await wait_for(
             updates, lambda u: (r := the_rule(u.model)) is not None and r.packets >= before + 3

@@ -1,0 +1,146 @@
+"""Parse what the kernel reports about traced packets: `nft monitor trace` lines and legacy TRACE log lines.
+
+Both become TraceEvents in arrival order; evidence.py groups them per packet and maps them onto the model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_NFT_LINE = re.compile(r"^trace id (?P<id>[0-9a-f]+) (?P<family>\S+) (?P<table>\S+) (?P<chain>\S+) (?P<rest>.*)$")
+_NFT_RULE = re.compile(r"^(?:rule (?P<text>.*?)|unknown rule)(?: # handle| handle) (?P<handle>\d+) \(verdict (?P<verdict>[^)]*)\)")
+_NFT_RULE_NOHANDLE = re.compile(r"^rule (?P<text>.*?) \(verdict (?P<verdict>[^)]*)\)")
+_NFT_FIELDS = {
+    "iif": re.compile(r'\biif "([^"]*)"'),
+    "oif": re.compile(r'\boif "([^"]*)"'),
+    "saddr": re.compile(r"\bip saddr (\S+)"),
+    "daddr": re.compile(r"\bip daddr (\S+)"),
+    "ttl": re.compile(r"\bip ttl (\d+)"),
+    "sport": re.compile(r"\b(?:tcp|udp) sport (\d+)"),
+    "dport": re.compile(r"\b(?:tcp|udp) dport (\d+)"),
+    "l4": re.compile(r"\b(tcp|udp|icmp) (?:sport|type)\b"),
+    "icmp_type": re.compile(r"\bicmp type (\S+)"),
+    "icmp_id": re.compile(r"\bicmp id (\d+)"),
+    "tcp_flags": re.compile(r"\btcp flags == (\S+)"),
+}
+
+_LOG_LINE = re.compile(r"TRACE: (?P<table>[^:\s]+):(?P<chain>[^:\s]+):(?P<kind>rule|return|policy):(?P<num>\d+) (?P<rest>.*)$")
+_LOG_KV = re.compile(r"\b([A-Z]+)=(\S*)")
+_LOG_ICMP_TYPES = {"0": "echo-reply", "3": "destination-unreachable", "8": "echo-request", "11": "time-exceeded"}
+
+
+@dataclass
+class TraceEvent:
+    """One kernel trace report."""
+
+    trace_id: str
+    table: str
+    chain: str
+    # "packet" (a hook's packet dump), "rule", "policy", "return".
+    kind: str
+    family: str = "ip"
+    verdict: str = ""
+    # Rule text as the kernel tool printed it; for "packet": the raw packet description.
+    text: str = ""
+    handle: int | None = None
+    # Legacy log: the 1-based rule number the kernel reported.
+    rulenum: int | None = None
+    # Packet fields: iif, oif, saddr, daddr, sport, dport, l4, icmp_type, icmp_id, ttl.
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def packet_fields(text: str) -> dict[str, str]:
+    found = {}
+    for key, pattern in _NFT_FIELDS.items():
+        m = pattern.search(text)
+        if m:
+            found[key] = m.group(1)
+    return found
+
+
+def parse_nft_line(line: str) -> list[TraceEvent]:
+    """TraceEvents of one `nft monitor trace` line: 0 (not a trace line) or 1."""
+    m = _NFT_LINE.match(line.rstrip("\n"))
+    if not m:
+        return []
+    base = {"trace_id": m["id"], "family": m["family"], "table": m["table"], "chain": m["chain"]}
+    rest = m["rest"].strip()
+    if rest.startswith("packet:"):
+        body = rest.removeprefix("packet:").strip()
+        return [TraceEvent(kind="packet", text=body, fields=packet_fields(body), **base)]
+    if rest.startswith(("rule ", "unknown rule")):
+        r = _NFT_RULE.match(rest)
+        if r:
+            text = (r["text"] or "").strip()
+            return [TraceEvent(kind="rule", text=text, handle=int(r["handle"]), verdict=r["verdict"].strip(), **base)]
+        r = _NFT_RULE_NOHANDLE.match(rest)
+        if r:
+            return [TraceEvent(kind="rule", text=r["text"].strip(), verdict=r["verdict"].strip(), **base)]
+        return [TraceEvent(kind="rule", text=rest.removeprefix("rule ").strip(), **base)]
+    if rest.startswith("policy "):
+        return [TraceEvent(kind="policy", verdict=rest.split()[1], **base)]
+    if rest.startswith("verdict "):
+        words = rest.split()
+        verdict = " ".join(words[1:3]) if words[1:2] in (["jump"], ["goto"]) else words[1]
+        return [TraceEvent(kind="return", verdict=verdict, **base)]
+    return []
+
+
+def parse_nft_output(text: str) -> list[TraceEvent]:
+    events: list[TraceEvent] = []
+    for line in text.splitlines():
+        events.extend(parse_nft_line(line))
+    return events
+
+
+def _log_fields(rest: str) -> dict[str, str]:
+    """Packet fields of a legacy log line ("IN=docker0 OUT= ... SRC=... PROTO=ICMP TYPE=8 CODE=0 ID=7 SEQ=1")."""
+    pairs = _LOG_KV.findall(rest)
+    found: dict[str, str] = {}
+    seen_proto = False
+    for key, value in pairs:
+        if key == "PROTO":
+            seen_proto = True
+            found["l4"] = value.lower()
+        elif key == "IN" and value:
+            found["iif"] = value
+        elif key == "OUT" and value:
+            found["oif"] = value
+        elif key == "SRC":
+            found["saddr"] = value
+        elif key == "DST":
+            found["daddr"] = value
+        elif key == "TTL":
+            found["ttl"] = value
+        elif key == "SPT":
+            found["sport"] = value
+        elif key == "DPT":
+            found["dport"] = value
+        elif key == "TYPE" and seen_proto:
+            found["icmp_type"] = _LOG_ICMP_TYPES.get(value, value)
+        elif key == "ID" and seen_proto and found.get("l4") == "icmp":
+            found["icmp_id"] = value
+    return found
+
+
+def parse_log_line(line: str) -> list[TraceEvent]:
+    """A legacy TRACE kernel log line ("TRACE: raw:PREROUTING:rule:2 IN=...") as one event, else none.
+
+    Each line is both the packet dump and the step, so it yields a packet event followed by the step.
+    """
+    m = _LOG_LINE.search(line)
+    if not m:
+        return []
+    fields = _log_fields(m["rest"])
+    base = {"trace_id": "", "family": "ip", "table": m["table"], "chain": m["chain"]}
+    return [
+        TraceEvent(kind="packet", text=m["rest"].strip(), fields=fields, **base),
+        TraceEvent(kind=m["kind"], rulenum=int(m["num"]), **base),
+    ]
+
+
+def parse_kmsg_record(record: str) -> str:
+    """The message of a /dev/kmsg record ("6,1234,567890,-;TRACE: ..."), or the record unchanged."""
+    head, sep, msg = record.partition(";")
+    return msg if sep and "," in head else record

@@ -1,0 +1,348 @@
+"""Follow a flow end to end: out of the source namespace, through the host, into the destination, and back.
+
+The request is followed first; once it arrives, its reply (conntrack ESTABLISHED, NAT undone) is followed
+back the same way, since a connection needs both. A published port reached on the host itself hands over to
+docker-proxy, whose own connection to the container is followed too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from dockwire.model import Container, PortBinding
+from dockwire.verdict.context import EngineContext
+from dockwire.verdict.endpoints import Endpoint
+from dockwire.verdict.hostpath import Conn, Exit, HostStack
+from dockwire.verdict.namespaces import MACVLAN_KINDS, ContainerView, container_view
+from dockwire.verdict.packet import Packet, first_packet, reply_to
+from dockwire.verdict.routing import LOOPBACK_NET
+from dockwire.verdict.trace import Stop, Trace
+
+LOCALHOST = IPv4Address("127.0.0.1")
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A network namespace a packet can start or end in."""
+
+    kind: str  # "container", "host", "outside"
+    container: Container | None = None  # the namespace owner
+    address: IPv4Address | None = None
+    # For "outside": the host interface the client is reached through.
+    iface: str = ""
+
+    def same(self, other: Place) -> bool:
+        if self.kind != other.kind:
+            return False
+        if self.kind == "container":
+            assert self.container is not None and other.container is not None
+            return self.container.id == other.container.id
+        return self.kind == "host" or self.address == other.address
+
+    def label(self) -> str:
+        if self.kind == "container" and self.container is not None:
+            return self.container.name
+        if self.kind == "outside":
+            return f"outside {self.address}" + (f" (via {self.iface})" if self.iface else "")
+        return "host"
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    place: Place
+    packet: Packet
+
+
+def published_bindings(ctx: EngineContext, port: int, proto: str) -> list[tuple[Container, PortBinding]]:
+    found = []
+    for c in ctx.model.containers:
+        for b in c.ports:
+            if b.host_port == port and b.proto == proto:
+                found.append((c, b))
+    return found
+
+
+def _binding_listens_on(binding: PortBinding, addr: IPv4Address) -> bool:
+    host_ip = binding.host_ip or "0.0.0.0"
+    if host_ip in ("0.0.0.0", "::"):
+        return True
+    return host_ip == str(addr)
+
+
+class FlowFollower:
+    """Follows one flow through a model; raises Stop when it is blocked or cannot be decided."""
+
+    def __init__(self, ctx: EngineContext, trace: Trace) -> None:
+        self.ctx = ctx
+        self.trace = trace
+        self.stack = HostStack(ctx, trace)
+        self._views: dict[str, ContainerView] = {}
+
+    def view(self, container: Container) -> ContainerView:
+        found = self._views.get(container.id)
+        if found is None:
+            found = container_view(self.ctx, container)
+            self._views[container.id] = found
+            if found.inferred and container.state == "running":
+                self.trace.note(f"{container.name}'s network namespace was not read: its interfaces and routes "
+                                "are inferred from Docker's settings")
+        return found
+
+    # --- endpoints to places ----------------------------------------------------------------------------
+
+    def check_container(self, ep: Endpoint, role: str) -> Container:
+        """The namespace owner of a container endpoint, or Stop when it cannot send or receive at all."""
+        c = ep.container
+        assert c is not None
+        if c.state and c.state != "running":
+            raise Stop("blocked", f"{c.name} is not running (state {c.state})", missing="not-running",
+                       facts={"container": c.name})
+        owner = self.ctx.owner(c)
+        if owner is not c:
+            self.trace.hop("netns", f"{c.name} uses {owner.name}'s network namespace (container:{owner.name})")
+            if owner.state and owner.state != "running":
+                raise Stop("blocked", f"{c.name} shares the namespace of {owner.name}, which is not running",
+                           missing="not-running", facts={"container": owner.name})
+        if owner.network_mode == "none" or (
+            not any(ep.ip for ep in owner.endpoints) and owner.network_mode != "host"
+            and not any(i.name != "lo" for i in owner.interfaces)
+        ):
+            raise Stop("blocked", f"{c.name} has network mode none: only a loopback interface, no way in or out",
+                       missing="network-none", facts={"container": c.name, "role": role})
+        return owner
+
+    def place_of(self, ep: Endpoint, role: str) -> Place:
+        if ep.kind == "container":
+            owner = self.check_container(ep, role)
+            if owner.network_mode == "host":
+                self.trace.hop("netns", f"{owner.name} uses the host's network namespace (network mode host)")
+                return Place("host")
+            return Place("container", owner)
+        if ep.kind == "outside":
+            addr = IPv4Address(ep.address)
+            route = self.ctx.routing.lookup(addr)
+            if route.kind == "local":
+                raise Stop("blocked", f"{addr} is an address of the host itself, not an outside client",
+                           missing="bad-endpoint")
+            return Place("outside", address=addr, iface=route.dev)
+        return Place("host", address=IPv4Address(ep.address) if ep.address else None)
+
+    def pick_address(self, dst: Endpoint, dst_place: Place, src_place: Place) -> IPv4Address:
+        """The address the source uses for the destination (the same network's address when there is one)."""
+        if dst.address:
+            return IPv4Address(dst.address)
+        if dst_place.kind == "container" and dst_place.container is not None:
+            target = dst_place.container
+            if src_place.kind == "container" and src_place.container is not None:
+                src_nets = {e.network_id for e in src_place.container.endpoints}
+                for ep in target.endpoints:
+                    if ep.network_id in src_nets and ep.ip:
+                        return IPv4Address(ep.ip)
+            for ep in sorted(target.endpoints, key=lambda e: e.network):
+                if ep.ip:
+                    return IPv4Address(ep.ip)
+            for att in self.view(target).attachments.values():
+                if att.address:
+                    return att.address
+            raise Stop("blocked", f"{target.name} has no IPv4 address", missing="no-address",
+                       facts={"container": target.name})
+        # The host (or a published port on it) as the source sees it.
+        if src_place.kind == "container" and src_place.container is not None:
+            view = self.view(src_place.container)
+            route = view.routing.lookup(IPv4Address("203.0.113.10"))
+            for ep in src_place.container.endpoints:
+                if ep.gateway:
+                    return IPv4Address(ep.gateway)
+            if route.gateway:
+                return IPv4Address(route.gateway)
+        if src_place.kind == "outside":
+            addr = self.ctx.host_address(src_place.iface)
+            if addr is not None:
+                return addr
+        return LOCALHOST
+
+    # --- sending -------------------------------------------------------------------------------------
+
+    def source_address(self, place: Place, dst: IPv4Address) -> IPv4Address:
+        if place.kind == "outside":
+            assert place.address is not None
+            return place.address
+        if place.kind == "host":
+            if dst in LOOPBACK_NET:
+                return LOCALHOST
+            result = self.ctx.routing.lookup(dst)
+            if result.kind == "local":
+                return dst
+            src = self.ctx.routing.source_for(result, self.ctx.model.host.interfaces)
+            if src is None:
+                raise self.stack._no_route(first_packet("0.0.0.0", str(dst), "icmp", None), result, "from the host")
+            return src
+        assert place.container is not None
+        view = self.view(place.container)
+        result, att = view.egress(dst)
+        if result.kind == "local":
+            return dst
+        if not result.ok or att is None or att.address is None:
+            raise self.container_no_route(place.container, dst)
+        if result.prefsrc:
+            return IPv4Address(result.prefsrc)
+        return att.address
+
+    def container_no_route(self, container: Container, dst: IPv4Address) -> Stop:
+        internal = [e.network for e in container.endpoints
+                    if (n := self.ctx.network(e.network_id) or self.ctx.network(e.network)) and n.internal]
+        why = f" ({', '.join(internal)} is --internal: no default route)" if internal else ""
+        return Stop("blocked", f"{container.name} has no route to {dst}{why}", missing="container-route",
+                    facts={"container": container.name, "internal": ",".join(internal), "dst": str(dst)})
+
+    def send(self, origin: Place, pkt: Packet, conn: Conn | None = None) -> Arrival:
+        """Follow `pkt` from `origin` until it arrives in some namespace."""
+        if origin.kind == "host":
+            self.trace.hop("netns", f"host sends {pkt.describe()}")
+            return self.arrive(self.stack.from_host(pkt, conn))
+        if origin.kind == "outside":
+            self.trace.hop("link", f"{origin.label()} sends {pkt.describe()}; it arrives on {origin.iface}")
+            return self.arrive(self.stack.from_iface(pkt, origin.iface, conn=conn))
+        assert origin.container is not None
+        return self.send_from_container(origin.container, pkt, conn)
+
+    def send_from_container(self, container: Container, pkt: Packet, conn: Conn | None) -> Arrival:
+        view = self.view(container)
+        result, att = view.egress(pkt.dst)
+        if result.kind == "local":
+            self.trace.hop("netns", f"{pkt.dst} is {container.name}'s own address: loopback")
+            return Arrival(Place("container", container), pkt)
+        if not result.ok or att is None:
+            raise self.container_no_route(container, pkt.dst)
+        self.trace.hop("netns", f"{container.name} sends {pkt.describe()}: route {result.describe()}")
+        next_hop = IPv4Address(result.gateway) if result.gateway else pkt.dst
+        if att.kind in MACVLAN_KINDS:
+            return self.macvlan_egress(container, att, pkt, next_hop)
+        if not att.bridge:
+            raise Stop("uncertain", f"{container.name}'s {att.ifname} is not attached to a known bridge",
+                       facts={"container": container.name})
+        veth = att.host_veth or "?"
+        self.trace.hop("link", f"{att.ifname} -> veth {veth} on bridge {att.bridge}")
+        neighbour = self.neighbour_on_bridge(att.bridge, next_hop)
+        if neighbour is not None:
+            peer_att = self.attachment_on_bridge(neighbour, att.bridge)
+            exit_ = self.stack.bridged(pkt, att.bridge, veth, peer_att.host_veth if peer_att else "?", conn)
+            return self.arrive(exit_)
+        if self.ctx.routing.is_local(next_hop) and self.ctx.routing.lookup(next_hop).kind == "local":
+            return self.arrive(self.stack.from_iface(pkt, att.bridge, physdev_in=veth, conn=conn))
+        raise Stop("blocked", f"nothing on bridge {att.bridge} answers for {next_hop} (no container or host "
+                   "address)", missing="neighbour", facts={"dst": str(next_hop), "bridge": att.bridge})
+
+    def macvlan_egress(self, container: Container, att: object, pkt: Packet, next_hop: IPv4Address) -> Arrival:
+        from dockwire.verdict.namespaces import Attachment
+
+        assert isinstance(att, Attachment)
+        if self.ctx.routing.is_local(pkt.dst):
+            raise Stop("blocked", f"{container.name} is on {att.kind} network {att.network}: a {att.kind} child "
+                       "and its parent host cannot talk to each other", missing="macvlan-host",
+                       facts={"network": att.network, "parent": att.parent, "kind": att.kind})
+        owner = self.ctx.owner_by_ip.get(str(pkt.dst))
+        if owner is not None:
+            other = self.view(owner)
+            if any(a.kind in MACVLAN_KINDS and a.network == att.network for a in other.attachments.values()):
+                self.trace.hop("link", f"{att.kind} {att.network}: switched to {owner.name} inside the driver "
+                               "(the host's netfilter does not see it)")
+                return Arrival(Place("container", owner), pkt)
+            raise Stop("uncertain", f"{container.name} sends through {att.kind} parent {att.parent or '?'}; "
+                       f"whether it comes back to {owner.name} depends on the network outside the host",
+                       facts={"network": att.network})
+        self.trace.hop("link", f"{att.kind} {att.network}: leaves through parent {att.parent or '?'} "
+                       "(the host's netfilter does not see it)")
+        return Arrival(Place("outside", address=pkt.dst, iface=att.parent), pkt)
+
+    def neighbour_on_bridge(self, bridge: str, addr: IPv4Address) -> Container | None:
+        owner = self.ctx.owner_by_ip.get(str(addr))
+        if owner is None or self.attachment_on_bridge(owner, bridge) is None:
+            return None
+        return owner
+
+    def attachment_on_bridge(self, container: Container, bridge: str):  # type: ignore[no-untyped-def]
+        for att in self.view(container).attachments.values():
+            if att.bridge == bridge:
+                return att
+        return None
+
+    def arrive(self, exit_: Exit) -> Arrival:
+        """Which namespace a packet leaving the host stack ends up in."""
+        pkt = exit_.packet
+        if exit_.kind == "local":
+            self.trace.hop("deliver", f"delivered to the host ({pkt.describe()})")
+            return Arrival(Place("host"), pkt)
+        oif = exit_.oif
+        next_hop = exit_.next_hop or pkt.dst
+        if self.ctx.model.network_by_bridge(oif) is not None or oif in {b.name for b in self.ctx.model.bridges}:
+            owner = self.neighbour_on_bridge(oif, next_hop)
+            if owner is None:
+                raise Stop("blocked", f"nothing on bridge {oif} has address {next_hop}", missing="neighbour",
+                           facts={"dst": str(next_hop), "bridge": oif})
+            self.trace.hop("deliver", f"delivered to {owner.name} through {oif}")
+            return Arrival(Place("container", owner), pkt)
+        pair = self.ctx.veth_by_host.get(oif)
+        if pair is not None and pair.container_id and pair.container_id in self.ctx.by_id:
+            owner = self.ctx.by_id[pair.container_id]
+            self.trace.hop("deliver", f"delivered to {owner.name} through veth {oif}")
+            return Arrival(Place("container", owner), pkt)
+        self.trace.hop("deliver", f"leaves the host on {oif} towards {next_hop}")
+        return Arrival(Place("outside", address=pkt.dst, iface=oif), pkt)
+
+    # --- the whole flow ------------------------------------------------------------------------------
+
+    def connection(self, origin: Place, pkt: Packet, label: str) -> tuple[Arrival, Packet]:
+        """Follow one connection's first packet; returns where it arrived and the reply it will get."""
+        self.trace.direction = label
+        arrival = self.send(origin, pkt)
+        return arrival, reply_to(arrival.packet)
+
+    def answer(self, origin: Place, first: Packet, arrival: Arrival, label: str) -> None:
+        """Follow the reply from where the request arrived back to `origin`."""
+        self.trace.direction = label
+        conn = Conn(first, arrival.packet)
+        reply = reply_to(arrival.packet)
+        back = self.send(arrival.place, reply, conn)
+        if not back.place.same(origin):
+            raise Stop("blocked", f"the reply goes to {back.place.label()}, not back to {origin.label()}",
+                       missing="reply-route")
+        if back.packet.dst != first.src:
+            raise Stop("uncertain", f"the reply reaches {back.packet.dst}, not the sender's {first.src}")
+
+    def proxy(self, src_place: Place, dst_port: int, pkt: Packet, arrival: Arrival) -> Place:
+        """A published port answered on the host: docker-proxy's own connection to the container."""
+        bindings = [(c, b) for c, b in published_bindings(self.ctx, dst_port, pkt.proto)
+                    if _binding_listens_on(b, arrival.packet.dst)]
+        if not bindings:
+            other = published_bindings(self.ctx, dst_port, pkt.proto)
+            if other:
+                c, b = other[0]
+                raise Stop("blocked", f"{pkt.proto}/{dst_port} is published by {c.name} only on "
+                           f"{b.host_ip}, not on {arrival.packet.dst}", missing="not-published",
+                           facts={"container": c.name, "port": str(dst_port), "host_ip": b.host_ip,
+                                  "proto": pkt.proto})
+            raise Stop("blocked", f"no container publishes {pkt.proto}/{dst_port}; the packet reaches the host "
+                       "itself (whether a host process listens there is out of scope)", missing="not-published",
+                       facts={"port": str(dst_port), "proto": pkt.proto})
+        container, binding = bindings[0]
+        engine = self.ctx.model.engine
+        if engine is not None and engine.userland_proxy is False:
+            raise Stop("blocked", f"{pkt.proto}/{dst_port} is published by {container.name}, but no DNAT rule "
+                       "applies on this path and the userland proxy is disabled", missing="no-proxy",
+                       facts={"container": container.name, "port": str(dst_port)})
+        owner = self.ctx.owner(container)
+        target_place = Place("container", owner)
+        target_addr = self.pick_address(Endpoint("container", container.name, container=owner),
+                                        target_place, Place("host"))
+        self.trace.hop("proxy", f"docker-proxy listening on {binding.host_ip or '0.0.0.0'}:{dst_port}/{pkt.proto} "
+                                f"connects to {container.name} {target_addr}:{binding.container_port}")
+        inner = first_packet(str(self.source_address(Place("host"), target_addr)), str(target_addr), pkt.proto,
+                             binding.container_port)
+        inner_arrival, _ = self.connection(Place("host"), inner, "proxy request")
+        if not inner_arrival.place.same(target_place):
+            raise Stop("uncertain", f"docker-proxy's connection ends at {inner_arrival.place.label()}, "
+                                    f"not {container.name}")
+        self.answer(Place("host"), inner, inner_arrival, "proxy reply")
+        return target_place

@@ -1,0 +1,85 @@
+"""The verdict as data: a stable, JSON-ready record of the answer, the path, the rules and the fix.
+
+`VERDICT_SCHEMA` is bumped whenever a field changes meaning or goes away (adding fields does not bump it).
+"""
+
+from __future__ import annotations
+
+from msgspec import Struct, field
+
+from dockwire.model import Rule
+
+VERDICT_SCHEMA = 1
+ALLOWED, BLOCKED, UNCERTAIN = "allowed", "blocked", "uncertain"
+
+
+class VRecord(Struct, frozen=True, kw_only=True, omit_defaults=False):
+    """Base of the verdict records."""
+
+
+class EndpointRef(VRecord):
+    kind: str  # "container", "host", "outside", "published", "dns"
+    text: str
+    label: str
+    container: str = ""
+    container_id: str = ""
+    address: str = ""
+    port: int | None = None
+
+
+class Hop(VRecord):
+    direction: str  # "request", "reply", "proxy request", "proxy reply"
+    kind: str  # "netns", "link", "bridge", "route", "hook", "nat", "proxy", "deliver", "dns"
+    text: str
+
+
+class RuleRef(VRecord):
+    """A rule (or chain policy) met on the way, as the host prints it."""
+
+    direction: str
+    hook: str
+    source: str  # "iptables-nft", "iptables-legacy", "nftables"
+    family: str
+    table: str
+    chain: str
+    # 1-based position in its chain; None for a chain policy.
+    position: int | None
+    text: str
+    effect: str
+    packets: int = 0
+    bytes: int = 0
+    owner: str = "other"
+    handle: int | None = None
+    # True when the rule has a condition dockwire could not evaluate.
+    unknown: bool = False
+
+
+class Verdict(VRecord):
+    schema_version: int = VERDICT_SCHEMA
+    verdict: str  # "allowed", "blocked", "uncertain"
+    src: EndpointRef
+    dst: EndpointRef
+    proto: str
+    port: int | None = None
+    reason: str = ""
+    path: list[Hop] = field(default_factory=list)
+    matched: list[RuleRef] = field(default_factory=list)
+    culprit: RuleRef | None = None
+    # The exact model rule that blocked the flow (None for a policy or a missing piece).
+    rule: Rule | None = None
+    # What is missing when no rule is to blame: "ip_forward", "route", "container-route", "network-none",
+    # "not-published", "not-running", "dns", "macvlan-host", "neighbour", "rp_filter", "reply-route", ...
+    missing: str = ""
+    # Rules that could not be evaluated and decide the outcome (uncertain verdicts).
+    unknown: list[RuleRef] = field(default_factory=list)
+    # Rules that could not be evaluated but did not change the outcome.
+    unevaluated: list[RuleRef] = field(default_factory=list)
+    fix: list[str] = field(default_factory=list)
+    fix_note: str = ""
+    notes: list[str] = field(default_factory=list)
+    # For DNS verdicts: the address the name resolves to.
+    resolved: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return {ALLOWED: 0, BLOCKED: 1}.get(self.verdict, 3)

@@ -1,0 +1,52 @@
+"""`dockwire snapshot` of the lab holds every container with its veth, Docker's rules, sysctls and DNS config:
+checked on the recorded snapshots of each engine and backend, and live."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from dockwire.collect import collect, match_veths
+from dockwire.snapshot import load
+from tests.lab_model_checks import check_lab_model
+
+SNAPSHOTS = sorted((Path(__file__).parent / "fixtures" / "snapshots").glob("lab-*.json"))
+
+
+@pytest.fixture(params=SNAPSHOTS, ids=[p.stem for p in SNAPSHOTS])
+def recorded(request):
+    return load(request.param)
+
+
+def test_recorded_snapshot_holds_the_lab(recorded):
+    check_lab_model(recorded)
+
+
+def test_veth_matching_rederived_from_recorded_links(recorded):
+    """Pairing the recorded interfaces again gives the recorded pairs."""
+    assert match_veths(recorded.host.interfaces, recorded.containers) == recorded.veths
+
+
+def test_veth_matching_needs_both_sides_to_agree(recorded):
+    """A host veth whose peer index points elsewhere is not paired with a container."""
+    web = recorded.container("dwlab-web")
+    pair = next(v for v in recorded.veths if v.container_id == web.id)
+    host_ifaces = [
+        msgspec.structs.replace(i, peer_ifindex=(i.peer_ifindex or 0) + 1000)
+        if i.ifindex == pair.host_ifindex
+        else i
+        for i in recorded.host.interfaces
+    ]
+    pairs = match_veths(host_ifaces, recorded.containers)
+    assert not any(v.container_id == web.id for v in pairs)
+    assert any(v.host_ifname == pair.host_ifname and not v.container_id for v in pairs)
+
+
+@pytest.mark.live
+def test_live_snapshot_holds_the_lab(lab, docker_client):
+    model = asyncio.run(collect(docker_client))
+    assert model.stale == {}, model.stale
+    check_lab_model(model)

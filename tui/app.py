@@ -1,0 +1,265 @@
+"""The dockwire dashboard: one App fed by one ModelSource; `make_app` builds it for the CLI and the tests alike."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+import msgspec
+from textual import work
+from textual.app import App
+from textual.binding import BindingType
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState
+
+from dockwire.live import ModelUpdate
+from dockwire.model import HostModel
+from dockwire.snapshot import SnapshotError, save
+from dockwire.sources import ModelSource
+from dockwire.tui import actions
+from dockwire.tui.bindings import APP_KEYS, bindings
+from dockwire.tui.commands import DockwireCommands
+from dockwire.tui.help_screen import HelpScreen
+from dockwire.tui.main_screen import MainScreen
+from dockwire.tui.matrix_screen import MatrixScreen
+from dockwire.tui.messages import ModelArrived, ModelShown, ProbeFinished, ProbeStarted, SourceFailed
+from dockwire.tui.probe_dialog import ProbeDialog
+from dockwire.tui.pump import SourcePump
+from dockwire.widgets.outcome import Outcome, ProbeRequest
+
+
+def wall_clock() -> str:
+    return time.strftime("%H:%M:%S")
+
+
+class DockwireApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "dockwire"
+    BINDINGS: ClassVar[list[BindingType]] = bindings(APP_KEYS)
+    COMMANDS = App.COMMANDS | {DockwireCommands}
+    SCREENS: ClassVar = {"matrix": MatrixScreen}
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar = [(0, "-short"), (40, "-tall")]
+
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        clock: Callable[[], str] = wall_clock,
+        root: bool | None = None,
+        snapshot_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.clock = clock
+        self.root = actions.is_root() if root is None else root
+        self.snapshot_dir = snapshot_dir or Path.cwd()
+        self.model = HostModel()
+        self.generation = 0
+        self.daemon = ""
+        self.last_request: ProbeRequest | None = None
+        self.last_active = False
+        self.last_outcome: Outcome | None = None
+        self.model_shown: Signal[ModelShown] = Signal(self, "model-shown")
+        self.probe_started: Signal[ProbeStarted] = Signal(self, "probe-started")
+        self.probe_finished: Signal[ProbeFinished] = Signal(self, "probe-finished")
+        self.main_screen = MainScreen()
+        self._pump: SourcePump | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.sub_title = self.source.label
+        self.push_screen(self.main_screen)
+        self._pump = SourcePump(self.source, self._deliver, self._failed)
+        self._pump.start()
+
+    def on_unmount(self) -> None:
+        if self._pump is not None:
+            self._pump.stop()
+
+    def _deliver(self, update: ModelUpdate) -> None:
+        self.post_message(ModelArrived(update))
+
+    def _failed(self, error: BaseException) -> None:
+        self.post_message(SourceFailed(error))
+
+    # --- the model ----------------------------------------------------------------------------------------
+
+    @property
+    def probes_off(self) -> str:
+        return actions.probe_disabled_reason(self.source.live, self.root)
+
+    def on_model_arrived(self, message: ModelArrived) -> None:
+        update = message.update
+        model = update.model
+        daemon = ""
+        last_known = False
+        if self.source.live:
+            daemon = "lost" if "docker" in model.stale else "up"
+            if daemon == "lost" and not model.containers and self.model.containers:
+                # Keep showing what Docker looked like until it answers again (the status line says so).
+                model = msgspec.structs.replace(
+                    model, engine=self.model.engine, networks=self.model.networks, containers=self.model.containers
+                )
+                last_known = True
+            if daemon != self.daemon and self.daemon:
+                self.log_event("error" if daemon == "lost" else "docker",
+                               "docker daemon unreachable; reconnecting" if daemon == "lost" else "docker daemon back")  # fmt: skip
+        self.daemon = daemon
+        self.model = model
+        self.generation += 1
+        self.model_shown.publish(ModelShown(model, update, self.generation, daemon, last_known))
+        self.refresh_bindings()
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        self.daemon = "lost" if self.source.live else self.daemon
+        self.log_event("error", f"model source failed: {type(message.error).__name__}: {message.error}; retrying")
+
+    def log_event(self, kind: str, text: str) -> None:
+        self.main_screen.log_event(kind, text)
+
+    # --- probing ------------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("probe", "probe_options", "trace") and self.probes_off:
+            return None
+        if action == "rerun":
+            if self.last_request is None or (self.last_active and self.probes_off):
+                return None
+        if action == "why" and not actions.engine_available():
+            return None
+        return True
+
+    def _pair(self) -> tuple[str, str] | None:
+        """(source name, destination name) from the current screen's marks or cursor; None after saying why."""
+        pick = getattr(self.screen, "probe_pair", None)
+        pair: tuple[str, str] | str = pick() if callable(pick) else "nothing to probe on this screen"
+        if isinstance(pair, str):
+            self.notify(pair, title="Probe", severity="warning")
+            return None
+        return pair
+
+    def action_probe(self) -> None:
+        pair = self._pair()
+        if pair is not None:
+            self.start(ProbeRequest(*pair), active=True)
+
+    def action_trace(self) -> None:
+        pair = self._pair()
+        if pair is not None:
+            last = self.last_request
+            proto, port = (last.proto, last.port) if last and (last.src, last.dst) == pair else ("icmp", None)
+            self.start(ProbeRequest(*pair, proto=proto, port=port, trace=True), active=True)
+
+    def action_why(self) -> None:
+        pair = self._pair()
+        if pair is not None:
+            last = self.last_request
+            proto, port = (last.proto, last.port) if last and (last.src, last.dst) == pair else ("icmp", None)
+            self.start(ProbeRequest(*pair, proto=proto, port=port), active=False)
+
+    def action_probe_options(self) -> None:
+        pair = self._pair()
+        if pair is None:
+            return
+        dst = self.model.container(pair[1])
+        port = next((p for p in dst.ports), None) if dst else None
+        initial = ProbeRequest(*pair, proto=port.proto if port else "tcp", port=port.container_port if port else 80)
+
+        def chosen(request: ProbeRequest | None) -> None:
+            if request is not None:
+                self.start(request, active=True)
+
+        self.push_screen(ProbeDialog(initial), chosen)
+
+    def action_rerun(self) -> None:
+        if self.last_request is not None:
+            self.start(self.last_request, active=self.last_active)
+
+    def start(self, request: ProbeRequest, active: bool) -> None:
+        """Run a probe (active) or a why (static) in a worker; the result arrives as ProbeFinished."""
+        self.last_request, self.last_active = request, active
+        self.refresh_bindings()
+        if active and self.source.live:
+            what = "tracing" if request.trace else "probing"
+        else:
+            what = "explaining"
+        self.log_event("probe" if active else "why", f"{what} {request.describe()}")
+        self.probe_started.publish(ProbeStarted(request, what))
+        self._run_request(request, active, self.model)
+
+    @work(exclusive=True, group="probe", exit_on_error=False)
+    async def _run_request(self, request: ProbeRequest, active: bool, model: HostModel) -> None:
+        if active and self.source.live:
+            outcome = await actions.probe(model, self.source.client, request)
+        else:
+            note: tuple[str, ...] = ()
+            if active:
+                note = ("no live host (demo or snapshot): this is the static verdict, no packet was sent",)
+            outcome = await asyncio.to_thread(actions.why, model, request, note)
+        self.finish(outcome)
+
+    def finish(self, outcome: Outcome) -> None:
+        self.last_outcome = outcome
+        where = f" by {outcome.culprit.table}/{outcome.culprit.chain} #{outcome.culprit.position}" if outcome.culprit else ""
+        line = f"{outcome.request.describe()}: {outcome.status}{where} · {outcome.summary}"
+        self.log_event(outcome.status if outcome.status in ("allowed", "blocked") else "error", line)
+        self.probe_finished.publish(ProbeFinished(outcome))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One error policy for every worker: a failure is a line in the log and a notice, never a crash."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.log_event("error", f"{event.worker.name or 'task'} failed: {type(error).__name__}: {error}")
+            self.notify(str(error), title="Failed", severity="error")
+
+    # --- everything else ----------------------------------------------------------------------------------
+
+    def action_toggle_matrix(self) -> None:
+        if isinstance(self.screen, MatrixScreen):
+            self.pop_screen()
+        else:
+            self.push_screen("matrix")
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def action_save_snapshot(self) -> None:
+        model = self.model
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = self.snapshot_dir / f"dockwire-{model.hostname or 'host'}-{stamp}.json"
+        self._save(model, path)
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _save(self, model: HostModel, path: Path) -> None:
+        try:
+            save(model, path)
+        except SnapshotError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Snapshot", severity="error")
+            return
+        self.call_from_thread(self.log_event, "info", f"snapshot saved to {path}")
+        self.call_from_thread(self.notify, str(path), title="Snapshot saved")
+
+
+def make_app(
+    source: ModelSource,
+    *,
+    clock: Callable[[], str] = wall_clock,
+    root: bool | None = None,
+    snapshot_dir: Path | None = None,
+) -> DockwireApp:
+    """The one way to build the dashboard (the CLI and the tests both use it)."""
+    return DockwireApp(source, clock=clock, root=root, snapshot_dir=snapshot_dir)
+
+
+def run_app(source: ModelSource) -> None:
+    make_app(source).run()

@@ -1,0 +1,62 @@
+"""The `?` help screen, made from the same key data as the bindings."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from dockwire.tui.bindings import HELP_SECTIONS, PANE_KEYS
+
+
+def help_body(keymap: dict[str, str] | None = None) -> RenderableType:
+    """Every key, by section; keys remapped through the app's keymap are shown as remapped."""
+    keymap = keymap or {}
+    parts: list[RenderableType] = [
+        Text("dockwire — why can't container A reach container B?", style="bold"),
+        Text("Mark a source and a destination, then p (ping), P (tcp/udp/port), t (trace) or w (why).", style="dim"),
+        Text(""),
+    ]
+    for title, keys in HELP_SECTIONS:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True, min_width=8)
+        table.add_column()
+        for key in keys:
+            shown = keymap.get(f"dockwire.{key.id}", key.key_display)
+            table.add_row(shown, key.help)
+        parts += [Text(title, style="bold reverse"), table, Text("")]
+    panes = Table.grid(padding=(0, 2))
+    panes.add_column(style="bold cyan", no_wrap=True, min_width=8)
+    panes.add_column()
+    for key, text in PANE_KEYS:
+        panes.add_row(key, text)
+    parts += [Text("Inside the panes", style="bold reverse"), panes]
+    return Group(*parts)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark", "dismiss", "Close", id="dockwire.help-close"),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 96; max-width: 100%; height: auto; max-height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        keymap = dict(getattr(self.app, "_keymap", {}) or {})
+        with VerticalScroll() as scroll:
+            scroll.border_title = "help"
+            scroll.border_subtitle = "escape to close"
+            yield Static(help_body(keymap))

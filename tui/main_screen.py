@@ -1,0 +1,336 @@
+"""The main screen: topology, containers, firewall, detail, result and events, with the probe marks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.console import RenderableType
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input
+
+from dockwire.tui.bindings import MAIN_KEYS, bindings
+from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
+from dockwire.widgets.containers import ContainersTable, Marks
+from dockwire.widgets.detail import DetailPane, describe_ref, rule_detail
+from dockwire.widgets.events import EventLog, kind_of
+from dockwire.widgets.firewall import FirewallView
+from dockwire.widgets.status_line import Status, StatusLine
+from dockwire.widgets.sysctl_bar import SysctlBar
+from dockwire.widgets.topology import NodeRef, TopologyTree
+from dockwire.widgets.verdict_panel import VerdictPanel
+
+if TYPE_CHECKING:
+    from dockwire.tui.app import DockwireApp
+
+PANES = ("topology", "containers", "firewall", "detail", "result", "events")
+
+
+class FilterInput(Input):
+    """A one-line filter shown above a table by `/`; escape clears and hides it."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close filter", show=False)]
+
+    def __init__(self, target: str, *, id: str | None = None) -> None:
+        super().__init__(placeholder=f"filter {target}…  (enter: keep, escape: clear)", id=id, compact=True)
+        self.target = target
+
+    def action_close(self) -> None:
+        self.value = ""
+        self.display = False
+        self.screen.query_one(f"#{self.target}").focus()
+
+
+class MainScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = bindings(MAIN_KEYS)
+
+    def __init__(self) -> None:
+        super().__init__(id="main")
+        self.marks = Marks()
+        self.model_view: ModelShown | None = None
+        #: What the detail pane shows: ("ref", NodeRef) or ("rule", FirewallRow) or ("host", None).
+        self._detail_subject: tuple[str, object] = ("host", None)
+        self._cursor_container: str | None = None
+        self._pending_events: list[tuple[str, str]] = []
+
+    @property
+    def dw_app(self) -> DockwireApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        yield SysctlBar(id="sysctls")
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield TopologyTree(id="topology")
+                with Vertical(id="containers-box", classes="pane"):
+                    yield FilterInput("containers", id="containers-filter")
+                    yield ContainersTable(id="containers")
+            with Vertical(id="right"):
+                with Vertical(id="firewall-box", classes="pane"):
+                    yield FilterInput("firewall", id="firewall-filter")
+                    yield FirewallView(id="firewall")
+                with Horizontal(id="lower"):
+                    yield DetailPane(id="detail")
+                    yield VerdictPanel(id="result")
+        yield EventLog(self.dw_app.clock, id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        titles = {
+            "topology": "1 topology",
+            "containers-box": "2 containers",
+            "firewall-box": "3 firewall",
+            "detail": "4 detail",
+            "result": "5 result",
+            "events": "6 events",
+        }
+        for ident, title in titles.items():
+            self.query_one(f"#{ident}").border_title = title
+        for ident in ("containers-filter", "firewall-filter"):
+            self.query_one(f"#{ident}").display = False
+        app = self.dw_app
+        app.model_shown.subscribe(self, self.show_model)
+        app.probe_started.subscribe(self, self.show_probe_started)
+        app.probe_finished.subscribe(self, self.show_probe_finished)
+        self.query_one(VerdictPanel).show_idle(self._idle_reason())
+        for kind, text in self._pending_events:
+            self.query_one(EventLog).add(kind, text)
+        self._pending_events.clear()
+        self._show_status()
+        self.query_one(ContainersTable).focus()
+
+    # --- model ----------------------------------------------------------------------------------------------
+
+    def show_model(self, view: ModelShown) -> None:
+        self.model_view = view
+        model = view.model
+        first = view.generation == 1
+        with self.app.batch_update():
+            self.query_one(SysctlBar).show(model)
+            self.query_one(TopologyTree).show(model, self._marks_for(model))
+            self.query_one(ContainersTable).show(model, self._marks_for(model))
+            firewall = self.query_one(FirewallView)
+            if first or view.update.parts & {"all", "firewall", "counters"}:
+                firewall.show(model.firewall)
+            self.set_class(view.last_known, "-last-known")
+            self._refresh_detail()
+            self._show_status()
+        log = self.query_one(EventLog)
+        if first:
+            log.add("info", f"{self.dw_app.source.label}: {len(model.containers)} containers, "
+                            f"{len(model.networks)} networks, {firewall.rule_count} firewall rules")  # fmt: skip
+            for part, reason in model.stale.items():
+                log.add("error", f"{part} not read: {reason}")
+        for line in view.update.events:
+            log.add(kind_of(line), line)
+
+    def _marks_for(self, model: object) -> Marks:
+        return self.marks
+
+    def _show_status(self) -> None:
+        app = self.dw_app
+        model = app.model
+
+        def name(cid: str | None) -> str:
+            container = model.container(cid) if cid else None
+            return container.name if container else ""
+
+        cursor_dst = "" if self.marks.destination else name(self._cursor_target())
+        self.query_one(StatusLine).show(
+            Status(
+                label=app.source.label,
+                live=app.source.live,
+                daemon=app.daemon,
+                probes_off=app.probes_off,
+                source_name=name(self.marks.source),
+                destination_name=name(self.marks.destination) or (f"{cursor_dst} (cursor)" if cursor_dst else ""),
+                containers=len(model.containers),
+                rules=self.query_one(FirewallView).rule_count,
+            )
+        )
+
+    def _idle_reason(self) -> str:
+        app = self.dw_app
+        if app.probes_off:
+            return f"Probes are disabled: {app.probes_off}. w (why) still explains from the model."
+        if not app.source.live:
+            return "No live host: p, P and t show the static verdict, labelled as such."
+        return ""
+
+    # --- selection and detail -------------------------------------------------------------------------------
+
+    def on_topology_tree_ref_highlighted(self, event: TopologyTree.RefHighlighted) -> None:
+        self._detail_subject = ("ref", event.ref)
+        if event.ref is not None and event.ref.kind in ("container", "address", "port"):
+            self._cursor_container = self._container_of(event.ref)
+        self._refresh_detail()
+        self._show_status()
+
+    def on_containers_table_container_highlighted(self, event: ContainersTable.ContainerHighlighted) -> None:
+        if event.container_id is not None:
+            self._cursor_container = event.container_id
+            self._detail_subject = ("ref", NodeRef("container", event.container_id, f"ctr:{event.container_id}"))
+            self._refresh_detail()
+            self._show_status()
+
+    def on_firewall_view_rule_highlighted(self, event: FirewallView.RuleHighlighted) -> None:
+        if self.query_one(FirewallView).has_focus:
+            self._detail_subject = ("rule", event.row)
+            self._refresh_detail()
+
+    def _refresh_detail(self) -> None:
+        model = self.dw_app.model
+        kind, subject = self._detail_subject
+        body: RenderableType
+        if kind == "rule" and subject is not None:
+            body = rule_detail(subject)  # type: ignore[arg-type]
+            key = ("rule", str(getattr(subject, "key", "")))
+        else:
+            ref = subject if isinstance(subject, NodeRef) else None
+            body = describe_ref(model, ref)
+            key = ("ref", ref.key if ref else "host")
+        self.query_one(DetailPane).show(key, body)
+
+    @staticmethod
+    def _container_of(ref: NodeRef) -> str | None:
+        if ref.kind == "container":
+            return ref.ident
+        if "/ctr:" in ref.key:
+            return ref.key.rsplit("/ctr:", 1)[1].split("/", 1)[0]
+        return None
+
+    def _cursor_target(self) -> str | None:
+        """The container under the cursor of the focused pane (or the last one highlighted anywhere)."""
+        focused = self.focused
+        if isinstance(focused, ContainersTable):
+            return focused.highlighted_id
+        if isinstance(focused, TopologyTree):
+            ref = focused.highlighted_ref
+            return self._container_of(ref) if ref else None
+        return self._cursor_container
+
+    # --- marks --------------------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "mark":
+            # Only where the cursor is on containers; elsewhere space goes to the focused widget.
+            return isinstance(self.focused, (ContainersTable, TopologyTree))
+        if action == "dismiss_result":
+            return self.query_one("#lower").has_class("-result")
+        return True
+
+    def action_mark(self, which: str | None = None) -> None:
+        target = self._cursor_target()
+        if target is None:
+            self.notify("Put the cursor on a container first", title="Mark", severity="warning")
+            return
+        src, dst = self.marks.source, self.marks.destination
+        if which == "source":
+            src, dst = target, (None if dst == target else dst)
+        elif which == "destination":
+            src, dst = (None if src == target else src), target
+        elif target == src:
+            src = None
+        elif target == dst:
+            dst = None
+        elif src is None:
+            src = target
+        elif dst is None:
+            dst = target
+        else:
+            src, dst = target, None
+        self.set_marks(Marks(src, dst))
+
+    def action_clear_marks(self) -> None:
+        self.set_marks(Marks())
+        self.query_one(FirewallView).mark_culprit(None)
+
+    def set_marks(self, marks: Marks) -> None:
+        self.marks = marks
+        model = self.dw_app.model
+        self.query_one(TopologyTree).show(model, marks)
+        self.query_one(ContainersTable).show(model, marks)
+        self._show_status()
+
+    def probe_pair(self) -> tuple[str, str] | str:
+        """(source, destination) names for a probe: the marks, with the cursor standing in for B."""
+        model = self.dw_app.model
+        src_id = self.marks.source
+        dst_id = self.marks.destination or self._cursor_target()
+        if src_id is None:
+            return "Mark a source first: space (or a) on a container, then space (or b) on the destination"
+        if dst_id is None or dst_id == src_id:
+            return "Mark a destination: space (or b) on another container"
+        src, dst = model.container(src_id), model.container(dst_id)
+        if src is None or dst is None:
+            return "A marked container is gone; mark again"
+        return src.name, dst.name
+
+    # --- probe results --------------------------------------------------------------------------------------
+
+    def show_probe_started(self, started: ProbeStarted) -> None:
+        self.query_one("#lower").add_class("-result")
+        self.query_one(VerdictPanel).show_pending(started.request, started.what)
+        self.refresh_bindings()
+
+    def show_probe_finished(self, finished: ProbeFinished) -> None:
+        outcome = finished.outcome
+        self.query_one("#lower").add_class("-result")
+        self.query_one(VerdictPanel).show_outcome(outcome)
+        firewall = self.query_one(FirewallView)
+        if outcome.culprit is not None:
+            if not firewall.mark_culprit(outcome.culprit):
+                self.log_event("info", "the culprit rule is not in the firewall pane (was it just removed?)")
+        else:
+            firewall.mark_culprit(None)
+        self.refresh_bindings()
+
+    def action_dismiss_result(self) -> None:
+        self.query_one("#lower").remove_class("-result")
+        self.refresh_bindings()
+
+    # --- panes --------------------------------------------------------------------------------------------
+
+    def action_focus(self, pane: str) -> None:
+        if pane == "result":
+            self.query_one("#lower").add_class("-result")
+        widget = self.query_one(f"#{pane}")
+        widget.focus()
+
+    def action_zoom(self) -> None:
+        focused = self.focused
+        if focused is not None:
+            self.maximize(focused, container=False)
+
+    def action_filter(self) -> None:
+        target = "firewall" if isinstance(self.focused, FirewallView) else "containers"
+        box = self.query_one(f"#{target}-filter", FilterInput)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if not isinstance(event.input, FilterInput):
+            return
+        if event.input.target == "firewall":
+            self.query_one(FirewallView).filter_text = event.value
+        else:
+            self.query_one(ContainersTable).set_filter(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if isinstance(event.input, FilterInput):
+            if not event.value:
+                event.input.display = False
+            self.query_one(f"#{event.input.target}").focus()
+
+    def log_event(self, kind: str, text: str) -> None:
+        if not self.is_mounted:
+            self._pending_events.append((kind, text))
+            return
+        self.query_one(EventLog).add(kind, text)
+
+    def focused_pane(self) -> Widget | None:
+        return self.focused

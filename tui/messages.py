@@ -1,0 +1,51 @@
+"""What happened, as messages and signal payloads: named for the event, carrying plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from dockwire.live import ModelUpdate
+from dockwire.model import HostModel
+from dockwire.widgets.outcome import Outcome, ProbeRequest
+
+
+class ModelArrived(Message):
+    """The source produced a new model (posted from the source's thread)."""
+
+    def __init__(self, update: ModelUpdate) -> None:
+        self.update = update
+        super().__init__()
+
+
+class SourceFailed(Message):
+    """The source's iteration raised; it is retried after a pause."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        super().__init__()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShown:
+    """Signal payload: the model the panes should show now, and what changed to get there."""
+
+    model: HostModel
+    update: ModelUpdate
+    generation: int
+    #: "up", "lost" or "" (not live).
+    daemon: str
+    #: True when Docker is unreachable and the containers shown are the last ones known.
+    last_known: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeStarted:
+    request: ProbeRequest
+    what: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeFinished:
+    outcome: Outcome
