@@ -1,4 +1,4 @@
-"""The live model follows the real host: containers, networks, veths and rule counters, within bounded time."""
+"""The live model follows the real host (containers, networks, veths, rule counters) within bounded time."""
 
 from __future__ import annotations
 

@@ -225,7 +225,7 @@ class TopologyTree(Tree[NodeRef]):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("host", data=NodeRef("host", "", "host"), id=id, classes=classes)
         self.guide_depth = 3
-        self._nodes: dict[str, TreeNode[NodeRef]] = {}
+        self._by_key: dict[str, TreeNode[NodeRef]] = {}
 
     @property
     def highlighted_ref(self) -> NodeRef | None:
@@ -238,12 +238,12 @@ class TopologyTree(Tree[NodeRef]):
         top = self.scroll_y
         self.root.set_label(spec.label)
         self.root.data = spec.ref
-        if not self.root.is_expanded and not self._nodes:
+        if not self.root.is_expanded and not self._by_key:
             self.root.expand()
         self._sync(self.root, spec.children)
-        self._nodes = {node.data.key: node for node in self._walk(self.root) if node.data is not None}
-        if cursor_key and cursor_key in self._nodes:
-            node = self._nodes[cursor_key]
+        self._by_key = {node.data.key: node for node in self._walk(self.root) if node.data is not None}
+        if cursor_key and cursor_key in self._by_key:
+            node = self._by_key[cursor_key]
             self.call_after_refresh(self._restore, node, top)
 
     def _restore(self, node: TreeNode[NodeRef], top: float) -> None:
