@@ -117,17 +117,24 @@ async def _with_namespaces(containers: list[Container], stale: dict[str, str]) -
     )
     parts = {c.id: r for c, r in zip(running, results, strict=True)}
     updated = []
+    denied: list[str] = []
     for c in containers:
         part = parts.get(c.id)
         if isinstance(part, BaseException):
             # A container that exited mid-read has no namespace left: only running ones are stale.
-            if not isinstance(part, (FileNotFoundError, ProcessLookupError)):
+            if isinstance(part, PermissionError):
+                denied.append(c.name)
+            elif not isinstance(part, (FileNotFoundError, ProcessLookupError)):
                 stale[f"container:{c.name}"] = _reason(part)
             updated.append(c)
         elif part is not None:
             updated.append(msgspec.structs.replace(c, **part))
         else:
             updated.append(c)
+    if denied:
+        stale["namespaces"] = (
+            f"interfaces, routes and DNS config of {len(denied)} containers: {_reason(PermissionError())}"
+        )
     return updated
 
 

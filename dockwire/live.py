@@ -152,13 +152,13 @@ class LiveModel:
                 del stale[key]
 
         if "docker" in kinds or "docker-lost" in kinds:
-            clear("docker", "container")
+            clear("docker", "container", "namespaces")
             engine, networks, containers = await self.collector.docker(stale)
             parts.update(engine=engine or model.engine, networks=networks, containers=containers)
             read |= {"docker", "namespaces"}
             kinds |= {"netlink", "firewall"}
         if "netlink" in kinds:
-            clear("netlink", "container")
+            clear("netlink", "container", "namespaces")
             parts["host"] = await self.collector.host(stale)
             containers = parts.get("containers", model.containers)
             parts["containers"] = await self.collector.namespaces(containers, stale)

@@ -94,13 +94,18 @@ def _backend_from_version(text: str) -> str:
     return "legacy" if text.strip() else ""
 
 
-def _legacy_table_names(family: str) -> list[str]:
-    """Legacy (x_tables) tables the kernel has in this namespace, from /proc/net/ip[6]_tables_names."""
+def _legacy_table_names(family: str) -> list[str] | None:
+    """Legacy (x_tables) tables the kernel has in this namespace, from /proc/net/ip[6]_tables_names.
+
+    [] when the module is not loaded (no file); None when the file cannot be read (not root).
+    """
     path = _PROC / ("ip_tables_names" if family == "ip" else "ip6_tables_names")
     try:
         return [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
-    except OSError:
+    except FileNotFoundError:
         return []
+    except OSError:
+        return None
 
 
 def _save_tables(text: str) -> list[str]:
@@ -155,7 +160,11 @@ async def collect_raw(timeout: float = DEFAULT_TIMEOUT) -> RawFirewall:
         raw.backend = _backend_from_version(version.stdout)
         if not version.ok:
             raw.stale["firewall:iptables"] = version.error
-    raw.legacy_names = {fam: _legacy_table_names(fam) for fam in _FAMILY_TOOL}
+    for fam, tool in _FAMILY_TOOL.items():
+        names = _legacy_table_names(fam)
+        if names is None and raw.backend == "legacy":
+            raw.stale[f"firewall:{tool}"] = "cannot read /proc/net legacy table names (needs root)"
+        raw.legacy_names[fam] = names or []
 
     jobs: dict[str, Awaitable[CommandResult]] = {}
     for fam, tool in _FAMILY_TOOL.items():

@@ -8,7 +8,10 @@ the text stays stable while counters move). Expressions dockwire cannot render a
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -447,12 +450,28 @@ def _load(data: dict[str, Any] | str | bytes) -> list[dict[str, Any]]:
     return [o for o in data["nftables"] if isinstance(o, dict) and len(o) == 1]
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Bulk parsing makes many small containers; with the cyclic GC running over them it is ~3x slower."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse_nft_json(data: dict[str, Any] | str | bytes) -> list[Table]:
     """Parse `nft -j list ruleset` (or `nft -j list table ...`) output into Table records, in listing order.
 
     Raises NftJsonError (a ValueError) for data that is not nft JSON.
     """
-    objects = _load(data)
+    with _gc_paused():
+        return _parse_objects(_load(data))
+
+
+def _parse_objects(objects: list[dict[str, Any]]) -> list[Table]:
     tables: dict[tuple[str, str], dict[str, Any]] = {}
 
     def table_for(family: str, name: str) -> dict[str, Any]:

@@ -1,0 +1,5 @@
+"""`python -m dockwire` runs the CLI."""
+
+from dockwire.cli import main
+
+main()

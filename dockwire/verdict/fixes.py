@@ -1,0 +1,246 @@
+"""The fix for a blocked flow: one to three concrete commands, chosen from what blocked it.
+
+A user's rule is deleted by its exact spec (or nft handle); Docker's own drops are answered the Docker way
+(connect a network, publish a port); a missing piece gets the setting that supplies it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from dockwire.model import Container, Network, Rule, Table
+from dockwire.verdict.context import EngineContext
+from dockwire.verdict.endpoints import Endpoint
+from dockwire.verdict.netfilter_eval import Hit
+
+DEFAULT_NETWORKS = ("bridge", "host", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    commands: list[str]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FixInput:
+    ctx: EngineContext
+    src: Endpoint
+    dst: Endpoint
+    proto: str
+    port: int | None
+    culprit: Hit | None
+    missing: str
+    facts: dict[str, str]
+    direction: str
+
+
+def _container_networks(ctx: EngineContext, c: Container) -> list[Network]:
+    nets = []
+    for ep in c.endpoints:
+        net = ctx.network(ep.network_id) or ctx.network(ep.network)
+        if net is not None:
+            nets.append(net)
+    return nets
+
+
+def _connect_target(ctx: EngineContext, dst: Container) -> Network | None:
+    """The network to connect a source to so that it shares one with `dst` (user-defined, not internal first)."""
+    nets = _container_networks(ctx, ctx.owner(dst))
+    nets.sort(key=lambda n: (n.internal, n.name in DEFAULT_NETWORKS, n.name))
+    return nets[0] if nets else None
+
+
+def iptables_command(table: Table, rule: Rule, backend: str) -> str:
+    """`iptables [-t T] -D CHAIN SPEC` for an iptables rule, with the right binary for its backend."""
+    tool = "ip6tables" if table.family == "ip6" else "iptables"
+    if table.source == "iptables-legacy" and backend != "legacy":
+        tool += "-legacy"
+    elif table.source == "iptables-nft" and backend == "legacy":
+        tool += "-nft"
+    words = shlex.split(rule.text)
+    spec = words[2:] if words[:1] in (["-A"], ["--append"]) else words
+    flag = [] if table.name == "filter" else ["-t", table.name]
+    return shlex.join([tool, *flag, "-D", rule.chain, *spec])
+
+
+def delete_rule(ctx: EngineContext, hit: Hit) -> str:
+    assert hit.rule is not None
+    table, rule = hit.chain.table, hit.rule.rule
+    if table.source.startswith("iptables"):
+        return iptables_command(table, rule, ctx.model.firewall.iptables_backend)
+    if rule.handle is not None:
+        return f"nft delete rule {table.family} {table.name} {shlex.quote(hit.chain.chain.name)} handle {rule.handle}"
+    return f"nft -a list chain {table.family} {table.name} {hit.chain.chain.name}  # then delete it by handle"
+
+
+def _name(ep: Endpoint) -> str:
+    return ep.container.name if ep.container is not None else ep.text
+
+
+def _connect(fx: FixInput, why: str) -> Fix | None:
+    """`docker network connect` the source to one of the destination's networks."""
+    if fx.src.container is None or fx.dst.container is None:
+        return None
+    src = fx.ctx.owner(fx.src.container)
+    net = _connect_target(fx.ctx, fx.dst.container)
+    if net is None:
+        return None
+    note = f"{why}; sharing network {net.name} lets them talk directly"
+    if net.internal:
+        note += " (it is --internal: only inside that network)"
+    return Fix([f"docker network connect {shlex.quote(net.name)} {shlex.quote(src.name)}"], note)
+
+
+def _publish(fx: FixInput, why: str) -> Fix:
+    port = fx.port or 0
+    proto = fx.proto if fx.proto in ("tcp", "udp") else "tcp"
+    target = fx.dst.container
+    suffix = "" if proto == "tcp" else f"/{proto}"
+    if target is not None:
+        c = fx.ctx.owner(target)
+        bound = [b for b in c.ports if b.container_port == port and b.proto == proto and b.host_port]
+        if bound and fx.src.kind in ("outside", "host"):
+            b = bound[0]
+            where = b.host_ip if b.host_ip not in ("", "0.0.0.0", "::") else "HOSTIP"
+            return Fix([f"dockwire why {shlex.quote(fx.src.text)} {where}:{b.host_port} --proto {proto}"],
+                       f"{why}; {c.name} already publishes {port}/{proto} as {where}:{b.host_port}: connect there")
+        nets = [n.name for n in _container_networks(fx.ctx, c) if n.name != "bridge"]
+        net_opt = f" --network {shlex.quote(nets[0])}" if nets else ""
+        return Fix(
+            [f"docker rm -f {shlex.quote(c.name)}",
+             f"docker run -d --name {shlex.quote(c.name)}{net_opt} -p {port}:{port}{suffix} {shlex.quote(c.image)}"],
+            f"{why}; ports can only be published when a container is created: recreate it with -p",
+        )
+    return Fix([f"docker run -d -p {port}:{port}{suffix} IMAGE"], f"{why}; publish the port on the container")
+
+
+def _docker_rule_fix(fx: FixInput, hit: Hit) -> Fix | None:
+    """Docker's own drop rules, recognised by chain and shape (iptables) or comment (nftables)."""
+    assert hit.rule is not None
+    rule = hit.rule.rule
+    chain = hit.chain.chain.name
+    table = hit.chain.table.name
+    text = rule.text
+    comment = rule.comment.upper()
+    src_is_container = fx.src.container is not None
+    if (table == "raw" and chain == "PREROUTING" and "127." in text) or comment == "DROP REMOTE LOOPBACK":
+        return Fix([], "the port is published on a loopback address only, so only the host itself can use it; "
+                       "to reach it from elsewhere publish it on all addresses (docker run -p PORT:PORT)")
+    if (table == "raw" and chain == "PREROUTING") or comment == "DROP DIRECT ACCESS":
+        why = "Docker drops packets addressed straight to a container from outside its network"
+        if src_is_container:
+            return _connect(fx, why)
+        return _publish(fx, why)
+    if chain in ("DOCKER-ISOLATION-STAGE-2", "DOCKER-ISOLATION-STAGE-1", "DOCKER-INTERNAL") or comment.startswith(
+        "INTERNAL NETWORK"
+    ):
+        if "! -d" in text or "! -s" in text or comment.startswith("INTERNAL"):
+            return _internal_fix(fx)
+        return _connect(fx, "Docker isolates bridge networks from each other")
+    if chain == "DOCKER" or comment == "UNPUBLISHED PORT DROP":
+        why = "Docker drops traffic into a bridge network unless it is for a published port"
+        if src_is_container:
+            return _connect(fx, why)
+        return _publish(fx, why)
+    if (chain == "DOCKER-FORWARD" or comment == "ICC") and rule.target and rule.target.name.upper() == "DROP":
+        return _icc_fix(fx)
+    return None
+
+
+def _internal_fix(fx: FixInput) -> Fix:
+    c = fx.src.container if fx.src.container is not None else fx.dst.container
+    name = fx.ctx.owner(c).name if c is not None else "CONTAINER"
+    return Fix([f"docker network connect bridge {shlex.quote(name)}"],
+               "the network is --internal: nothing gets in or out; connect the container to a regular network "
+               "as well")
+
+
+def _icc_fix(fx: FixInput) -> Fix:
+    a = fx.ctx.owner(fx.src.container).name if fx.src.container else "A"
+    b = fx.ctx.owner(fx.dst.container).name if fx.dst.container else "B"
+    net = f"{a}-{b}"[:60]
+    return Fix([f"docker network create {shlex.quote(net)}",
+                f"docker network connect {shlex.quote(net)} {shlex.quote(a)}",
+                f"docker network connect {shlex.quote(net)} {shlex.quote(b)}"],
+               "the network has inter-container communication off (enable_icc=false); give the two containers "
+               "a network of their own")
+
+
+def _policy_fix(fx: FixInput, hit: Hit) -> Fix:
+    where = hit.where
+    chain = hit.chain.chain.name
+    if chain == "FORWARD" and where.iif and where.oif:
+        if "DOCKER-USER" in {c.name for c in hit.chain.table.chains}:
+            ins = "iptables -I DOCKER-USER"
+        else:
+            ins = "iptables -I FORWARD"
+        if fx.direction.endswith("reply"):
+            return Fix([f"{ins} -i {where.iif} -o {where.oif} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
+                       "the FORWARD policy drops the replies: accept established traffic back")
+        return Fix([f"{ins} -i {where.iif} -o {where.oif} -j ACCEPT",
+                    f"{ins} -i {where.oif} -o {where.iif} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
+                   "nothing accepts this forwarded traffic, so the FORWARD policy (DROP) does")
+    table = hit.chain.table
+    if table.source == "nftables":
+        return Fix([], f"the policy of {table.family} {table.name} {chain} drops it; add an accept rule before the "
+                       "end of that chain")
+    return Fix([f"iptables -t {table.name} -I {chain} -j ACCEPT  # narrow it to this flow"],
+               f"the policy of {table.name} {chain} drops it")
+
+
+def _missing_fix(fx: FixInput) -> Fix:
+    m, facts = fx.missing, fx.facts
+    if m == "ip_forward":
+        return Fix(["sysctl -w net.ipv4.ip_forward=1"], "make it permanent in /etc/sysctl.d/")
+    if m == "not-running":
+        return Fix([f"docker start {shlex.quote(facts.get('container', 'CONTAINER'))}"])
+    if m == "network-none":
+        name = shlex.quote(facts.get("container", "CONTAINER"))
+        return Fix([f"docker network disconnect none {name}", f"docker network connect bridge {name}"],
+                   "a container with --network none has only loopback")
+    if m == "container-route":
+        if facts.get("internal"):
+            return _internal_fix(fx)
+        return _connect(fx, "the source has no route there") or Fix([], "add a network that routes there")
+    if m == "not-published":
+        return _publish(fx, "the port is not published on that address")
+    if m == "macvlan-host":
+        parent = facts.get("parent") or "PARENT"
+        return Fix([f"ip link add dwshim link {parent} type macvlan mode bridge",
+                    "ip addr add HOST_ADDR/32 dev dwshim && ip link set dwshim up && "
+                    "ip route add CONTAINER_ADDR/32 dev dwshim"],
+                   "the host can reach its macvlan children only through a macvlan interface of its own "
+                   "(pick a free address of that network for HOST_ADDR)")
+    if m == "rp_filter":
+        return Fix([f"sysctl -w net.ipv4.conf.{facts.get('iface', 'all')}.rp_filter=2"],
+                   "loose reverse-path filtering accepts asymmetric routes")
+    if m == "route":
+        return Fix([f"ip route add {facts.get('dst', 'DST')} via GATEWAY"], "add a route towards the destination")
+    if m == "no-proxy":
+        return Fix([], "enable the userland proxy (\"userland-proxy\": true in daemon.json) or reach the port "
+                       "through an address that the DNAT rule covers")
+    if m == "neighbour":
+        return Fix([], "no container or host address owns that IP on the bridge; check the address")
+    if m == "reply-route":
+        return Fix([], "the reply takes another way back (asymmetric routing); route the reply through the host")
+    return Fix([])
+
+
+def suggest_fix(fx: FixInput) -> Fix:
+    hit = fx.culprit
+    if hit is None:
+        return _missing_fix(fx)
+    if hit.rule is None:
+        return _policy_fix(fx, hit)
+    rule = hit.rule.rule
+    if rule.owner == "docker" or hit.chain.chain.name.startswith("DOCKER") and rule.owner != "user":
+        found = _docker_rule_fix(fx, hit)
+        if found is not None:
+            return found
+        return Fix([], "a Docker rule drops it; change the Docker setup rather than the rule (Docker rewrites it)")
+    if rule.owner in ("ufw", "firewalld"):
+        return Fix([delete_rule(fx.ctx, hit)], f"the rule belongs to {rule.owner}: change it with {rule.owner} "
+                                               "instead, or it comes back")
+    return Fix([delete_rule(fx.ctx, hit)], "delete the rule (or insert an ACCEPT for this flow before it)")
