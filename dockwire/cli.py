@@ -147,3 +147,8 @@ def lab_down(ctx: click.Context) -> None:
 def lab_status(ctx: click.Context) -> None:
     """List the scenario objects and whether they are present."""
     _lab_run(ctx, "status")
+
+
+from dockwire.probe.cli import probe  # noqa: E402
+
+main.add_command(probe)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from dockwire.probes.docker_api import layout_for_version, read_container, read_engine, read_network
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "docker").glob("*.json"))

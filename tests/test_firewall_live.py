@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockwire.probes.firewall import read_firewall
-from dockwire.probes.firewall_diff import diff_firewalls, rule_key
 
 from dockwire.model import Firewall, Rule
+from dockwire.probes.firewall import read_firewall
+from dockwire.probes.firewall_diff import diff_firewalls, rule_key
 from tests.live_env import IMAGE, TEST_LABEL
 
 pytestmark = pytest.mark.live

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dockwire.model import Table
 from dockwire.probes.firewall_owner import assign_owners, is_docker_bridge
 from dockwire.probes.iptables_save import parse_iptables_save
 from dockwire.probes.nft_ruleset import parse_nft_json
-
-from dockwire.model import Table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+from dockwire.model import Match, Rule
 from dockwire.probes.iptables_legacy import ChainParts, RuleParts, compose_rule, compose_table, main
 from dockwire.probes.iptables_save import parse_iptables_save, tokenize
-
-from dockwire.model import Match, Rule
 
 FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
 

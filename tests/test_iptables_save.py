@@ -11,14 +11,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from dockwire.model import Rule, Table
 from dockwire.probes.iptables_save import (
     IptablesSaveError,
     parse_iptables_save,
     parse_rule_text,
     tokenize,
 )
-
-from dockwire.model import Rule, Table
 
 FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
 SAVE_FILES = {"iptables-save-c.txt": "ip", "iptables-save.txt": "ip", "ip6tables-save-c.txt": "ip6"}

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockwire.probes.nft_ruleset import NftJsonError, parse_nft_json
 
 from dockwire.model import Rule, Table
+from dockwire.probes.nft_ruleset import NftJsonError, parse_nft_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
 PAIRS = [("nft-ruleset.json", "nft-ruleset-a.txt"), ("docker29-nftables.json", "docker29-nftables-a.txt")]

@@ -10,9 +10,10 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dockwire.model import Container, HostModel, Rule
+from dockwire.errors import DockwireError
+from dockwire.model import Container, HostModel
 from dockwire.widgets.matrix import MatrixCell
-from dockwire.widgets.outcome import Outcome, ProbeRequest, Status
+from dockwire.widgets.outcome import Outcome, ProbeRequest, RuleSpot, Status
 
 NO_ENGINE = "the verdict engine is not available in this build"
 NO_PROBER = "active probing is not available in this build"
@@ -24,10 +25,10 @@ def is_root() -> bool:
 
 def _evaluate() -> Callable[..., Any] | None:
     try:
-        from dockwire.verdict import evaluate  # type: ignore[attr-defined]
+        from dockwire.verdict.verdict import evaluate
     except ImportError:
         return None
-    return evaluate  # type: ignore[no-any-return]
+    return evaluate
 
 
 def engine_available() -> bool:
@@ -36,10 +37,10 @@ def engine_available() -> bool:
 
 def _prober() -> Callable[..., Any] | None:
     try:
-        from dockwire.probe import run_probe  # type: ignore[import-not-found]
+        from dockwire.probe import run_probe  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
-    return run_probe  # type: ignore[no-any-return]
+    return run_probe  # type: ignore[no-any-return,unused-ignore]
 
 
 def probe_disabled_reason(live: bool, root: bool) -> str:
@@ -49,48 +50,44 @@ def probe_disabled_reason(live: bool, root: bool) -> str:
     return ""
 
 
-def _status(verdict: Any) -> Status:
-    text = str(getattr(verdict, "verdict", "")).lower()
-    if text in ("allowed", "allow", "accept", "reachable", "ok"):
-        return "allowed"
-    if text in ("blocked", "drop", "reject", "unreachable", "denied"):
-        return "blocked"
-    return "uncertain"
+def spot(ref: Any) -> RuleSpot:
+    """The engine's RuleRef as a RuleSpot."""
+    return RuleSpot(
+        source=ref.source,
+        family=ref.family,
+        table=ref.table,
+        chain=ref.chain,
+        position=ref.position,
+        text=ref.text,
+        effect=ref.effect,
+        owner=ref.owner,
+        direction=ref.direction,
+        unknown=ref.unknown,
+    )
 
 
-def _rules(items: Any) -> tuple[Rule, ...]:
-    rules = []
-    for item in items or ():
-        rule = item if isinstance(item, Rule) else getattr(item, "rule", None)
-        if isinstance(rule, Rule):
-            rules.append(rule)
-    return tuple(rules)
+def _hop(hop: Any) -> str:
+    return f"{hop.direction:<8} {hop.kind:<7} {hop.text}"
 
 
 def outcome_from_verdict(request: ProbeRequest, verdict: Any, notes: tuple[str, ...] = ()) -> Outcome:
     """Translate the engine's Verdict into what the panes show."""
-    status = _status(verdict)
-    culprit = getattr(verdict, "culprit", None)
-    culprit = culprit if isinstance(culprit, Rule) else getattr(culprit, "rule", None)
-    path = tuple(str(getattr(hop, "text", hop)) for hop in getattr(verdict, "path", ()) or ())
-    summary = str(getattr(verdict, "summary", "") or getattr(verdict, "reason", "") or "")
-    if not summary:
-        if status == "blocked" and isinstance(culprit, Rule):
-            summary = f"dropped by {culprit.table}/{culprit.chain} #{culprit.position}"
-        else:
-            summary = {"allowed": "the packet gets through", "blocked": "the packet is dropped"}.get(
-                status, "cannot be decided from the model alone"
-            )
+    status: Status = (
+        verdict.verdict if verdict.verdict in ("allowed", "blocked", "uncertain") else "uncertain"
+    )
     return Outcome(
         request=request,
         mode="static",
         status=status,
-        summary=summary,
-        path=path,
-        rules=_rules(getattr(verdict, "matched", None) or getattr(verdict, "rules", None)),
-        culprit=culprit if isinstance(culprit, Rule) else None,
-        fix=str(getattr(verdict, "fix", "") or ""),
-        notes=notes + tuple(str(n) for n in getattr(verdict, "notes", ()) or ()),
+        summary=verdict.reason,
+        path=tuple(_hop(h) for h in verdict.path),
+        rules=tuple(spot(r) for r in verdict.matched),
+        culprit=spot(verdict.culprit) if verdict.culprit is not None else None,
+        missing=verdict.missing,
+        fix=tuple(verdict.fix),
+        fix_note=verdict.fix_note,
+        unknown=tuple(spot(r) for r in verdict.unknown),
+        notes=notes + tuple(verdict.notes),
     )
 
 
@@ -101,8 +98,8 @@ def why(model: HostModel, request: ProbeRequest, notes: tuple[str, ...] = ()) ->
         return Outcome(request, "static", "error", NO_ENGINE, notes=notes)
     try:
         verdict = evaluate(model, request.src, request.dst, proto=request.proto, port=request.port)
-    except Exception as exc:
-        return Outcome(request, "static", "error", f"cannot evaluate: {exc}", notes=notes)
+    except DockwireError as exc:
+        return Outcome(request, "static", "error", str(exc), notes=notes)
     return outcome_from_verdict(request, verdict, notes)
 
 
@@ -120,6 +117,7 @@ async def probe(model: HostModel, client: Any, request: ProbeRequest) -> Outcome
 
 
 def outcome_from_probe(request: ProbeRequest, result: Any) -> Outcome:
+    """Translate the prober's result (adapt when dockwire.probe lands)."""
     ok = bool(getattr(result, "reachable", getattr(result, "ok", False)))
     rtt = getattr(result, "rtt_ms", None)
     summary = f"reached, rtt {rtt:.2f} ms" if ok and rtt is not None else ("reached" if ok else "no answer")
@@ -133,7 +131,8 @@ def outcome_from_probe(request: ProbeRequest, result: Any) -> Outcome:
         path=base.path if base else (),
         rules=base.rules if base else (),
         culprit=base.culprit if base and not ok else None,
-        fix=base.fix if base and not ok else "",
+        fix=base.fix if base and not ok else (),
+        fix_note=base.fix_note if base and not ok else "",
         rtt_ms=rtt,
         trace=tuple(str(h) for h in getattr(result, "hops", ()) or ()),
     )

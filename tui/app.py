@@ -104,7 +104,10 @@ class DockwireApp(App[None]):
             if daemon == "lost" and not model.containers and self.model.containers:
                 # Keep showing what Docker looked like until it answers again (the status line says so).
                 model = msgspec.structs.replace(
-                    model, engine=self.model.engine, networks=self.model.networks, containers=self.model.containers
+                    model,
+                    engine=self.model.engine,
+                    networks=self.model.networks,
+                    containers=self.model.containers,
                 )
                 last_known = True
             if daemon != self.daemon and self.daemon:
@@ -118,7 +121,9 @@ class DockwireApp(App[None]):
 
     def on_source_failed(self, message: SourceFailed) -> None:
         self.daemon = "lost" if self.source.live else self.daemon
-        self.log_event("error", f"model source failed: {type(message.error).__name__}: {message.error}; retrying")
+        self.log_event(
+            "error", f"model source failed: {type(message.error).__name__}: {message.error}; retrying"
+        )
 
     def log_event(self, kind: str, text: str) -> None:
         self.main_screen.log_event(kind, text)
@@ -169,7 +174,9 @@ class DockwireApp(App[None]):
             return
         dst = self.model.container(pair[1])
         port = next((p for p in dst.ports), None) if dst else None
-        initial = ProbeRequest(*pair, proto=port.proto if port else "tcp", port=port.container_port if port else 80)
+        initial = ProbeRequest(
+            *pair, proto=port.proto if port else "tcp", port=port.container_port if port else 80
+        )
 
         def chosen(request: ProbeRequest | None) -> None:
             if request is not None:
@@ -206,7 +213,7 @@ class DockwireApp(App[None]):
 
     def finish(self, outcome: Outcome) -> None:
         self.last_outcome = outcome
-        where = f" by {outcome.culprit.table}/{outcome.culprit.chain} #{outcome.culprit.position}" if outcome.culprit else ""
+        where = f" by {outcome.culprit.title}" if outcome.culprit else ""
         line = f"{outcome.request.describe()}: {outcome.status}{where} · {outcome.summary}"
         self.log_event(outcome.status if outcome.status in ("allowed", "blocked") else "error", line)
         self.probe_finished.publish(ProbeFinished(outcome))

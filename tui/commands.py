@@ -34,8 +34,10 @@ class DockwireCommands(Provider):
             title = f"{key.description.rstrip('…')} ({key.key_display})"
             if state is None or state is False:
                 reason = getattr(screen.app, "probes_off", "") or "not available now"
-                yield f"{title} — disabled", f"{key.help}. Disabled: {reason}", partial(
-                    screen.app.notify, f"{key.description}: disabled ({reason})", severity="warning"
+                yield (
+                    f"{title} — disabled",
+                    f"{key.help}. Disabled: {reason}",
+                    partial(screen.app.notify, f"{key.description}: disabled ({reason})", severity="warning"),
                 )
                 continue
             yield title, key.help, partial(screen.app.run_action, key.action, owner)

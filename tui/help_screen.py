@@ -21,7 +21,10 @@ def help_body(keymap: dict[str, str] | None = None) -> RenderableType:
     keymap = keymap or {}
     parts: list[RenderableType] = [
         Text("dockwire — why can't container A reach container B?", style="bold"),
-        Text("Mark a source and a destination, then p (ping), P (tcp/udp/port), t (trace) or w (why).", style="dim"),
+        Text(
+            "Mark a source and a destination, then p (ping), P (tcp/udp/port), t (trace) or w (why).",
+            style="dim",
+        ),
         Text(""),
     ]
     for title, keys in HELP_SECTIONS:

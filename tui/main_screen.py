@@ -147,7 +147,8 @@ class MainScreen(Screen[None]):
                 daemon=app.daemon,
                 probes_off=app.probes_off,
                 source_name=name(self.marks.source),
-                destination_name=name(self.marks.destination) or (f"{cursor_dst} (cursor)" if cursor_dst else ""),
+                destination_name=name(self.marks.destination)
+                or (f"{cursor_dst} (cursor)" if cursor_dst else ""),
                 containers=len(model.containers),
                 rules=self.query_one(FirewallView).rule_count,
             )
@@ -173,7 +174,10 @@ class MainScreen(Screen[None]):
     def on_containers_table_container_highlighted(self, event: ContainersTable.ContainerHighlighted) -> None:
         if event.container_id is not None:
             self._cursor_container = event.container_id
-            self._detail_subject = ("ref", NodeRef("container", event.container_id, f"ctr:{event.container_id}"))
+            self._detail_subject = (
+                "ref",
+                NodeRef("container", event.container_id, f"ctr:{event.container_id}"),
+            )
             self._refresh_detail()
             self._show_status()
 

@@ -24,7 +24,13 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("dns", "DNS"),
 )
 
-STATE_STYLES = {"running": "green", "exited": "red", "dead": "red", "paused": "yellow", "restarting": "yellow"}
+STATE_STYLES = {
+    "running": "green",
+    "exited": "red",
+    "dead": "red",
+    "paused": "yellow",
+    "restarting": "yellow",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,10 @@ def lines(title: str, items: list[str], empty: str = "none") -> RenderableType:
 
 def host_detail(model: HostModel) -> RenderableType:
     engine = model.engine
-    pairs: list[tuple[str, RenderableType | str]] = [("host", model.hostname or "?"), ("snapshot", model.taken_at)]
+    pairs: list[tuple[str, RenderableType | str]] = [
+        ("host", model.hostname or "?"),
+        ("snapshot", model.taken_at),
+    ]
     if engine is not None:
         pairs += [
             ("engine", f"Docker {engine.version} (API {engine.api_version})"),
@@ -65,13 +68,18 @@ def host_detail(model: HostModel) -> RenderableType:
         parts.append(lines("Firewall warnings", model.firewall.warnings))
     if model.stale:
         parts.append(lines("Not read", [f"{k}: {v}" for k, v in model.stale.items()]))
-    routes = [f"{r.dst} via {r.gateway} dev {r.dev}" if r.gateway else f"{r.dst} dev {r.dev}" for r in model.host.routes]
+    routes = [
+        f"{r.dst} via {r.gateway} dev {r.dev}" if r.gateway else f"{r.dst} dev {r.dev}"
+        for r in model.host.routes
+    ]
     parts.append(lines("Host routes (main)", routes))
     return Group(*parts)
 
 
 def network_detail(model: HostModel, network: Network) -> RenderableType:
-    bridge_iface = next((i for i in model.host.interfaces if i.name == network.bridge), None) if network.bridge else None
+    bridge_iface = (
+        next((i for i in model.host.interfaces if i.name == network.bridge), None) if network.bridge else None
+    )
     mtu = network.mtu or (bridge_iface.mtu if bridge_iface else None)
     subnets = [(f"subnet {s.subnet}", f"gateway {s.gateway or '-'}" + (f", range {s.ip_range}" if s.ip_range else ""))
                for s in network.subnets]  # fmt: skip
@@ -93,7 +101,10 @@ def network_detail(model: HostModel, network: Network) -> RenderableType:
     if network.enable_ipv6:
         pairs.append(("ipv6", yes_no(True)))
     members = [
-        f"{c.name:<24} {ep.ip or '-'}" for c in model.containers for ep in c.endpoints if ep.network_id == network.id
+        f"{c.name:<24} {ep.ip or '-'}"
+        for c in model.containers
+        for ep in c.endpoints
+        if ep.network_id == network.id
     ]
     opts = [f"{k}={v}" for k, v in sorted(network.options.items())]
     return Group(section("Network", pairs), lines("Containers", members), lines("Options", opts))
@@ -119,7 +130,10 @@ def container_detail(model: HostModel, container: Container) -> RenderableType:
         veth = next((v for v in model.veths if v.container_id == container.id), None)
         network = model.network(ep.network_id) if ep.network_id else model.network(ep.network)
         if network is not None and network.bridge:
-            veth = next((v for v in model.veths if v.container_id == container.id and v.bridge == network.bridge), veth)
+            veth = next(
+                (v for v in model.veths if v.container_id == container.id and v.bridge == network.bridge),
+                veth,
+            )
         ep_pairs: list[tuple[str, RenderableType | str]] = [
             ("address", f"{ep.ip}/{ep.prefixlen}" if ep.ip and ep.prefixlen is not None else ep.ip or "-"),
             ("gateway", ep.gateway or "-"),
@@ -128,7 +142,9 @@ def container_detail(model: HostModel, container: Container) -> RenderableType:
         if ep.ipv6:
             ep_pairs.append(("ipv6", ep.ipv6))
         if veth is not None:
-            ep_pairs.append(("veth", f"{veth.host_ifname} (host, on {veth.bridge or '-'}) ⇄ {veth.container_ifname}"))
+            ep_pairs.append(
+                ("veth", f"{veth.host_ifname} (host, on {veth.bridge or '-'}) ⇄ {veth.container_ifname}")
+            )
         names = sorted(set(ep.aliases) | set(ep.dns_names))
         if names:
             ep_pairs.append(("names", " ".join(names)))
@@ -146,7 +162,11 @@ def container_detail(model: HostModel, container: Container) -> RenderableType:
         parts.append(lines("Interfaces", ifaces))
     if container.routes:
         routes = [
-            " ".join(x for x in (r.dst, f"via {r.gateway}" if r.gateway else "", f"dev {r.dev}" if r.dev else "") if x)
+            " ".join(
+                x
+                for x in (r.dst, f"via {r.gateway}" if r.gateway else "", f"dev {r.dev}" if r.dev else "")
+                if x
+            )
             for r in container.routes
         ]
         parts.append(lines("Routes", routes))
@@ -217,10 +237,13 @@ def rule_detail(row: FirewallRow) -> RenderableType:
         pairs.append(("handle", str(rule.handle)))
     matches = [
         f"{'! ' if m.negated else ''}{m.module + ' ' if m.module and m.module != 'nft' else ''}{m.option} "
-        f"{m.op + ' ' if m.module == 'nft' else ''}{' '.join(m.args)}" + ("" if m.known else "  (not understood)")
+        f"{m.op + ' ' if m.module == 'nft' else ''}{' '.join(m.args)}"
+        + ("" if m.known else "  (not understood)")
         for m in rule.matches
     ]
-    return Group(section("Rule", pairs), lines("Text", [rule.text]), lines("Matches", matches, empty="every packet"))
+    return Group(
+        section("Rule", pairs), lines("Text", [rule.text]), lines("Matches", matches, empty="every packet")
+    )
 
 
 def describe_ref(model: HostModel, ref: NodeRef | None) -> RenderableType:
@@ -259,4 +282,3 @@ class DetailPane(VerticalScroll):
         if subject != self.subject:
             self.scroll_home(animate=False)
             self.subject = subject
-

@@ -38,7 +38,9 @@ class EventLog(RichLog):
     EventLog { background: $surface; scrollbar-size-vertical: 1; }
     """
 
-    def __init__(self, clock: Callable[[], str], *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, clock: Callable[[], str], *, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(max_lines=2000, wrap=False, markup=False, auto_scroll=True, id=id, classes=classes)
         self.clock = clock
         self.can_focus = True

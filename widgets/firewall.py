@@ -31,6 +31,7 @@ from dockwire.widgets.formatting import (
     owner_badge,
     rule_body,
 )
+from dockwire.widgets.outcome import RuleSpot
 
 RowKey = tuple[str, ...]
 RowKind = Literal["table", "chain", "rule"]
@@ -74,16 +75,19 @@ def rule_keys(table: Table, chain: Chain) -> list[RowKey]:
     return keys
 
 
-def key_for_rule(firewall: Firewall, wanted: Rule) -> RowKey | None:
-    """The row key of the rule in `firewall` that `wanted` names (same table, chain and position)."""
+def key_for_spot(firewall: Firewall, spot: RuleSpot) -> RowKey | None:
+    """The row key of the rule a verdict names (by source, family, table, chain and position); a chain's
+    policy (no position) is its chain row."""
     for table in firewall.tables:
-        if table.name != wanted.table:
+        if (table.source, table.family, table.name) != (spot.source, spot.family, spot.table):
             continue
         for chain in table.chains:
-            if chain.name != wanted.chain:
+            if chain.name != spot.chain:
                 continue
+            if spot.position is None:
+                return chain_key(table, chain)
             for rule, key in zip(chain.rules, rule_keys(table, chain), strict=True):
-                if rule.position == wanted.position and (rule.text == wanted.text or not wanted.text):
+                if rule.position == spot.position:
                     return key
     return None
 
@@ -152,20 +156,20 @@ class FirewallView(ScrollView, can_focus=True):
     FirewallView {
         background: $surface;
         & > .firewall--header { color: $text-muted; text-style: bold; }
-        & > .firewall--table { color: $primary; text-style: bold; }
-        & > .firewall--chain { color: $secondary; text-style: bold; }
+        & > .firewall--table { color: $text-warning; text-style: bold; }
+        & > .firewall--chain { color: $text-accent; text-style: bold; }
         & > .firewall--cursor { background: $block-cursor-blurred-background; }
-        &:focus > .firewall--cursor { background: $block-cursor-background; }
+        &:focus > .firewall--cursor { background: $block-cursor-background 60%; }
         & > .firewall--moved { color: $warning; text-style: bold reverse; }
-        & > .firewall--culprit { background: $error 35%; }
-        & > .firewall--drop { color: $error; text-style: bold; }
-        & > .firewall--accept { color: $success; }
-        & > .firewall--jump { color: $accent; }
+        & > .firewall--culprit { background: $error 40%; }
+        & > .firewall--drop { color: $text-error; text-style: bold; }
+        & > .firewall--accept { color: $text-success; }
+        & > .firewall--jump { color: $text-primary; }
         & > .firewall--dim { color: $text-muted; }
-        & > .firewall--owner-docker { color: $primary; }
-        & > .firewall--owner-user { color: $warning; text-style: bold; }
-        & > .firewall--owner-ufw { color: $accent; }
-        & > .firewall--owner-firewalld { color: $accent; }
+        & > .firewall--owner-docker { color: $text-primary; }
+        & > .firewall--owner-user { color: $text-warning; text-style: bold; }
+        & > .firewall--owner-ufw { color: $text-accent; }
+        & > .firewall--owner-firewalld { color: $text-accent; }
         & > .firewall--owner-other { color: $text-muted; }
     }
     """
@@ -296,16 +300,16 @@ class FirewallView(ScrollView, can_focus=True):
 
     # --- verdicts -------------------------------------------------------------------------------------
 
-    def mark_culprit(self, rule: Rule | None) -> bool:
+    def mark_culprit(self, spot: RuleSpot | None) -> bool:
         """Mark the rule a verdict blamed (None clears it) and bring it into view; False when not shown here."""
-        self._culprit = key_for_rule(self.firewall, rule) if rule is not None else None
+        self._culprit = key_for_spot(self.firewall, spot) if spot is not None else None
         if self._culprit is None:
             self.refresh()
-            return rule is None
+            return spot is None
         if self.filter_text and self._culprit not in self._index:
             self.filter_text = ""
         table_k, chain_k = ("t", *self._culprit[1:4]), ("c", *self._culprit[1:5])
-        if table_k in self._collapsed or chain_k in self._collapsed:
+        if table_k in self._collapsed or (chain_k in self._collapsed and self._culprit != chain_k):
             self._collapsed -= {table_k, chain_k}
             self._relayout()
         self.action_jump_culprit()
@@ -420,7 +424,7 @@ class FirewallView(ScrollView, can_focus=True):
             if index >= len(self._rows):
                 return Strip.blank(width, base)
             segments = self._row_segments(self._rows[index], index == self.cursor_row)
-        strip = Strip(segments).crop_extend(scroll_x, scroll_x + width, base)
+        strip = Strip(Segment.apply_style(segments, base)).crop_extend(scroll_x, scroll_x + width, base)
         if y > 0 and scroll_y + y - 1 == self.cursor_row:
             cursor = self.get_component_rich_style("firewall--cursor", partial=True)
             strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
@@ -451,15 +455,25 @@ class FirewallView(ScrollView, can_focus=True):
         if row.kind == "chain":
             chain = row.chain
             assert chain is not None
-            segs = [Segment(f"   {arrow} {chain.name}", self._style("chain"))]
+            culprit = row.key == self._culprit
+            segs = [
+                Segment("▌" if culprit else " ", self._style("drop")),
+                Segment(f"  {arrow} {chain.name}", self._style("chain")),
+            ]
             if chain.policy:
                 policy_style = self._style("drop" if chain.policy in DROPPING_TARGETS else "accept")
                 segs += [Segment("  policy ", dim), Segment(chain.policy, policy_style)]
-                segs.append(Segment(f" [{human_count(chain.packets)} pkts]", self._counter_style(row.key, dim)))
+                segs.append(
+                    Segment(f" [{human_count(chain.packets)} pkts]", self._counter_style(row.key, dim))
+                )
             detail = f"  · {len(chain.rules)} rules"
             if chain.hook:
                 detail += f" · hook {chain.hook} prio {chain.priority}"
             segs.append(Segment(detail, dim))
+            if culprit:
+                segs.append(Segment("  ◀ the policy dropped it", self._style("drop")))
+                overlay = self._style("culprit")
+                segs = [Segment(seg.text, (seg.style or Style()) + overlay) for seg in segs]
             return segs
         rule = row.rule
         assert rule is not None

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dockwire.model import Rule
-
 Status = Literal["allowed", "blocked", "uncertain", "error"]
 Mode = Literal["static", "active"]
 
@@ -27,6 +25,34 @@ class ProbeRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class RuleSpot:
+    """A rule (or a chain's policy, when `position` is None) a packet met, and what it did to it."""
+
+    source: str
+    family: str
+    table: str
+    chain: str
+    position: int | None
+    text: str = ""
+    effect: str = ""
+    owner: str = "other"
+    direction: str = ""
+    #: True when the rule has a condition the engine could not evaluate.
+    unknown: bool = False
+
+    @property
+    def title(self) -> str:
+        """`filter/DOCKER-USER #1`, or `filter/FORWARD policy`."""
+        where = f"#{self.position}" if self.position is not None else "policy"
+        return f"{self.table}/{self.chain} {where}"
+
+    @property
+    def body(self) -> str:
+        prefix = f"-A {self.chain} "
+        return self.text[len(prefix) :] if self.text.startswith(prefix) else self.text
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     request: ProbeRequest
     mode: Mode
@@ -36,10 +62,16 @@ class Outcome:
     #: The hops the packet takes (or would take), in order.
     path: tuple[str, ...] = ()
     #: Rules the packet met that decided something, in order.
-    rules: tuple[Rule, ...] = ()
-    culprit: Rule | None = None
-    #: What to run or change to let it through (blocked only).
-    fix: str = ""
+    rules: tuple[RuleSpot, ...] = ()
+    #: The rule (or policy) that dropped it.
+    culprit: RuleSpot | None = None
+    #: What is missing when no rule is to blame ("ip_forward", "route", "not-published", ...).
+    missing: str = ""
+    #: Commands that would let it through (blocked only), and a sentence on why they work.
+    fix: tuple[str, ...] = ()
+    fix_note: str = ""
+    #: Rules the engine could not evaluate that decide the outcome (uncertain only).
+    unknown: tuple[RuleSpot, ...] = ()
     rtt_ms: float | None = None
     #: Caveats: demo mode, assumptions the engine made, why a live probe was not possible.
     notes: tuple[str, ...] = field(default_factory=tuple)

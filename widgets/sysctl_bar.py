@@ -15,7 +15,9 @@ def sysctl_chips(model: HostModel) -> tuple[Text, bool]:
     alarm = False
 
     def chip(label: str, value: str, state: str) -> None:
-        style = {"ok": "green", "bad": "bold white on red", "warn": "bold black on yellow", "unknown": "dim"}[state]
+        style = {"ok": "green", "bad": "bold white on red", "warn": "bold black on yellow", "unknown": "dim"}[
+            state
+        ]
         text.append(f" {label}=", style="dim" if state == "ok" else "")
         text.append(f"{value} ", style=style)
         text.append(" ")
@@ -24,7 +26,11 @@ def sysctl_chips(model: HostModel) -> tuple[Text, bool]:
         chip("sysctls", "not read", "unknown")
     else:
         fwd = s.ip_forward
-        chip("ip_forward", "?" if fwd is None else str(fwd), "unknown" if fwd is None else "ok" if fwd else "bad")
+        chip(
+            "ip_forward",
+            "?" if fwd is None else str(fwd),
+            "unknown" if fwd is None else "ok" if fwd else "bad",
+        )
         alarm |= fwd == 0
         if not s.br_netfilter_loaded:
             chip("br_netfilter", "not loaded", "warn")

@@ -82,12 +82,16 @@ class _Builder:
         if endpoint is not None:
             if endpoint.ip:
                 plen = f"/{endpoint.prefixlen}" if endpoint.prefixlen is not None else ""
-                children.append(self.leaf(key, "address", f"{endpoint.ip}{plen}", f"inet {endpoint.ip}{plen}"))
+                children.append(
+                    self.leaf(key, "address", f"{endpoint.ip}{plen}", f"inet {endpoint.ip}{plen}")
+                )
             if endpoint.ipv6:
                 children.append(self.leaf(key, "address", endpoint.ipv6, f"inet6 {endpoint.ipv6}"))
             if endpoint.mac:
                 children.append(self.leaf(key, "address", endpoint.mac, f"mac {endpoint.mac}"))
-            names = sorted(set(endpoint.aliases + endpoint.dns_names) - {container.name, short_id(container.id)})
+            names = sorted(
+                set(endpoint.aliases + endpoint.dns_names) - {container.name, short_id(container.id)}
+            )
             if names:
                 children.append(self.leaf(key, "address", "dns", "dns " + " ".join(names)))
         for port in container.ports:
@@ -106,7 +110,9 @@ class _Builder:
         key = f"net:{network.id}"
         label = Text()
         label.append(network.name, style="bold")
-        label.append(f"  {network_kind(network)}", style="yellow" if network.internal or not network.icc else "dim")
+        label.append(
+            f"  {network_kind(network)}", style="yellow" if network.internal or not network.icc else "dim"
+        )
         if network.bridge:
             label.append(f"  {network.bridge}", style="cyan")
         if network.parent:
@@ -150,7 +156,9 @@ class _Builder:
         children: list[NodeSpec] = []
         placed: set[str] = set()
         special = {"host", "null", "none"}
-        for network in sorted(model.networks, key=lambda n: (n.driver != "bridge", n.name != "bridge", n.name)):
+        for network in sorted(
+            model.networks, key=lambda n: (n.driver != "bridge", n.name != "bridge", n.name)
+        ):
             if network.driver in special:
                 continue
             spec = self.network(network)
@@ -187,7 +195,9 @@ class _Builder:
             veths = [
                 NodeSpec(
                     f"group:netns/veth:{p.host_ifname}",
-                    Text.assemble((p.host_ifname, "cyan"), (f"  on {p.bridge}" if p.bridge else "  (no bridge)", "dim")),
+                    Text.assemble(
+                        (p.host_ifname, "cyan"), (f"  on {p.bridge}" if p.bridge else "  (no bridge)", "dim")
+                    ),
                     NodeRef("veth", p.host_ifname, f"group:netns/veth:{p.host_ifname}"),
                 )
                 for p in foreign

@@ -7,7 +7,6 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from dockwire.widgets.formatting import rule_body, rule_title
 from dockwire.widgets.outcome import Outcome, ProbeRequest
 
 STATUS_STYLE = {
@@ -23,17 +22,34 @@ def render_outcome(outcome: Outcome) -> RenderableType:
     parts: list[RenderableType] = []
     head = Text.assemble((f" {title} ", f"{style} reverse"), " ", (outcome.request.describe(), "bold"))
     head.append(f"  · {outcome.label}", style="dim")
+    if outcome.rtt_ms is not None:
+        head.append(f"  rtt {outcome.rtt_ms:.2f} ms", style="bold green")
     parts.append(head)
     parts.append(Text(outcome.summary, style=style))
-    if outcome.culprit is not None:
-        rule = outcome.culprit
+    culprit = outcome.culprit
+    if culprit is not None:
         parts.append(Text(""))
-        parts.append(Text.assemble(("rule  ", "bold"), (rule_title(rule), "bold red"), f"  owner {rule.owner}"))
-        parts.append(Text(f"      {rule_body(rule)}", style="red"))
-    if outcome.fix:
+        parts.append(
+            Text.assemble(
+                ("rule  ", "bold"), (culprit.title, "bold red"), f"  {culprit.source} · owner {culprit.owner}"
+            )
+        )
+        if culprit.position is not None:
+            parts.append(Text(f"      {culprit.body}", style="red"))
+        else:
+            parts.append(Text(f"      the chain's policy ({culprit.effect})", style="red"))
+    elif outcome.missing:
+        parts.append(Text.assemble(("missing  ", "bold"), (outcome.missing, "bold red")))
+    if outcome.fix or outcome.fix_note:
         parts.append(Text(""))
         parts.append(Text("fix", style="bold"))
-        parts.append(Text(f"  {outcome.fix}", style="green"))
+        parts.extend(Text(f"  $ {command}", style="bold green") for command in outcome.fix)
+        if outcome.fix_note:
+            parts.append(Text(f"  {outcome.fix_note}", style="green"))
+    if outcome.unknown:
+        parts.append(Text(""))
+        parts.append(Text("decided by conditions dockwire cannot evaluate", style="bold yellow"))
+        parts.extend(Text.assemble("  ? ", (r.title, "yellow"), f"  {r.body}") for r in outcome.unknown)
     if outcome.path:
         parts.append(Text(""))
         parts.append(Text("path", style="bold"))
@@ -47,10 +63,14 @@ def render_outcome(outcome: Outcome) -> RenderableType:
         parts.append(Text(""))
         parts.append(Text("rules met", style="bold"))
         for rule in outcome.rules:
-            mark = "✘" if outcome.culprit is not None and rule == outcome.culprit else "·"
-            parts.append(Text.assemble(f"  {mark} ", (rule_title(rule), "cyan"), f"  {rule_body(rule)}"))
+            mark = "✘" if rule == culprit else "·"
+            parts.append(Text.assemble(f"  {mark} ", (rule.title, "cyan"), f" {rule.effect:<8} {rule.body}"))
+    if outcome.notes:
+        parts.append(Text(""))
     for note in outcome.notes:
-        parts.append(Text(f"note: {note}", style="dim italic"))
+        parts.append(
+            Text(f"note: {note}", style="italic yellow" if "static verdict" in note else "dim italic")
+        )
     return Group(*parts)
 
 

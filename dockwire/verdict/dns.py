@@ -36,11 +36,11 @@ def _user_networks(ctx: EngineContext, c: Container) -> list[tuple[Network, str]
 
 
 def _names_on(c: Container, network_id: str) -> set[str]:
-    names = {c.name, c.id[:12]}
+    """The names the embedded DNS answers for `c` on one network (none when it is not on it)."""
+    names: set[str] = set()
     for ep in c.endpoints:
         if ep.network_id == network_id:
-            names.update(ep.aliases)
-            names.update(ep.dns_names)
+            names.update({c.name, c.id[:12], *ep.aliases, *ep.dns_names})
     return {n.lower() for n in names if n}
 
 
@@ -72,7 +72,7 @@ def resolve_name(ctx: EngineContext, src: Container, name: str) -> DnsAnswer:
         steps.append(f"embedded DNS {EMBEDDED_DNS} answers for networks {', '.join(n.name for n, _ in user_nets)}")
         for net, _ in user_nets:
             for other in ctx.model.containers:
-                if other.id == owner.id or (other.state and other.state != "running"):
+                if other.state and other.state != "running":
                     continue
                 base = wanted.removesuffix(f".{net.name.lower()}")
                 if base in _names_on(other, net.id):

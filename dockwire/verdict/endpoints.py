@@ -13,7 +13,7 @@ from ipaddress import IPv4Address, ip_address
 
 from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel
-from dockwire.verdict.routing import LOOPBACK_NET
+from dockwire.verdict.routing import LOOPBACK_NET, network_of
 
 # Where an outside client without a given address is assumed to be (TEST-NET-3, routed by the default route).
 DEFAULT_OUTSIDE = "203.0.113.10"
@@ -64,10 +64,10 @@ def _ipv4(text: str) -> IPv4Address | None:
 def host_addresses(model: HostModel) -> set[IPv4Address]:
     addrs = {IPv4Address(a.address) for i in model.host.interfaces for a in i.addresses if a.family == 4}
     for route in model.host.routes:
-        if route.table == 255 and route.type == "local" and route.family == 4 and "/" not in route.dst:
-            addr = _ipv4(route.dst)
-            if addr is not None:
-                addrs.add(addr)
+        if route.table == 255 and route.type == "local" and route.family == 4:
+            net = network_of(route.dst)
+            if net is not None and net.prefixlen == 32:
+                addrs.add(net.network_address)
     return addrs
 
 
@@ -82,7 +82,9 @@ def container_by_ip(model: HostModel, addr: str) -> Container | None:
             continue
         if any(ep.ip == addr for ep in c.endpoints):
             return c
-    for c in model.containers:  # host-side view: an address inside its namespace
+    if _ipv4(addr) in LOOPBACK_NET:
+        return None
+    for c in model.containers:  # an address found inside its namespace
         if any(a.address == addr for i in c.interfaces for a in i.addresses):
             return c
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 
 from dockwire.model import Container, Network, Rule, Table
 from dockwire.verdict.context import EngineContext
@@ -93,25 +94,49 @@ def _connect(fx: FixInput, why: str) -> Fix | None:
     return Fix([f"docker network connect {shlex.quote(net.name)} {shlex.quote(src.name)}"], note)
 
 
+def _host_address_for(fx: FixInput) -> str:
+    """The host address a client at the source would use (the address of the interface it comes in on)."""
+    if fx.src.kind == "outside" and fx.src.address:
+        route = fx.ctx.routing.lookup(IPv4Address(fx.src.address))
+        addr = fx.ctx.host_address(route.dev)
+        if addr is not None:
+            return str(addr)
+    return "127.0.0.1" if fx.src.kind == "host" else "HOSTIP"
+
+
 def _publish(fx: FixInput, why: str) -> Fix:
-    port = fx.port or 0
-    proto = fx.proto if fx.proto in ("tcp", "udp") else "tcp"
+    proto = fx.proto if fx.proto in ("tcp", "udp") else ""
+    if not proto or fx.port is None:
+        return Fix([], f"{why}; only TCP and UDP ports can be published (ICMP to a container works only from "
+                       "its own networks or the host)")
+    port = fx.port
     target = fx.dst.container
+    container_port = port
+    name = fx.facts.get("container")
+    if target is None and name:
+        target = fx.ctx.model.container(name)
+        bound = [b for b in target.ports if b.host_port == port and b.proto == proto] if target else []
+        if bound:
+            container_port = bound[0].container_port
     suffix = "" if proto == "tcp" else f"/{proto}"
     if target is not None:
         c = fx.ctx.owner(target)
-        bound = [b for b in c.ports if b.container_port == port and b.proto == proto and b.host_port]
-        if bound and fx.src.kind in ("outside", "host"):
+        bound = [b for b in c.ports if b.container_port == port and b.proto == proto and b.host_port
+                 and b.host_ip in ("", "0.0.0.0", "::")]
+        if bound and fx.src.kind in ("outside", "host") and fx.dst.kind == "container":
             b = bound[0]
-            where = b.host_ip if b.host_ip not in ("", "0.0.0.0", "::") else "HOSTIP"
+            where = _host_address_for(fx)
             return Fix([f"dockwire why {shlex.quote(fx.src.text)} {where}:{b.host_port} --proto {proto}"],
-                       f"{why}; {c.name} already publishes {port}/{proto} as {where}:{b.host_port}: connect there")
+                       f"{why}; {c.name} already publishes {port}/{proto} as port {b.host_port} of the host: "
+                       "connect there")
         nets = [n.name for n in _container_networks(fx.ctx, c) if n.name != "bridge"]
         net_opt = f" --network {shlex.quote(nets[0])}" if nets else ""
+        publish = f"-p {port}:{container_port}{suffix}"
         return Fix(
             [f"docker rm -f {shlex.quote(c.name)}",
-             f"docker run -d --name {shlex.quote(c.name)}{net_opt} -p {port}:{port}{suffix} {shlex.quote(c.image)}"],
-            f"{why}; ports can only be published when a container is created: recreate it with -p",
+             f"docker run -d --name {shlex.quote(c.name)}{net_opt} {publish} {shlex.quote(c.image)}"],
+            f"{why}; ports can only be published when a container is created: recreate it with {publish} "
+            "(and its other options)",
         )
     return Fix([f"docker run -d -p {port}:{port}{suffix} IMAGE"], f"{why}; publish the port on the container")
 
@@ -235,7 +260,7 @@ def suggest_fix(fx: FixInput) -> Fix:
     if hit.rule is None:
         return _policy_fix(fx, hit)
     rule = hit.rule.rule
-    if rule.owner == "docker" or hit.chain.chain.name.startswith("DOCKER") and rule.owner != "user":
+    if rule.owner == "docker":
         found = _docker_rule_fix(fx, hit)
         if found is not None:
             return found

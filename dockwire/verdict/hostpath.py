@@ -89,7 +89,8 @@ class HostStack:
             what = "policy" if culprit.rule is None else "rule"
             self.trace.hop("hook", f"{label}{where.describe()}: {first.verdict} by {what} "
                                    f"{culprit.chain.table.name}/{culprit.chain.chain.name}")
-            raise Stop("blocked", f"{first.verdict.lower()}ped at {where.hook.upper()} by "
+            verb = "rejected" if first.verdict == "REJECT" else "dropped"
+            raise Stop("blocked", f"{verb} at {where.hook.upper()} by "
                        f"{_describe_hit(culprit)}", culprit=culprit)
         self.trace.hop("hook", f"{label}{where.describe()}: ACCEPT")
         for hit in first.nat:

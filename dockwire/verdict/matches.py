@@ -15,8 +15,8 @@ from dockwire.verdict.packet import Packet
 from dockwire.verdict.values import (
     Unparsable,
     address_predicate,
-    iface_matches,
     icmp_type,
+    iface_matches,
     port_in,
     protocol,
     split_list,

@@ -20,7 +20,7 @@ class HitRecord:
     hit: Hit
 
 
-class Stop(Exception):  # noqa: N818 - a control-flow signal, not an error
+class Stop(Exception):
     """The flow cannot go on: blocked (with a culprit rule or a missing piece) or uncertain."""
 
     def __init__(self, verdict: str, reason: str, *, culprit: Hit | None = None, missing: str = "",
