@@ -152,3 +152,8 @@ def lab_status(ctx: click.Context) -> None:
 from dockwire.probe.cli import probe  # noqa: E402
 
 main.add_command(probe)
+
+from dockwire.verdict.cli import matrix, why  # noqa: E402
+
+main.add_command(why)
+main.add_command(matrix)

@@ -24,7 +24,7 @@ SCENARIOS: dict[str, str] = {
     "noicc": "a network with enable_icc=false: its containers cannot talk to each other",
     "internal": "an --internal network: containers reach each other, nothing outside",
     "custom": "a custom subnet, gateway and MTU 1400, with a container on a fixed IP",
-    "published": "dwlab-web publishes 18080->80/tcp and 127.0.0.1:15353->5353/udp",
+    "published": "dwlab-web publishes 18080->80/tcp and 127.0.0.1:15353->5353/udp (a UDP echo)",
     "sidecar": "a container sharing dwlab-web's network namespace (container:dwlab-web)",
     "none": "a container with --network none: loopback only",
     "link": "a legacy --link to dwlab-default-a under the alias db",
@@ -71,6 +71,8 @@ class ContainerSpec:
     links: tuple[tuple[str, str], ...] = ()
     # "httpd": an HTTP listener on :80 serving its own name; "sleep": nothing but a long sleep.
     service: str = "httpd"
+    # A UDP echo (the lab image's /bin/udp-echo) on this port, 0 for none.
+    udp_echo: int = 0
 
     @property
     def depends_on(self) -> list[str]:
@@ -85,6 +87,8 @@ class ContainerSpec:
             return ["sleep", "2147483647"]
         # busybox httpd serves /www; its index is the container's name, so a probe knows whom it reached.
         script = f"mkdir -p /www && echo {self.name} > /www/index.html && exec httpd -f -p 80 -h /www"
+        if self.udp_echo:
+            script = f"udp-echo {self.udp_echo} & {script}"
         return ["sh", "-c", script]
 
 
@@ -129,6 +133,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
             PortSpec(80, "tcp", WEB_HOST_PORT),
             PortSpec(WEB_UDP_PORT, "udp", WEB_UDP_HOST_PORT, host_ip="127.0.0.1"),
         ),
+        udp_echo=WEB_UDP_PORT,
     ),
     ContainerSpec("dwlab-sidecar", "sidecar", network="container:dwlab-web", service="sleep"),
     ContainerSpec("dwlab-none", "none", network="none"),

@@ -220,15 +220,16 @@ def test_outside_namespace_reaches_published_port_through_dnat(lab: LabReport) -
     assert dnat_packets(WEB_HOST_PORT) > before
 
 
-def test_published_udp_port_on_loopback_delivers_to_web(client: Any, lab: LabReport) -> None:
+def test_published_udp_port_on_loopback_echoes_from_web(client: Any, lab: LabReport) -> None:
+    """127.0.0.1:15353/udp reaches dwlab-web's UDP echo (docker-proxy or DNAT) and the reply comes back."""
     before = udp_counters(client, "dwlab-web")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        for _ in range(3):
-            sock.sendto(b"dwlab-probe", ("127.0.0.1", WEB_UDP_HOST_PORT))
+        sock.settimeout(2)
+        sock.sendto(b"dwlab-probe", ("127.0.0.1", WEB_UDP_HOST_PORT))
+        reply, _ = sock.recvfrom(64)
+    assert reply == b"dwlab-probe"
     after = udp_counters(client, "dwlab-web")
-    # No UDP server in busybox: the datagrams land in web's namespace and count as "no port".
-    arrived = (after["InDatagrams"] + after["NoPorts"]) - (before["InDatagrams"] + before["NoPorts"])
-    assert arrived >= 1
+    assert after["InDatagrams"] > before["InDatagrams"]
 
 
 def test_sidecar_shares_web_namespace(client: Any, lab: LabReport) -> None:

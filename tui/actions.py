@@ -70,7 +70,7 @@ def _hop(hop: Any) -> str:
     return f"{hop.direction:<8} {hop.kind:<7} {hop.text}"
 
 
-def outcome_from_verdict(request: ProbeRequest, verdict: Any, notes: tuple[str, ...] = ()) -> Outcome:
+def outcome_from_verdict(request: ProbeRequest, verdict: Any, banner: str = "") -> Outcome:
     """Translate the engine's Verdict into what the panes show."""
     status: Status = (
         verdict.verdict if verdict.verdict in ("allowed", "blocked", "uncertain") else "uncertain"
@@ -87,20 +87,22 @@ def outcome_from_verdict(request: ProbeRequest, verdict: Any, notes: tuple[str, 
         fix=tuple(verdict.fix),
         fix_note=verdict.fix_note,
         unknown=tuple(spot(r) for r in verdict.unknown),
-        notes=notes + tuple(verdict.notes),
+        notes=tuple(verdict.notes),
+        banner=banner,
     )
 
 
-def why(model: HostModel, request: ProbeRequest, notes: tuple[str, ...] = ()) -> Outcome:
-    """The static verdict for a request (blocking; run it in a thread)."""
+def why(model: HostModel, request: ProbeRequest, banner: str = "") -> Outcome:
+    """The static verdict for a request (blocking; run it in a thread). `banner` says why it stands in
+    for a probe, when it does."""
     evaluate = _evaluate()
     if evaluate is None:
-        return Outcome(request, "static", "error", NO_ENGINE, notes=notes)
+        return Outcome(request, "static", "error", NO_ENGINE, banner=banner)
     try:
         verdict = evaluate(model, request.src, request.dst, proto=request.proto, port=request.port)
     except DockwireError as exc:
-        return Outcome(request, "static", "error", str(exc), notes=notes)
-    return outcome_from_verdict(request, verdict, notes)
+        return Outcome(request, "static", "error", str(exc), banner=banner)
+    return outcome_from_verdict(request, verdict, banner)
 
 
 async def probe(model: HostModel, client: Any, request: ProbeRequest) -> Outcome:
@@ -109,7 +111,7 @@ async def probe(model: HostModel, client: Any, request: ProbeRequest) -> Outcome
     if run_probe is None:
         import asyncio
 
-        return await asyncio.to_thread(why, model, request, (f"{NO_PROBER}: this is the static verdict",))
+        return await asyncio.to_thread(why, model, request, f"{NO_PROBER}: this is the static verdict")
     result = await run_probe(
         model, client, request.src, request.dst, request.proto, request.port, trace=request.trace
     )

@@ -205,16 +205,18 @@ class DockwireApp(App[None]):
         if active and self.source.live:
             outcome = await actions.probe(model, self.source.client, request)
         else:
-            note: tuple[str, ...] = ()
-            if active:
-                note = ("no live host (demo or snapshot): this is the static verdict, no packet was sent",)
-            outcome = await asyncio.to_thread(actions.why, model, request, note)
+            banner = "no live host (demo or snapshot): static verdict, no packet was sent" if active else ""
+            outcome = await asyncio.to_thread(actions.why, model, request, banner)
         self.finish(outcome)
 
     def finish(self, outcome: Outcome) -> None:
         self.last_outcome = outcome
-        where = f" by {outcome.culprit.title}" if outcome.culprit else ""
-        line = f"{outcome.request.describe()}: {outcome.status}{where} · {outcome.summary}"
+        if outcome.culprit is not None:
+            line = f"{outcome.request.describe()}: {outcome.status} by {outcome.culprit.title}"
+        else:
+            line = f"{outcome.request.describe()}: {outcome.status} · {outcome.summary}"
+        if outcome.rtt_ms is not None:
+            line += f" · rtt {outcome.rtt_ms:.2f} ms"
         self.log_event(outcome.status if outcome.status in ("allowed", "blocked") else "error", line)
         self.probe_finished.publish(ProbeFinished(outcome))
 

@@ -77,7 +77,7 @@ class MainScreen(Screen[None]):
                     yield DetailPane(id="detail")
                     yield VerdictPanel(id="result")
         yield EventLog(self.dw_app.clock, id="events")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         titles = {

@@ -56,7 +56,7 @@ class MatrixScreen(Screen[None]):
         with Vertical(id="matrix-body"):
             yield MatrixGrid(id="matrix")
             yield VerdictPanel(id="matrix-result")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#matrix").border_title = "reachability matrix"

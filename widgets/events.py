@@ -41,7 +41,7 @@ class EventLog(RichLog):
     def __init__(
         self, clock: Callable[[], str], *, id: str | None = None, classes: str | None = None
     ) -> None:
-        super().__init__(max_lines=2000, wrap=False, markup=False, auto_scroll=True, id=id, classes=classes)
+        super().__init__(max_lines=2000, wrap=True, markup=False, auto_scroll=True, id=id, classes=classes)
         self.clock = clock
         self.can_focus = True
 

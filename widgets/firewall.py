@@ -127,9 +127,9 @@ class FirewallView(ScrollView, can_focus=True):
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home,g", "first", "First", show=False),
         Binding("end,G", "last", "Last", show=False),
-        Binding("enter", "toggle_fold", "Fold", show=False),
-        Binding("left,h", "fold", "Fold", show=False),
-        Binding("right,l", "unfold", "Unfold", show=False),
+        Binding("enter", "toggle_fold", "Fold", tooltip="Fold or unfold the table or chain under the cursor"),
+        Binding("h", "scroll_left", "Left", show=False),
+        Binding("l", "scroll_right", "Right", show=False),
         Binding("n", "next_moved", "Next hit", tooltip="Jump to the next rule whose counters moved"),
         Binding("c", "jump_culprit", "Culprit", tooltip="Jump to the rule the last verdict blamed"),
     ]
@@ -141,6 +141,7 @@ class FirewallView(ScrollView, can_focus=True):
         "firewall--cursor",
         "firewall--moved",
         "firewall--culprit",
+        "firewall--culprit-cursor",
         "firewall--drop",
         "firewall--accept",
         "firewall--jump",
@@ -162,6 +163,7 @@ class FirewallView(ScrollView, can_focus=True):
         &:focus > .firewall--cursor { background: $block-cursor-background 60%; }
         & > .firewall--moved { color: $warning; text-style: bold reverse; }
         & > .firewall--culprit { background: $error 40%; }
+        & > .firewall--culprit-cursor { background: $error 70%; }
         & > .firewall--drop { color: $text-error; text-style: bold; }
         & > .firewall--accept { color: $text-success; }
         & > .firewall--jump { color: $text-primary; }
@@ -391,16 +393,6 @@ class FirewallView(ScrollView, can_focus=True):
             self._relayout(cursor_key=key)
             self._scroll_cursor_into_view()
 
-    def action_fold(self) -> None:
-        key = self._fold_key()
-        if key is not None and key not in self._collapsed:
-            self.action_toggle_fold()
-
-    def action_unfold(self) -> None:
-        key = self._fold_key()
-        if key is not None and key in self._collapsed:
-            self.action_toggle_fold()
-
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
         if offset is None or offset.y == 0:
@@ -426,8 +418,10 @@ class FirewallView(ScrollView, can_focus=True):
             segments = self._row_segments(self._rows[index], index == self.cursor_row)
         strip = Strip(Segment.apply_style(segments, base)).crop_extend(scroll_x, scroll_x + width, base)
         if y > 0 and scroll_y + y - 1 == self.cursor_row:
-            cursor = self.get_component_rich_style("firewall--cursor", partial=True)
-            strip = Strip(Segment.apply_style(strip, post_style=cursor), strip.cell_length)
+            row = self._rows[scroll_y + y - 1]
+            name = "culprit-cursor" if row.key == self._culprit else "cursor"
+            overlay = self.get_component_rich_style(f"firewall--{name}", partial=True)
+            strip = Strip(Segment.apply_style(strip, post_style=overlay), strip.cell_length)
         return strip
 
     def _header_segments(self) -> list[Segment]:
@@ -483,7 +477,7 @@ class FirewallView(ScrollView, can_focus=True):
         counter_style = self._counter_style(row.key, Style()) + overlay
         body = rule_body(rule)
         segs = [
-            Segment("▌" if culprit else " ", self._style("drop") + overlay),
+            Segment("✘" if culprit else " ", self._style("drop") + overlay),
             Segment(f"    {rule.position:>4} ", dim + overlay),
             Segment(f"{owner_badge(rule.owner):<6} ", self._style(f"owner-{owner}") + overlay),
             Segment(f"{human_count(rule.packets):>5} ", counter_style),

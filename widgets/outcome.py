@@ -73,8 +73,10 @@ class Outcome:
     #: Rules the engine could not evaluate that decide the outcome (uncertain only).
     unknown: tuple[RuleSpot, ...] = ()
     rtt_ms: float | None = None
-    #: Caveats: demo mode, assumptions the engine made, why a live probe was not possible.
+    #: Caveats the engine made.
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Said first, in a colour that cannot be missed: why this is a static verdict although a probe was asked.
+    banner: str = ""
     #: Active trace hops, when one was asked for.
     trace: tuple[str, ...] = ()
 

@@ -23,7 +23,8 @@ class Status:
 
 
 def status_text(status: Status) -> Text:
-    text = Text()
+    """Most important first, so a narrow terminal cuts the least useful part."""
+    text = Text(no_wrap=True, overflow="ellipsis")
     text.append(" dockwire ", style="bold reverse")
     text.append(" ")
     if status.live:
@@ -34,15 +35,15 @@ def status_text(status: Status) -> Text:
         text.append("  ● docker unreachable, reconnecting… ", style="bold white on red")
     elif status.daemon == "up":
         text.append("  ● docker", style="green")
-    text.append(f"  {status.containers} ctr · {status.rules} rules", style="dim")
+    text.append("  ")
+    text.append(" A ", style="bold reverse green")
+    text.append(f" {status.source_name or '-'} ", style="bold" if status.source_name else "dim")
+    text.append("→ ", style="bold")
+    text.append(" B ", style="bold reverse magenta")
+    text.append(f" {status.destination_name or '-'}", style="bold" if status.destination_name else "dim")
     if status.probes_off:
         text.append(f"  probes off: {status.probes_off}", style="yellow")
-    if status.source_name or status.destination_name:
-        text.append("   A ", style="bold reverse green")
-        text.append(f" {status.source_name or '?'} ", style="bold")
-        text.append("→", style="bold")
-        text.append(" B ", style="bold reverse magenta")
-        text.append(f" {status.destination_name or '(cursor)'}", style="bold")
+    text.append(f"  {status.containers} containers · {status.rules} rules", style="dim")
     return text
 
 

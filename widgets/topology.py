@@ -234,7 +234,7 @@ class TopologyTree(Tree[NodeRef]):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("host", data=NodeRef("host", "", "host"), id=id, classes=classes)
-        self.guide_depth = 3
+        self.guide_depth = 2
         self._by_key: dict[str, TreeNode[NodeRef]] = {}
 
     @property

@@ -21,31 +21,28 @@ def render_outcome(outcome: Outcome) -> RenderableType:
     title, style = STATUS_STYLE[outcome.status]
     parts: list[RenderableType] = []
     head = Text.assemble((f" {title} ", f"{style} reverse"), " ", (outcome.request.describe(), "bold"))
-    head.append(f"  · {outcome.label}", style="dim")
     if outcome.rtt_ms is not None:
         head.append(f"  rtt {outcome.rtt_ms:.2f} ms", style="bold green")
     parts.append(head)
-    parts.append(Text(outcome.summary, style=style))
+    if outcome.banner:
+        parts.append(Text(f"⚠ {outcome.banner}", style="bold yellow"))
+    else:
+        parts.append(Text(outcome.label, style="dim"))
     culprit = outcome.culprit
     if culprit is not None:
-        parts.append(Text(""))
-        parts.append(
-            Text.assemble(
-                ("rule  ", "bold"), (culprit.title, "bold red"), f"  {culprit.source} · owner {culprit.owner}"
-            )
-        )
-        if culprit.position is not None:
-            parts.append(Text(f"      {culprit.body}", style="red"))
-        else:
-            parts.append(Text(f"      the chain's policy ({culprit.effect})", style="red"))
+        where = Text.assemble(("by ", "bold"), (culprit.title, "bold red"), (f"  {culprit.owner} · {culprit.source}", "dim"))
+        parts.append(where)
+        body = culprit.body if culprit.position is not None else f"the chain's policy: {culprit.effect}"
+        parts.append(Text(f"   {body}", style="red"))
     elif outcome.missing:
-        parts.append(Text.assemble(("missing  ", "bold"), (outcome.missing, "bold red")))
+        parts.append(Text.assemble(("missing ", "bold"), (outcome.missing, "bold red")))
     if outcome.fix or outcome.fix_note:
-        parts.append(Text(""))
         parts.append(Text("fix", style="bold"))
-        parts.extend(Text(f"  $ {command}", style="bold green") for command in outcome.fix)
+        parts.extend(Text(f"   $ {command}", style="bold green") for command in outcome.fix)
         if outcome.fix_note:
-            parts.append(Text(f"  {outcome.fix_note}", style="green"))
+            parts.append(Text(f"   {outcome.fix_note}", style="green"))
+    parts.append(Text(""))
+    parts.append(Text.assemble(("why ", "bold"), (outcome.summary, style if culprit is None else "")))
     if outcome.unknown:
         parts.append(Text(""))
         parts.append(Text("decided by conditions dockwire cannot evaluate", style="bold yellow"))
@@ -67,10 +64,7 @@ def render_outcome(outcome: Outcome) -> RenderableType:
             parts.append(Text.assemble(f"  {mark} ", (rule.title, "cyan"), f" {rule.effect:<8} {rule.body}"))
     if outcome.notes:
         parts.append(Text(""))
-    for note in outcome.notes:
-        parts.append(
-            Text(f"note: {note}", style="italic yellow" if "static verdict" in note else "dim italic")
-        )
+    parts.extend(Text(f"note: {note}", style="dim italic") for note in outcome.notes)
     return Group(*parts)
 
 

@@ -1,0 +1,97 @@
+"""The `dockwire why` and `dockwire matrix` commands (registered on the root group in dockwire.cli)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from dockwire.cli import EXIT_ERROR, friendly_errors
+from dockwire.errors import DockwireError
+from dockwire.model import HostModel
+
+
+def load_model(ctx: click.Context, snapshot_file: str | None) -> HostModel:
+    """The model from a snapshot file, or collected live from the daemon the root group points at."""
+    if snapshot_file:
+        from dockwire.snapshot import SnapshotError, load
+
+        try:
+            return load(snapshot_file)
+        except SnapshotError as exc:
+            raise DockwireError(str(exc)) from None
+    from dockwire.collect import collect
+    from dockwire.docker_client import connect
+
+    client = connect(ctx.find_root().params.get("host"))
+    return asyncio.run(collect(client))
+
+
+def _warn_stale(model: HostModel) -> None:
+    for part, reason in sorted(model.stale.items()):
+        click.echo(f"dockwire: warning: {part}: {reason}", err=True)
+
+
+@click.command()
+@click.argument("src")
+@click.argument("dst")
+@click.option("--proto", type=click.Choice(["icmp", "tcp", "udp"]), default=None,
+              help="Protocol (default: tcp when a port is given, else icmp).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Destination port.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+@click.option("--snapshot", "snapshot_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Reason over a snapshot file instead of the live host.")
+@click.option("-v", "--verbose", is_flag=True, help="Also list the plain jumps the packet took.")
+@click.pass_context
+@friendly_errors
+def why(ctx: click.Context, src: str, dst: str, proto: str | None, port: int | None, as_json: bool,
+        snapshot_file: str | None, verbose: bool) -> None:
+    """Can SRC reach DST, and if not, exactly what stops it?
+
+    \b
+    SRC/DST: a container (name, id prefix or IP), `host`, a host IP, `outside` or `outside:ADDR`;
+    DST also HOSTIP:PORT (a published port), NAME:PORT, or name:OTHER (does OTHER resolve from SRC?).
+    Exit status: 0 allowed, 1 blocked, 3 uncertain, 2 error.
+    """
+    from dockwire.verdict.endpoints import resolve_endpoint
+    from dockwire.verdict.render import render_verdict, verdict_json
+    from dockwire.verdict.verdict import evaluate
+
+    model = load_model(ctx, snapshot_file)
+    src_ep = resolve_endpoint(model, src, "src")
+    dst_ep = resolve_endpoint(model, dst, "dst")
+    if proto is None:
+        proto = "tcp" if (port or dst_ep.port) else "icmp"
+    verdict = evaluate(model, src_ep, dst_ep, proto, port)
+    if as_json:
+        sys.stdout.buffer.write(verdict_json(verdict))
+    else:
+        _warn_stale(model)
+        click.echo(render_verdict(verdict, verbose))
+    ctx.exit(verdict.exit_code)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every cell as JSON.")
+@click.option("--snapshot", "snapshot_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Reason over a snapshot file instead of the live host.")
+@click.option("--all", "include_stopped", is_flag=True, help="Include containers that are not running.")
+@click.pass_context
+@friendly_errors
+def matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include_stopped: bool) -> None:
+    """Which container reaches which: ICMP and every published or exposed port, for every pair."""
+    from dockwire.verdict.matrix import build_matrix, matrix_json, render_matrix
+
+    model = load_model(ctx, snapshot_file)
+    result = build_matrix(model, include_stopped=include_stopped)
+    if as_json:
+        sys.stdout.buffer.write(matrix_json(result))
+    else:
+        _warn_stale(model)
+        if not result.containers:
+            click.echo("no containers")
+            return
+        click.echo(render_matrix(result))
+    if any(cell.error for cell in result.cells):
+        ctx.exit(EXIT_ERROR)
