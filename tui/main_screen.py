@@ -223,8 +223,9 @@ class MainScreen(Screen[None]):
         if action == "mark":
             # Only where the cursor is on containers; elsewhere space goes to the focused widget.
             return isinstance(self.focused, (ContainersTable, TopologyTree))
-        if action == "dismiss_result":
-            return self.query_one("#lower").has_class("-result")
+        if action == "back":
+            filtered = any(box.value and self.focused is self.query_one(f"#{box.target}") for box in self.query(FilterInput))
+            return filtered or self.query_one("#lower").has_class("-result")
         return True
 
     def action_mark(self, which: str | None = None) -> None:
@@ -293,7 +294,12 @@ class MainScreen(Screen[None]):
             firewall.mark_culprit(None)
         self.refresh_bindings()
 
-    def action_dismiss_result(self) -> None:
+    def action_back(self) -> None:
+        """Escape: clear the focused pane's filter if it has one, else close the result panel."""
+        for box in self.query(FilterInput):
+            if box.value and self.focused is self.query_one(f"#{box.target}"):
+                box.action_close()
+                return
         self.query_one("#lower").remove_class("-result")
         self.refresh_bindings()
 
@@ -315,6 +321,7 @@ class MainScreen(Screen[None]):
         box = self.query_one(f"#{target}-filter", FilterInput)
         box.display = True
         box.focus()
+        box.action_select_all()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if not isinstance(event.input, FilterInput):

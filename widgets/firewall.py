@@ -92,9 +92,18 @@ def key_for_spot(firewall: Firewall, spot: RuleSpot) -> RowKey | None:
     return None
 
 
+#: Tables in the order people look at them: filtering first, then address rewriting, then the rest.
+TABLE_ORDER = {"filter": 0, "nat": 1, "raw": 2, "mangle": 3, "security": 4}
+FAMILY_ORDER = {"ip": 0, "inet": 1, "ip6": 2}
+
+
+def table_rank(table: Table) -> tuple[int, int, str]:
+    return (FAMILY_ORDER.get(table.family, 3), TABLE_ORDER.get(table.name, 5), table.name)
+
+
 def flatten(firewall: Firewall) -> list[FirewallRow]:
     rows: list[FirewallRow] = []
-    for table in firewall.tables:
+    for table in sorted(firewall.tables, key=table_rank):
         rows.append(FirewallRow("table", table_key(table), table))
         for chain in table.chains:
             rows.append(FirewallRow("chain", chain_key(table, chain), table, chain))
@@ -197,6 +206,8 @@ class FirewallView(ScrollView, can_focus=True):
         self._moved_at: dict[RowKey, float] = {}
         self._culprit: RowKey | None = None
         self._max_width = 0
+        self._rule_count = 0
+        self._shown_rule_count = 0
 
     # --- data ---------------------------------------------------------------------------------------
 
@@ -207,7 +218,7 @@ class FirewallView(ScrollView, can_focus=True):
 
     @property
     def rule_count(self) -> int:
-        return sum(1 for row in self._all_rows if row.kind == "rule")
+        return self._rule_count
 
     @property
     def culprit_row(self) -> FirewallRow | None:
@@ -227,6 +238,10 @@ class FirewallView(ScrollView, can_focus=True):
         offset = self.cursor_row - round(self.scroll_y)
         self.firewall = firewall
         self._all_rows = flatten(firewall)
+        self._rule_count = sum(1 for row in self._all_rows if row.kind == "rule")
+        if first:
+            # IPv6 tables start folded: they rarely matter and would push the IPv4 rules apart.
+            self._collapsed |= {row.key for row in self._all_rows if row.kind == "table" and row.table.family == "ip6"}
         now = time.monotonic()
         counters: dict[RowKey, int] = {}
         moved: set[RowKey] = set()
@@ -284,6 +299,7 @@ class FirewallView(ScrollView, can_focus=True):
                 if chain_key(row.table, row.chain) not in hidden_chains:
                     rows.append(row)
         self._rows = rows
+        self._shown_rule_count = sum(1 for row in rows if row.kind == "rule")
         self._index = {row.key: i for i, row in enumerate(rows)}
         self._max_width = max((self._row_width(row) for row in rows), default=0)
         self.virtual_size = Size(self._max_width, len(rows) + 1)
@@ -426,9 +442,8 @@ class FirewallView(ScrollView, can_focus=True):
 
     def _header_segments(self) -> list[Segment]:
         style = self.get_component_rich_style("firewall--header")
-        total = self.rule_count
-        shown = sum(1 for row in self._rows if row.kind == "rule")
-        count = f"{total} rules" if shown == total else f"{shown} of {total} rules match /{self.filter_text}"
+        total, shown = self._rule_count, self._shown_rule_count
+        count = f"{shown} of {total} rules match /{self.filter_text}" if self.filter_text else f"{total} rules"
         text = f"{' ' * 5}{'#':>4} {'owner':<6} {'pkts':>5} {'bytes':>5}  rule · {count}"
         return [Segment(text, style)]
 

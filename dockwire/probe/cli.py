@@ -7,7 +7,6 @@ error, 3 cannot tell (silence without a dropping rule).
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 
 import click
@@ -15,7 +14,6 @@ import click
 from dockwire.errors import DockwireError
 
 EXIT_OK, EXIT_BLOCKED, EXIT_ERROR, EXIT_UNCERTAIN = 0, 1, 2, 3
-_DST_PORT = re.compile(r"^(?P<dst>[^:]+):(?P<port>\d+)$")
 
 
 def exit_code(outcome: str) -> int:
@@ -39,44 +37,88 @@ async def _collect_and_probe(host: str | None, src: str, dst: str, **options: ob
 @click.command()
 @click.argument("src")
 @click.argument("dst")
-@click.option("--proto", type=click.Choice(["icmp", "tcp", "udp", "dns", "trace"]), default="icmp", show_default=True,
-              help="icmp echo, tcp SYN, udp datagram, dns query for the name DST, or a TTL-stepped trace.")
-@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Destination port (tcp, udp; trace uses tcp).")
+@click.option(
+    "--proto",
+    type=click.Choice(["icmp", "tcp", "udp", "dns", "trace"]),
+    default="icmp",
+    show_default=True,
+    help="icmp echo, tcp SYN, udp datagram, dns query for the name DST, or a TTL-stepped trace.",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Destination port (tcp, udp; trace uses tcp)."
+)
 @click.option("--count", type=click.IntRange(1, 10), default=1, show_default=True, help="Packets to send.")
-@click.option("--timeout", type=click.FloatRange(0.1, 5.0), default=1.0, show_default=True,
-              help="Seconds to wait for each answer.")
-@click.option("--max-hops", type=click.IntRange(1, 16), default=8, show_default=True, help="trace: TTL limit.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 5.0),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+@click.option(
+    "--max-hops", type=click.IntRange(1, 16), default=8, show_default=True, help="trace: TTL limit."
+)
 @click.option("--server", metavar="IP", default=None, help="dns: ask this resolver instead of SRC's own.")
 @click.option("--no-trace", is_flag=True, help="Read-only: add no trace rule, report no kernel evidence.")
 @click.option("--no-static", is_flag=True, help="Do not compare with the static verdict.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="Show every traced packet.")
 @click.pass_context
-def probe(ctx: click.Context, src: str, dst: str, proto: str, port: int | None, count: int, timeout: float,
-          max_hops: int, server: str | None, no_trace: bool, no_static: bool, as_json: bool,
-          verbose: bool) -> None:  # fmt: skip
+def probe(
+    ctx: click.Context,
+    src: str,
+    dst: str,
+    proto: str,
+    port: int | None,
+    count: int,
+    timeout: float,
+    max_hops: int,
+    server: str | None,
+    no_trace: bool,
+    no_static: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
     """Send real packets from SRC to DST and show what the kernel did with them.
 
     SRC: a container, `host`, or a named network namespace (netns:NAME). DST: a container, an IPv4 address,
     `host`, or ADDRESS:PORT; for --proto dns, the name to look up. Needs root. The temporary trace rules
     carry the comment dockwire-trace-<run id> and are removed when the probe ends.
     """
-    if port is None and proto != "dns" and (m := _DST_PORT.match(dst)):
-        dst, port = m["dst"], int(m["port"])
-        if proto == "icmp":
-            proto = "tcp"
+    from dockwire.probe.runner import split_destination
+
+    dst, proto, port = split_destination(dst, proto, port)
     host = ctx.find_root().params.get("host")
     try:
+        from dockwire.probe.netns_exec import check_privileges
+        from dockwire.probe.runner import check_args
+
+        check_args(proto, port, count, timeout, max_hops)
+        check_privileges(need_trace=not no_trace)
         result = asyncio.run(
-            _collect_and_probe(host, src, dst, proto=proto, port=port, count=count, trace=not no_trace,
-                               timeout=timeout, max_hops=max_hops, server=server, static=not no_static)
-        )  # fmt: skip
+            _collect_and_probe(
+                host,
+                src,
+                dst,
+                proto=proto,
+                port=port,
+                count=count,
+                trace=not no_trace,
+                timeout=timeout,
+                max_hops=max_hops,
+                server=server,
+                static=not no_static,
+            )
+        )
     except DockwireError as exc:
         click.echo(f"dockwire: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     except KeyboardInterrupt:
         click.echo("dockwire: interrupted (trace rules removed)", err=True)
         sys.exit(130)
+    except asyncio.CancelledError:  # SIGTERM, turned into a cancellation by run_probe
+        click.echo("dockwire: terminated (trace rules removed)", err=True)
+        sys.exit(143)
     import msgspec
 
     from dockwire.probe.render import render_text

@@ -30,7 +30,11 @@ def _static_question(source: Source, dst: str, result: ProbeResult) -> tuple[str
 
 
 def _same_rule(a: RuleRef, table: str, chain: str, position: int | None) -> bool:
-    return a.table == table and a.chain == chain and (a.position == position or a.position is None or position is None)
+    return (
+        a.table == table
+        and a.chain == chain
+        and (a.position == position or a.position is None or position is None)
+    )
 
 
 def compare_static(model: HostModel, source: Source, dst: str, result: ProbeResult) -> StaticComparison:
@@ -49,9 +53,15 @@ def compare_static(model: HostModel, source: Source, dst: str, result: ProbeResu
     rule = None
     if culprit is not None:
         text = culprit.text if culprit.position is not None else (culprit.effect or culprit.text)
-        rule = RuleRef(table=culprit.table, chain=culprit.chain, position=culprit.position, text=text,
-                       family=culprit.family, handle=culprit.handle,
-                       kind="rule" if culprit.position is not None else "policy")  # fmt: skip
+        rule = RuleRef(
+            table=culprit.table,
+            chain=culprit.chain,
+            position=culprit.position,
+            text=text,
+            family=culprit.family,
+            handle=culprit.handle,
+            kind="rule" if culprit.position is not None else "policy",
+        )
     summary = verdict.reason or verdict.verdict
     base = StaticComparison(available=True, allowed=allowed, summary=summary, rule=rule)
     probe = result.delivered
@@ -61,18 +71,33 @@ def compare_static(model: HostModel, source: Source, dst: str, result: ProbeResu
         return _with(base, True, "")
     if not allowed and not probe:
         seen = result.evidence.dropped_by
-        if seen is not None and culprit is not None and not _same_rule(seen, culprit.table, culprit.chain,
-                                                                         culprit.position):
-            return _with(base, False, f"both say blocked, but the kernel names {seen.label()} while the static "
-                                      f"verdict names {rule.label() if rule else culprit.text}")  # fmt: skip
+        if (
+            seen is not None
+            and culprit is not None
+            and not _same_rule(seen, culprit.table, culprit.chain, culprit.position)
+        ):
+            return _with(
+                base,
+                False,
+                f"both say blocked, but the kernel names {seen.label()} while the static "
+                f"verdict names {rule.label() if rule else culprit.text}",
+            )
         return _with(base, True, "")
     if allowed and not probe:
-        return _with(base, False, f"the static verdict says allowed, but the probe did not get through "
-                                  f"({result.outcome}): the model is wrong or something else is at play "
-                                  f"({OTHER_CAUSES})")  # fmt: skip
-    return _with(base, False, f"the static verdict says blocked, but the probe got through ({result.outcome}): "
-                              "the model is missing something (stale rules, a rule it misreads, a path it "
-                              "does not know)")  # fmt: skip
+        return _with(
+            base,
+            False,
+            f"the static verdict says allowed, but the probe did not get through "
+            f"({result.outcome}): the model is wrong or something else is at play "
+            f"({OTHER_CAUSES})",
+        )
+    return _with(
+        base,
+        False,
+        f"the static verdict says blocked, but the probe got through ({result.outcome}): "
+        "the model is missing something (stale rules, a rule it misreads, a path it "
+        "does not know)",
+    )
 
 
 def _with(base: StaticComparison, agrees: bool | None, note: str) -> StaticComparison:

@@ -21,6 +21,8 @@ NETNS_DIR = Path("/run/netns")
 EMBEDDED_DNS = "127.0.0.11"
 # Placeholder for "SRC's default gateway", resolved by the worker inside SRC's namespace.
 GATEWAY = "@gateway"
+# The lab's outside client namespace (dockwire.lab_netns.NETNS), used for SRC `outside`.
+OUTSIDE_NETNS = "dwlab-outside"
 
 
 class ProbeError(DockwireError):
@@ -98,6 +100,15 @@ def resolve_source(model: HostModel, text: str) -> Source:
         return Source(label="host", kind="host", netns=None)
     c = model.container(text)
     if c is None:
+        if text == "outside" or text.startswith("outside:"):
+            # `why` calls any client beyond the host "outside"; a probe needs a real one: the lab's namespace.
+            ns = _named_netns(OUTSIDE_NETNS)
+            if ns is None:
+                raise ProbeError(
+                    f"{text}: no outside namespace to send from (`dockwire lab up` makes "
+                    f"{OUTSIDE_NETNS}; or name one as netns:NAME)"
+                )
+            return Source(label=OUTSIDE_NETNS, kind="netns", netns=ns)
         ns = _named_netns(text)
         if ns is not None:
             return Source(label=text, kind="netns", netns=ns)

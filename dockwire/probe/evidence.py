@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import msgspec
+
 from dockwire.model import Chain, HostModel, Rule, Table
 from dockwire.probe.result import Evidence, PacketTrace, RuleRef, TraceStep
 from dockwire.probe.trace_parse import TraceEvent
@@ -28,7 +30,7 @@ class ProbeKey:
     marker: int
 
     def direction(self, fields: dict[str, str]) -> str:
-        """"request", "reply", or "" for a packet that is not this probe's."""
+        """ "request", "reply", or "" for a packet that is not this probe's."""
         if self.proto == "icmp":
             if fields.get("icmp_id") != str(self.marker):
                 return ""
@@ -45,7 +47,12 @@ class ProbeKey:
 
 def _rule_ref(rule: Rule, family: str) -> RuleRef:
     return RuleRef(
-        table=rule.table, chain=rule.chain, position=rule.position, text=rule.text, family=family, handle=rule.handle
+        table=rule.table,
+        chain=rule.chain,
+        position=rule.position,
+        text=rule.text,
+        family=family,
+        handle=rule.handle,
     )
 
 
@@ -88,8 +95,14 @@ class RuleMapper:
         return None
 
     def _kernel_ref(self, ev: TraceEvent, position: int | None = None) -> RuleRef:
-        return RuleRef(table=ev.table, chain=ev.chain, position=position, text=ev.text, family=ev.family,
-                       handle=ev.handle)  # fmt: skip
+        return RuleRef(
+            table=ev.table,
+            chain=ev.chain,
+            position=position,
+            text=ev.text,
+            family=ev.family,
+            handle=ev.handle,
+        )
 
     def rule(self, ev: TraceEvent) -> RuleRef | None:
         chain = self.chain(ev.family, ev.table, ev.chain)
@@ -111,7 +124,7 @@ class RuleMapper:
             if chain is not None and pos <= len(chain.rules):
                 if len(order) != len(chain.rules):
                     self.mismatches.add(f"{ev.table}/{ev.chain}")
-                return _rule_ref(chain.rules[pos - 1], ev.family)
+                return msgspec.structs.replace(_rule_ref(chain.rules[pos - 1], ev.family), handle=ev.handle)
             self.mismatches.add(f"{ev.table}/{ev.chain}")
             return self._kernel_ref(ev, pos)
         return self._kernel_ref(ev)
@@ -123,41 +136,75 @@ class RuleMapper:
 
     def step(self, ev: TraceEvent) -> TraceStep:
         if ev.kind == "policy":
-            ref = self.policy(ev)
-            return TraceStep(table=ev.table, chain=ev.chain, kind="policy", verdict=ref.text.lower(),
-                             family=ev.family, rule=ref)  # fmt: skip
+            policy = self.policy(ev)
+            return TraceStep(
+                table=ev.table,
+                chain=ev.chain,
+                kind="policy",
+                verdict=policy.text.lower(),
+                family=ev.family,
+                rule=policy,
+            )
         if ev.kind == "return":
-            return TraceStep(table=ev.table, chain=ev.chain, kind="return", verdict=ev.verdict or "return",
-                             family=ev.family)  # fmt: skip
+            return TraceStep(
+                table=ev.table,
+                chain=ev.chain,
+                kind="return",
+                verdict=ev.verdict or "return",
+                family=ev.family,
+            )
         ref = self.rule(ev)
         verdict = ev.verdict
         if not verdict and ev.rulenum is not None:
             chain = self.chain(ev.family, ev.table, ev.chain)
             pos = ev.rulenum - self.shifts.get((ev.table, ev.chain), 0)
             verdict = _verdict_of(chain.rules[pos - 1]) if chain and 1 <= pos <= len(chain.rules) else ""
-        return TraceStep(table=ev.table, chain=ev.chain, kind="rule", verdict=verdict, kernel_text=ev.text,
-                         family=ev.family, handle=ev.handle, rule=ref)  # fmt: skip
+        return TraceStep(
+            table=ev.table,
+            chain=ev.chain,
+            kind="rule",
+            verdict=verdict,
+            kernel_text=ev.text,
+            family=ev.family,
+            handle=ev.handle,
+            rule=ref,
+        )
 
 
 # --- grouping events into packets -------------------------------------------------------------------------
 
 
-def group_nft(events: Iterable[TraceEvent], own_table: str) -> list[list[TraceEvent]]:
-    """Per-packet event lists: a packet starts when dockwire's own trace chain reports it."""
+def group_nft(
+    events: Iterable[TraceEvent], own_table: str, key: ProbeKey | None = None
+) -> list[list[TraceEvent]]:
+    """Per-packet event lists: a packet starts when dockwire's own trace chain reports it.
+
+    The kernel's trace id can change on the way (NAT may copy the packet): a packet dump under an unknown id
+    that carries this probe's marker continues the latest packet of the same direction.
+    """
     current: dict[str, list[TraceEvent]] = {}
+    latest: dict[str, list[TraceEvent]] = {}
     journeys: list[list[TraceEvent]] = []
     for ev in events:
         if ev.table == own_table:
             if ev.kind == "packet":
                 current[ev.trace_id] = [ev]
                 journeys.append(current[ev.trace_id])
+                if key is not None:
+                    latest[key.direction(ev.fields)] = current[ev.trace_id]
             continue  # dockwire's own rule and policy are not part of the story
-        if ev.trace_id in current:
-            current[ev.trace_id].append(ev)
+        if ev.trace_id not in current:
+            direction = key.direction(ev.fields) if key is not None and ev.kind == "packet" else ""
+            if not direction or direction not in latest:
+                continue
+            current[ev.trace_id] = latest[direction]
+        current[ev.trace_id].append(ev)
     return journeys
 
 
-def group_log(events: Iterable[TraceEvent], start_chains: Iterable[str] = ("PREROUTING", "OUTPUT")) -> list[list[TraceEvent]]:
+def group_log(
+    events: Iterable[TraceEvent], start_chains: Iterable[str] = ("PREROUTING", "OUTPUT")
+) -> list[list[TraceEvent]]:
     """Per-packet event lists for the legacy log: a packet starts in raw PREROUTING/OUTPUT."""
     starts = set(start_chains)
     journeys: list[list[TraceEvent]] = []
@@ -198,13 +245,30 @@ def _endpoint(fields: dict[str, str], side: str) -> str:
     return f"{addr}:{port}" if port else addr
 
 
-def rewrites(before: dict[str, str], after: dict[str, str]) -> list[str]:
+_REWRITE_KIND = {
+    ("request", "d"): "DNAT",
+    ("request", "s"): "SNAT",
+    ("reply", "d"): "the request's SNAT/masquerade undone",
+    ("reply", "s"): "the request's DNAT undone",
+}
+
+
+def rewrites(before: dict[str, str], after: dict[str, str], direction: str = "request") -> list[str]:
+    """Address/port changes between two hooks' views of one packet."""
     found = []
-    for side, kind in (("d", "DNAT"), ("s", "SNAT")):
+    for side in ("d", "s"):
         a, b = _endpoint(before, side), _endpoint(after, side)
         if a and b and a != b:
+            kind = _REWRITE_KIND.get((direction, side), "NAT")
             found.append(f"{'destination' if side == 'd' else 'source'} {a} -> {b} ({kind})")
     return found
+
+
+def _hook_label(ev: TraceEvent) -> str:
+    """Where a packet was seen; dockwire's own trace chains stand for their hook."""
+    if ev.table.startswith("dockwire-trace-"):
+        return {"pre": "prerouting", "out": "output"}.get(ev.chain, ev.chain)
+    return f"{ev.family} {ev.table} {ev.chain}"
 
 
 def packet_trace(journey: list[TraceEvent], key: ProbeKey, mapper: RuleMapper) -> PacketTrace | None:
@@ -221,19 +285,19 @@ def packet_trace(journey: list[TraceEvent], key: ProbeKey, mapper: RuleMapper) -
     for ev in journey:
         if ev.kind == "packet":
             if prev is not None:
-                nat.extend(n for n in rewrites(prev, ev.fields) if n not in nat)
+                nat.extend(n for n in rewrites(prev, ev.fields, direction) if n not in nat)
             prev = ev.fields
-            line = f"{ev.family} {ev.table} {ev.chain}: {describe_packet(ev.fields)}"
+            line = f"{_hook_label(ev)}: {describe_packet(ev.fields)}"
             if not packets or packets[-1] != line:
                 packets.append(line)
             continue
         step = mapper.step(ev)
         steps.append(step)
-        if ev.table == "nat" or any(w in ev.text for w in _NAT_WORDS):
-            if any(w in ev.text for w in _NAT_WORDS) or (step.rule and any(w in step.rule.text for w in _NAT_WORDS)):
-                label = step.rule.label() if step.rule else f"{ev.table}/{ev.chain}: {ev.text}"
-                if label not in nat:
-                    nat.append(f"by {label}")
+        texts = (ev.text, step.rule.text if step.rule else "")
+        if any(w in t for t in texts for w in _NAT_WORDS):
+            label = "by " + (step.rule.label() if step.rule else f"{ev.table}/{ev.chain}: {ev.text}")
+            if label not in nat:
+                nat.append(label)
     fate, dropped = "", None
     if steps:
         last = steps[-1]
@@ -241,8 +305,15 @@ def packet_trace(journey: list[TraceEvent], key: ProbeKey, mapper: RuleMapper) -
             fate, dropped = "drop", last.rule
         else:
             fate = "accept"
-    return PacketTrace(trace_id=first.trace_id, direction=direction, packets=packets, steps=steps, fate=fate,
-                       dropped_by=dropped, nat=nat)  # fmt: skip
+    return PacketTrace(
+        trace_id=first.trace_id,
+        direction=direction,
+        packets=packets,
+        steps=steps,
+        fate=fate,
+        dropped_by=dropped,
+        nat=nat,
+    )
 
 
 def traced_evidence(mode: str, note: str, traces: list[PacketTrace]) -> Evidence:
@@ -254,8 +325,15 @@ def traced_evidence(mode: str, note: str, traces: list[PacketTrace]) -> Evidence
     nat: list[str] = []
     for p in traces:
         nat.extend(n for n in p.nat if n not in nat)
-    return Evidence(mode=mode, note=note, packets=traces, dropped_by=dropped, request_traced=bool(request),
-                    reply_traced=bool(reply), nat=nat)  # fmt: skip
+    return Evidence(
+        mode=mode,
+        note=note,
+        packets=traces,
+        dropped_by=dropped,
+        request_traced=bool(request),
+        reply_traced=bool(reply),
+        nat=nat,
+    )
 
 
 def build_evidence(
@@ -263,7 +341,8 @@ def build_evidence(
 ) -> Evidence:
     traces = [t for j in journeys if (t := packet_trace(j, key, mapper)) is not None]
     if mapper.mismatches:
-        extra = f"the model differs from the live rules in {', '.join(sorted(mapper.mismatches))}; re-read the host"
+        where = ", ".join(sorted(mapper.mismatches))
+        extra = f"the model differs from the live rules in {where}; re-read the host"
         note = f"{note}; {extra}" if note else extra
     return traced_evidence(mode, note, traces)
 
@@ -302,8 +381,9 @@ def counter_evidence(before: list[Table], after: list[Table], answered: bool) ->
     counted.sort(key=lambda x: x[0])
     dropped: RuleRef | None = None
     if not answered:
-        for _, ref, rule in counted:
-            if rule is None or (rule.target is not None and rule.target.name in _DROP_TARGETS):
+        for _, ref, counted_rule in counted:
+            target = counted_rule.target if counted_rule is not None else None
+            if counted_rule is None or (target is not None and target.name in _DROP_TARGETS):
                 dropped = ref
                 break
     note = "counter diff: rules whose counters grew while the probe ran (other traffic may be counted too)"
@@ -320,4 +400,3 @@ def handle_orders_from_nft_json(doc: dict[str, object]) -> dict[tuple[str, str, 
         if isinstance(rule, dict) and "handle" in rule:
             orders.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(int(rule["handle"]))
     return orders
-

@@ -41,7 +41,7 @@ def _outcome(proto: str, dst: str, report: WorkerReport, evidence: Evidence) -> 
     dropped = evidence.dropped_by is not None
     if proto == "trace":
         last = report.hops[-1] if report.hops else None
-        if last is not None and last.address == dst and last.detail != "icmp-unreachable":
+        if last is not None and last.address == dst and last.detail in ("echo-reply", "syn-ack", "rst"):
             return "reached", True
         if _first(replies, "icmp-unreachable"):
             return "unreachable", False
@@ -78,10 +78,13 @@ def _outcome(proto: str, dst: str, report: WorkerReport, evidence: Evidence) -> 
 
 
 def _summary(result: ProbeResult, report: WorkerReport, evidence: Evidence) -> str:
-    what = f"{result.src} -> {result.dst}"
-    if result.dst_ip and result.dst_ip != result.dst:
-        what += f" ({result.dst_ip})"
-    what += f" {result.proto}" + (f"/{result.port}" if result.port else "")
+    if result.proto == "dns":
+        what = f"{result.src} asks {result.dst_ip} for {result.dst} (dns)"
+    else:
+        what = f"{result.src} -> {result.dst}"
+        if result.dst_ip and result.dst_ip != result.dst:
+            what += f" ({result.dst_ip})"
+        what += f" {result.proto}" + (f"/{result.port}" if result.port else "")
     rtt = f", rtt {result.rtt_ms_avg:g} ms" if result.rtt_ms_avg is not None else ""
     o = result.outcome
     if o == "no-route":
@@ -117,7 +120,7 @@ def _hops(hops: list[Hop], report: WorkerReport, dst: str, host_addrs: set[str])
     out = []
     for h in hops:
         role = h.role
-        if h.address and h.address == dst:
+        if h.address and h.address == dst and h.detail != "time-exceeded":
             role = "destination"
         elif h.address and h.address == report.gateway:
             role = "gateway"
@@ -127,25 +130,46 @@ def _hops(hops: list[Hop], report: WorkerReport, dst: str, host_addrs: set[str])
     return out
 
 
+def _proxy_note(model: HostModel, source: Source, dst: str, port: int | None, proto: str) -> str:
+    """The host reaching a published port on loopback talks to docker-proxy, whose own leg is not traced."""
+    if source.kind != "host" or not dst.startswith("127.") or port is None:
+        return ""
+    for c in model.containers:
+        for b in c.ports:
+            if b.host_port == port and b.proto == proto and b.host_ip in ("", "0.0.0.0", "127.0.0.1"):
+                return (
+                    f"{dst}:{port} is published by {c.name}: on loopback the userland proxy (docker-proxy) "
+                    f"answers and forwards to {c.name}:{b.container_port}; that second leg is not traced"
+                )
+    return ""
+
+
 def interpret(
     base: ProbeResult, source: Source, dst: str, report: WorkerReport, evidence: Evidence, model: HostModel
 ) -> ProbeResult:
     dst = report.dst or dst
     warnings = list(base.warnings)
+    outcome: str
+    delivered: bool | None
     if report.no_route:
         outcome, delivered = "no-route", False
         result = msgspec.structs.replace(
-            base, dst_ip=dst, outcome=outcome, delivered=delivered, routes=report.routes, route=report.route,
+            base,
+            dst_ip=dst,
+            outcome=outcome,
+            delivered=delivered,
+            routes=report.routes,
+            route=report.route,
             evidence=evidence,
-        )  # fmt: skip
+        )
         return msgspec.structs.replace(result, summary=_summary(result, report, evidence))
     outcome, delivered = _outcome(base.proto, dst, report, evidence)
-    note = _neighbour_note(report)
-    if note:
-        warnings.append(note)
+    for note in (_neighbour_note(report), _proxy_note(model, source, dst, base.port, base.proto)):
+        if note:
+            warnings.append(note)
     answered = [r for r in report.replies if r.kind not in ("none", "time-exceeded")]
     if base.proto == "trace":
-        answered = [r for r in report.replies if r.src == dst]
+        answered = [r for r in report.replies if r.src == dst and r.kind in ("echo-reply", "syn-ack", "rst")]
     result = msgspec.structs.replace(
         base,
         dst_ip=dst,
@@ -170,6 +194,8 @@ def interpret(
                 "answer (not listening, its own firewall, rp_filter, ARP or MTU)"
             )
         elif not evidence.request_traced:
-            warnings.append("the request never reached the host's firewall (it stayed inside the source or its bridge)")
+            warnings.append(
+                "the request never reached the host's firewall (it stayed inside the source or its bridge)"
+            )
         result = msgspec.structs.replace(result, warnings=warnings)
     return msgspec.structs.replace(result, summary=_summary(result, report, evidence))

@@ -104,11 +104,13 @@ class Worker:
     @classmethod
     async def start(cls, request: WorkerRequest) -> Worker:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "dockwire.probe.worker",
+            sys.executable,
+            "-m",
+            "dockwire.probe.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         assert proc.stdin is not None
         proc.stdin.write(msgspec.json.encode(request) + b"\n")
         await proc.stdin.drain()

@@ -19,11 +19,14 @@ def _step_line(step: TraceStep) -> str:
 
 
 def _packet_lines(p: PacketTrace) -> list[str]:
-    lines = [f"  {p.direction} packet (trace id {p.trace_id or '-'}), {p.fate or 'fate unknown'}:"]
+    fate = {"drop": "dropped", "accept": "passed the host's rules", "": "no host rule on its path"}.get(
+        p.fate, p.fate
+    )
+    lines = [f"  {p.direction} packet (trace id {p.trace_id or '-'}): {fate}"]
     packets = iter(p.packets)
     first = next(packets, None)
     if first:
-        lines.append(f"    seen at {first}")
+        lines.append(f"    entered at {first}")
     lines.extend(f"    -> {_step_line(s)}" for s in p.steps)
     lines.extend(f"    nat: {n}" for n in p.nat)
     return lines
@@ -31,7 +34,7 @@ def _packet_lines(p: PacketTrace) -> list[str]:
 
 def render_text(r: ProbeResult, verbose: bool = False) -> str:
     out = [r.summary]
-    if r.route:
+    if r.route and r.outcome != "no-route":
         out.append(f"  route in {r.src}: {r.route}")
     if r.outcome == "no-route" and r.routes:
         out.append(f"  routing table of {r.src}:")
@@ -91,8 +94,8 @@ def _interesting(packets: list[PacketTrace]) -> list[PacketTrace]:
         first = next((p for p in packets if p.direction == direction), None)
         if first is not None:
             shown.append(first)
-    for p in packets:
-        if p.fate == "drop" and p not in shown:
-            shown.append(p)
-            break
+    if not any(p.fate == "drop" for p in shown):
+        dropped = next((p for p in packets if p.fate == "drop"), None)
+        if dropped is not None:
+            shown.append(dropped)
     return [p for p in packets if p in shown]

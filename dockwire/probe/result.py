@@ -13,7 +13,7 @@ class Record(Struct, frozen=True, kw_only=True, omit_defaults=False, forbid_unkn
     """Base of every probe result record."""
 
 
-class RuleRef(Record):
+class RuleRef(Record, frozen=True):
     """A firewall rule as the model knows it (or as the kernel printed it, when the model has no match)."""
 
     table: str
@@ -34,7 +34,7 @@ class RuleRef(Record):
         return f"{where}{pos}: {self.text}".rstrip(": ")
 
 
-class Reply(Record):
+class Reply(Record, frozen=True):
     """One packet sent and what came back for it."""
 
     seq: int
@@ -45,7 +45,7 @@ class Reply(Record):
     detail: str = ""
 
 
-class Hop(Record):
+class Hop(Record, frozen=True):
     """One TTL step of `trace`."""
 
     ttl: int
@@ -56,7 +56,7 @@ class Hop(Record):
     detail: str = ""
 
 
-class TraceStep(Record):
+class TraceStep(Record, frozen=True):
     """One line of the kernel's trace: a rule that matched, a policy, or a return."""
 
     table: str
@@ -73,7 +73,7 @@ class TraceStep(Record):
     rule: RuleRef | None = None
 
 
-class PacketTrace(Record):
+class PacketTrace(Record, frozen=True):
     """Everything the kernel reported about one packet, in order, from the first hook to the last."""
 
     trace_id: str
@@ -90,7 +90,7 @@ class PacketTrace(Record):
     nat: list[str] = field(default_factory=list)
 
 
-class Evidence(Record):
+class Evidence(Record, frozen=True):
     """How dockwire asked the kernel, and what it answered."""
 
     # "nftrace" (nft monitor trace), "kernel-log" (legacy TRACE), "counters" (before/after diff), "none".
@@ -105,7 +105,7 @@ class Evidence(Record):
     nat: list[str] = field(default_factory=list)
 
 
-class StaticComparison(Record):
+class StaticComparison(Record, frozen=True):
     """The static verdict (`dockwire why`) next to what the probe saw."""
 
     available: bool = False
@@ -118,7 +118,7 @@ class StaticComparison(Record):
     note: str = ""
 
 
-class ProbeResult(Record):
+class ProbeResult(Record, frozen=True):
     src: str
     dst: str
     proto: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import random
+import re
 import time
 from typing import Any
 
@@ -36,7 +37,19 @@ MAX_HOPS = 16
 MAX_TIMEOUT = 5.0
 
 
-def _check_args(proto: str, port: int | None, count: int, timeout: float, max_hops: int) -> None:
+_DST_PORT = re.compile(r"^(?P<dst>[^:]+):(?P<port>\d+)$")
+
+
+def split_destination(dst: str, proto: str, port: int | None) -> tuple[str, str, int | None]:
+    """Accept `why`'s destination forms too: `name:NAME` is a DNS probe, `DST:PORT` a TCP one (or UDP)."""
+    if dst.startswith("name:") and proto in ("icmp", "dns"):
+        return dst.removeprefix("name:"), "dns", port
+    if port is None and proto != "dns" and (m := _DST_PORT.match(dst)):
+        return m["dst"], "tcp" if proto == "icmp" else proto, int(m["port"])
+    return dst, proto, port
+
+
+def check_args(proto: str, port: int | None, count: int, timeout: float, max_hops: int) -> None:
     if proto not in PROTOS:
         raise ProbeError(f"unknown protocol {proto!r}: use one of {', '.join(PROTOS)}")
     if proto in ("tcp", "udp") and port is None:
@@ -96,8 +109,9 @@ def _dns_target(source: Source, qname: str, server: str | None) -> tuple[str, st
     if resolver == EMBEDDED_DNS:
         return resolver, ""
     return resolver, (
-        f"{source.label}'s resolver is {resolver}, not Docker's embedded DNS (as on the default bridge), so "
-        f"container names are not served there; dockwire only queries resolvers you name (--server {resolver})"
+        f"{source.label}'s resolver is {resolver}, not Docker's embedded DNS (as on the default bridge), "
+        "so container names are not served there; dockwire only queries resolvers you name "
+        f"(--server {resolver})"
     )
 
 
@@ -127,7 +141,8 @@ async def run_probe(
     Raises ProbeError (one line) for bad input, missing privileges, or a SRC without a namespace.
     """
     started = time.monotonic()
-    _check_args(proto, port, count, timeout, max_hops)
+    dst, proto, port = split_destination(dst, proto, port)
+    check_args(proto, port, count, timeout, max_hops)
     source = await _fresh_source(model, client, src)
     base = ProbeResult(src=source.label, dst=dst, proto=proto, port=port, count=count)
     qname, skip_reason, dst_addr = "", "", ""
@@ -136,16 +151,23 @@ async def run_probe(
         found = _hosts_answer(source, qname)
         if found:
             return msgspec.structs.replace(
-                base, outcome="answered", delivered=True, answers=found,
+                base,
+                outcome="answered",
+                delivered=True,
+                answers=found,
                 summary=f"{qname} is in {source.label}'s /etc/hosts: {', '.join(found)} (no query sent)",
                 elapsed_s=round(time.monotonic() - started, 3),
-            )  # fmt: skip
+            )
         dst_addr, skip_reason = _dns_target(source, qname, server)
         if skip_reason:
             return msgspec.structs.replace(
-                base, dst_ip=dst_addr, outcome="not-sent", delivered=None, summary=skip_reason,
+                base,
+                dst_ip=dst_addr,
+                outcome="no-docker-dns",
+                delivered=None,
+                summary=f"{source.label} -> {qname} dns: not resolvable by Docker: {skip_reason}",
                 elapsed_s=round(time.monotonic() - started, 3),
-            )  # fmt: skip
+            )
     else:
         destination = resolve_destination(model, source, dst)
         check_outbound(source, destination)
@@ -156,16 +178,27 @@ async def run_probe(
     marker = _new_marker(transport)
     run_id = new_run_id()
     request = WorkerRequest(
-        netns=source.netns, proto=proto, dst=dst_addr, port=port, count=count, timeout=timeout,
-        marker=marker, max_hops=max_hops, qname=qname,
-    )  # fmt: skip
-    local_only = proto == "dns" and dst_addr == EMBEDDED_DNS and source.kind == "container"
-    if local_only:
-        tracer: Tracer = Tracer(run_id, Marker(transport, marker),
-                                "the resolver is Docker's embedded DNS inside SRC's namespace: no host rule is on "
-                                "the path, so nothing was traced")  # fmt: skip
+        netns=source.netns,
+        proto=proto,
+        dst=dst_addr,
+        port=port,
+        count=count,
+        timeout=timeout,
+        marker=marker,
+        max_hops=max_hops,
+        qname=qname,
+    )
+    if source.kind == "container" and dst_addr.startswith("127."):
+        what = (
+            "Docker's embedded DNS inside SRC's namespace"
+            if dst_addr == EMBEDDED_DNS
+            else "loopback in SRC's namespace"
+        )
+        tracer: Tracer = Tracer(
+            run_id, Marker(transport, marker), f"{what}: no host rule is on the path, so nothing was traced"
+        )
     else:
-        tracer = choose_tracer(trace, run_id, Marker(transport, marker))
+        tracer = await asyncio.to_thread(choose_tracer, trace, run_id, Marker(transport, marker))
 
     worker = await Worker.start(request)
     warnings: list[str] = []
@@ -184,8 +217,12 @@ async def run_probe(
         raise ProbeError(f"the probe failed inside {source.label}: {report.error}")
     result = interpret(
         msgspec.structs.replace(base, run_id=run_id, marker=marker, warnings=warnings),
-        source, dst_addr, report, evidence, model,
-    )  # fmt: skip
+        source,
+        dst_addr,
+        report,
+        evidence,
+        model,
+    )
     if static and proto != "dns":
         result = msgspec.structs.replace(result, static=compare_static(model, source, dst, result))
     return msgspec.structs.replace(result, elapsed_s=round(time.monotonic() - started, 3))

@@ -103,7 +103,9 @@ def classify(seq: int, sent: Any, ans: Any) -> Reply:
             return Reply(seq=seq, kind="icmp-unreachable", src=src, rtt_ms=rtt, detail=code)
         if icmp.type == 11:
             return Reply(seq=seq, kind="time-exceeded", src=src, rtt_ms=rtt)
-        return Reply(seq=seq, kind="icmp", src=src, rtt_ms=rtt, detail=icmp.sprintf("%ICMP.type% %ICMP.code%"))
+        return Reply(
+            seq=seq, kind="icmp", src=src, rtt_ms=rtt, detail=icmp.sprintf("%ICMP.type% %ICMP.code%")
+        )
     if proto == IPPROTO_TCP:
         flags = str(ans[S.TCP].flags)
         if "S" in flags and "A" in flags:
@@ -114,7 +116,9 @@ def classify(seq: int, sent: Any, ans: Any) -> Reply:
     if proto == IPPROTO_UDP:
         if ans.haslayer(S.DNS):
             return Reply(seq=seq, kind="dns", src=src, rtt_ms=rtt, detail=dns_rcode(ans[S.DNS]))
-        return Reply(seq=seq, kind="udp", src=src, rtt_ms=rtt, detail=f"{len(bytes(ans[S.UDP].payload))} bytes")
+        return Reply(
+            seq=seq, kind="udp", src=src, rtt_ms=rtt, detail=f"{len(bytes(ans[S.UDP].payload))} bytes"
+        )
     return Reply(seq=seq, kind="other", src=src, rtt_ms=rtt, detail=f"ip proto {proto}")
 
 
@@ -158,7 +162,9 @@ def send_one(req: WorkerRequest, dst: str, seq: int, ttl: int = 64) -> tuple[Rep
 
 
 def send_repeated(req: WorkerRequest, dst: str) -> tuple[list[Reply], list[str], str]:
-    replies, answers, rcode = [], [], ""
+    replies: list[Reply] = []
+    answers: list[str] = []
+    rcode = ""
     for seq in range(1, req.count + 1):
         if seq > 1:
             time.sleep(0.1)
@@ -174,15 +180,16 @@ def trace_hops(req: WorkerRequest, dst: str, gateway: str) -> list[Hop]:
     hops = []
     for ttl in range(1, req.max_hops + 1):
         reply, _ = send_one(req, dst, ttl, ttl=ttl)
+        final = reply.kind in ("echo-reply", "syn-ack", "rst", "icmp-unreachable")
         role = ""
         if reply.kind == "none":
             role = "*"
-        elif reply.src == dst:
+        elif reply.src == dst and final:
             role = "destination"
         elif reply.src == gateway:
             role = "gateway"
         hops.append(Hop(ttl=ttl, address=reply.src, role=role, rtt_ms=reply.rtt_ms, detail=reply.kind))
-        if reply.kind in ("echo-reply", "syn-ack", "rst", "icmp-unreachable") or reply.src == dst:
+        if final:
             break
     return hops
 
@@ -192,7 +199,9 @@ def run(req: WorkerRequest) -> WorkerReport:
     if dst == "@gateway":
         dst = default_gateway()
         if not dst:
-            return WorkerReport(no_route=True, routes=routing_table(), error="no default gateway to call `host`")
+            return WorkerReport(
+                no_route=True, routes=routing_table(), error="no default gateway to call `host`"
+            )
     route, gateway, src_ip, err = route_get(dst)
     if err:
         return WorkerReport(dst=dst, no_route=True, route=err, routes=routing_table())
@@ -200,10 +209,19 @@ def run(req: WorkerRequest) -> WorkerReport:
         hops = trace_hops(req, dst, gateway)
         sent = len(hops)
         replies = [Reply(seq=h.ttl, kind=h.detail, src=h.address, rtt_ms=h.rtt_ms) for h in hops]
-        report = WorkerReport(dst=dst, src_ip=src_ip, route=route, gateway=gateway, sent=sent, hops=hops,
-                              replies=replies)
+        report = WorkerReport(
+            dst=dst, src_ip=src_ip, route=route, gateway=gateway, sent=sent, hops=hops, replies=replies
+        )
     else:
         replies, answers, rcode = send_repeated(req, dst)
-        report = WorkerReport(dst=dst, src_ip=src_ip, route=route, gateway=gateway, sent=len(replies),
-                              replies=replies, answers=answers, rcode=rcode)
+        report = WorkerReport(
+            dst=dst,
+            src_ip=src_ip,
+            route=route,
+            gateway=gateway,
+            sent=len(replies),
+            replies=replies,
+            answers=answers,
+            rcode=rcode,
+        )
     return msgspec.structs.replace(report, neighbour=neighbour(gateway or dst))

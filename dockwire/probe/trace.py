@@ -1,9 +1,9 @@
 """Ask the kernel which rules judge the probe's packets, through temporary trace rules that always go away.
 
-- nft hosts (iptables-nft, or Docker's nftables backend): a table of dockwire's own, `ip dockwire-trace-<runid>`,
-  with one chain at prerouting and one at output, priority -350 (before raw), whose rules set `nftrace` on
-  packets that carry the probe's marker; `nft -a monitor` prints every rule those packets then hit, in every
-  table, with rule handles. Nothing in Docker's or anyone's chains is touched.
+- nft hosts (iptables-nft, or Docker's nftables backend): a table of dockwire's own,
+  `ip dockwire-trace-<runid>`, with one chain at prerouting and one at output, priority -350 (before raw),
+  whose rules set `nftrace` on packets that carry the probe's marker; `nft -a monitor` prints every rule
+  those packets then hit, in every table, with rule handles. No one else's chain is touched.
 - legacy iptables: `-j TRACE` rules at the top of raw PREROUTING/OUTPUT; the kernel logs each rule the packet
   hits (`TRACE: table:chain:rule:N`), read from /dev/kmsg. Needs a kernel logger bound for IPv4.
 - otherwise, or when that logger is missing: a before/after diff of `iptables-save -c` counters.
@@ -49,6 +49,7 @@ from dockwire.probe.trace_parse import TraceEvent, parse_kmsg_record, parse_log_
 
 PREFIX = "dockwire-trace-"
 PRIORITY = -350
+ACCEPT = "policy accept;"
 NF_LOG_IPV4 = Path("/proc/sys/net/netfilter/nf_log/2")
 KMSG = "/dev/kmsg"
 _RUN_ID = re.compile(r"dockwire-trace-(\d+)-[0-9a-f]+")
@@ -93,7 +94,9 @@ class Marker:
 def _run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command synchronously (in a thread, or at exit); never raises for a failing command."""
     try:
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT, check=False)
+        return subprocess.run(
+            argv, input=stdin, capture_output=True, text=True, timeout=_TIMEOUT, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return subprocess.CompletedProcess(argv, 1, "", str(exc))
 
@@ -108,7 +111,7 @@ def _first_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def iptables_backend() -> str:
-    """"nft" or "legacy" as `iptables -V` says, "" when there is no iptables."""
+    """ "nft" or "legacy" as `iptables -V` says, "" when there is no iptables."""
     if shutil.which("iptables") is None:
         return ""
     out = _run(["iptables", "-V"]).stdout
@@ -232,8 +235,8 @@ class NftTracer(Tracer):
         body = "\n".join(rules)
         return (
             f"table ip {self.table} {{\n"
-            f"  chain pre {{\n    type filter hook prerouting priority {PRIORITY}; policy accept;\n{body}\n  }}\n"
-            f"  chain out {{\n    type filter hook output priority {PRIORITY}; policy accept;\n{body}\n  }}\n"
+            f"  chain pre {{\n    type filter hook prerouting priority {PRIORITY}; {ACCEPT}\n{body}\n  }}\n"
+            f"  chain out {{\n    type filter hook output priority {PRIORITY}; {ACCEPT}\n{body}\n  }}\n"
             "}\n"
         )
 
@@ -254,9 +257,13 @@ class NftTracer(Tracer):
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            "nft", "-a", "monitor",
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
+            "nft",
+            "-a",
+            "monitor",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         self.reader = asyncio.create_task(self._read())
         await asyncio.sleep(0.15)  # let the monitor subscribe before the table appears
         self.installed = True
@@ -295,7 +302,9 @@ class NftTracer(Tracer):
 
     async def evidence(self, model: HostModel, answered: bool) -> Evidence:
         events = self.events()
-        tables = sorted({(ev.family, ev.table) for ev in events if ev.table != self.table and ev.kind != "packet"})
+        tables = sorted(
+            {(ev.family, ev.table) for ev in events if ev.table != self.table and ev.kind != "packet"}
+        )
         orders: dict[tuple[str, str, str], list[int]] = {}
         for family, table in tables:
             proc = await _arun(["nft", "-a", "-j", "list", "table", family, table])
@@ -303,7 +312,9 @@ class NftTracer(Tracer):
                 with contextlib.suppress(msgspec.DecodeError, AssertionError):
                     orders.update(handle_orders_from_nft_json(msgspec.json.decode(proc.stdout)))
         mapper = RuleMapper(model, handle_orders=orders)
-        return build_evidence(self.mode, self.note, group_nft(events, self.table), self.marker.key, mapper)
+        return build_evidence(
+            self.mode, self.note, group_nft(events, self.table, self.marker.key), self.marker.key, mapper
+        )
 
 
 class LegacyLogTracer(Tracer):
@@ -322,8 +333,11 @@ class LegacyLogTracer(Tracer):
         return [*match, "-m", "comment", "--comment", self.comment, "-j", "TRACE"]
 
     async def start(self) -> None:
-        self.kmsg = os.open(KMSG, os.O_RDONLY | os.O_NONBLOCK)
-        os.lseek(self.kmsg, 0, os.SEEK_END)
+        try:
+            self.kmsg = os.open(KMSG, os.O_RDONLY | os.O_NONBLOCK)
+            os.lseek(self.kmsg, 0, os.SEEK_END)
+        except OSError as exc:
+            raise TraceUnavailable(f"cannot read the kernel log {KMSG}: {exc.strerror or exc}") from None
         for chain in self.CHAINS:
             for match in self.marker.iptables_matches():
                 spec = self._spec(match)
@@ -429,8 +443,12 @@ def choose_tracer(trace: bool, run_id: str, marker: Marker, backend: str | None 
         return NftTracer(run_id, marker)
     if backend == "legacy":
         if not _kernel_logger_bound():
-            return CounterTracer(run_id, marker, f"legacy TRACE logs nothing: no kernel logger for IPv4 ({NF_LOG_IPV4} "
-                                 "is NONE; `modprobe nf_log_syslog` binds one)")  # fmt: skip
+            return CounterTracer(
+                run_id,
+                marker,
+                f"legacy TRACE logs nothing: no kernel logger for IPv4 ({NF_LOG_IPV4} "
+                "is NONE; `modprobe nf_log_syslog` binds one)",
+            )
         if not os.access(KMSG, os.R_OK):
             return CounterTracer(run_id, marker, f"cannot read {KMSG} for the TRACE log")
         return LegacyLogTracer(run_id, marker)
@@ -479,11 +497,25 @@ class TraceSession:
         except TraceUnavailable as exc:
             await self._cleanup()
             self.error = str(exc)
-            self.tracer = Tracer(self.tracer.run_id, self.tracer.marker, f"no kernel evidence: {exc}")
+            await self._fall_back(f"tracing failed ({exc})")
         except BaseException:
             await self._cleanup()
             raise
         return self
+
+    async def _fall_back(self, why: str) -> None:
+        """After a failed trace: the counter diff when the tracer was not already that, else nothing."""
+        run_id, marker = self.tracer.run_id, self.tracer.marker
+        if not isinstance(self.tracer, CounterTracer) and shutil.which("iptables-save"):
+            counters = CounterTracer(run_id, marker, why)
+            try:
+                await counters.start()
+            except TraceUnavailable:
+                pass
+            else:
+                self.tracer = counters
+                return
+        self.tracer = Tracer(run_id, marker, f"no kernel evidence: {why}")
 
     async def __aexit__(self, *exc: object) -> None:
         await self._cleanup()

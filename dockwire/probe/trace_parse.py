@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
-_NFT_LINE = re.compile(r"^trace id (?P<id>[0-9a-f]+) (?P<family>\S+) (?P<table>\S+) (?P<chain>\S+) (?P<rest>.*)$")
-_NFT_RULE = re.compile(r"^(?:rule (?P<text>.*?)|unknown rule)(?: # handle| handle) (?P<handle>\d+) \(verdict (?P<verdict>[^)]*)\)")
+_NFT_LINE = re.compile(
+    r"^trace id (?P<id>[0-9a-f]+) (?P<family>\S+) (?P<table>\S+) (?P<chain>\S+) (?P<rest>.*)$"
+)
+_NFT_RULE = re.compile(
+    r"^(?:rule (?P<text>.*?)|unknown rule)(?: # handle| handle) (?P<handle>\d+)"
+    r" \(verdict (?P<verdict>[^)]*)\)"
+)
 _NFT_RULE_NOHANDLE = re.compile(r"^rule (?P<text>.*?) \(verdict (?P<verdict>[^)]*)\)")
 _NFT_FIELDS = {
     "iif": re.compile(r'\biif "([^"]*)"'),
@@ -25,9 +31,16 @@ _NFT_FIELDS = {
     "tcp_flags": re.compile(r"\btcp flags == (\S+)"),
 }
 
-_LOG_LINE = re.compile(r"TRACE: (?P<table>[^:\s]+):(?P<chain>[^:\s]+):(?P<kind>rule|return|policy):(?P<num>\d+) (?P<rest>.*)$")
+_LOG_LINE = re.compile(
+    r"TRACE: (?P<table>[^:\s]+):(?P<chain>[^:\s]+):(?P<kind>rule|return|policy):(?P<num>\d+) (?P<rest>.*)$"
+)
 _LOG_KV = re.compile(r"\b([A-Z]+)=(\S*)")
-_LOG_ICMP_TYPES = {"0": "echo-reply", "3": "destination-unreachable", "8": "echo-request", "11": "time-exceeded"}
+_LOG_ICMP_TYPES = {
+    "0": "echo-reply",
+    "3": "destination-unreachable",
+    "8": "echo-request",
+    "11": "time-exceeded",
+}
 
 
 @dataclass
@@ -50,6 +63,17 @@ class TraceEvent:
     fields: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Base:
+    trace_id: str
+    table: str
+    chain: str
+    family: str = "ip"
+
+    def kw(self) -> dict[str, Any]:
+        return {"trace_id": self.trace_id, "table": self.table, "chain": self.chain, "family": self.family}
+
+
 def packet_fields(text: str) -> dict[str, str]:
     found = {}
     for key, pattern in _NFT_FIELDS.items():
@@ -64,26 +88,32 @@ def parse_nft_line(line: str) -> list[TraceEvent]:
     m = _NFT_LINE.match(line.rstrip("\n"))
     if not m:
         return []
-    base = {"trace_id": m["id"], "family": m["family"], "table": m["table"], "chain": m["chain"]}
+    base = _Base(m["id"], m["table"], m["chain"], m["family"])
     rest = m["rest"].strip()
     if rest.startswith("packet:"):
         body = rest.removeprefix("packet:").strip()
-        return [TraceEvent(kind="packet", text=body, fields=packet_fields(body), **base)]
+        return [TraceEvent(kind="packet", text=body, fields=packet_fields(body), **base.kw())]
     if rest.startswith(("rule ", "unknown rule")):
         r = _NFT_RULE.match(rest)
         if r:
             text = (r["text"] or "").strip()
-            return [TraceEvent(kind="rule", text=text, handle=int(r["handle"]), verdict=r["verdict"].strip(), **base)]
+            return [
+                TraceEvent(
+                    kind="rule", text=text, handle=int(r["handle"]), verdict=r["verdict"].strip(), **base.kw()
+                )
+            ]
         r = _NFT_RULE_NOHANDLE.match(rest)
         if r:
-            return [TraceEvent(kind="rule", text=r["text"].strip(), verdict=r["verdict"].strip(), **base)]
-        return [TraceEvent(kind="rule", text=rest.removeprefix("rule ").strip(), **base)]
+            return [
+                TraceEvent(kind="rule", text=r["text"].strip(), verdict=r["verdict"].strip(), **base.kw())
+            ]
+        return [TraceEvent(kind="rule", text=rest.removeprefix("rule ").strip(), **base.kw())]
     if rest.startswith("policy "):
-        return [TraceEvent(kind="policy", verdict=rest.split()[1], **base)]
+        return [TraceEvent(kind="policy", verdict=rest.split()[1], **base.kw())]
     if rest.startswith("verdict "):
         words = rest.split()
         verdict = " ".join(words[1:3]) if words[1:2] in (["jump"], ["goto"]) else words[1]
-        return [TraceEvent(kind="return", verdict=verdict, **base)]
+        return [TraceEvent(kind="return", verdict=verdict, **base.kw())]
     return []
 
 
@@ -95,7 +125,7 @@ def parse_nft_output(text: str) -> list[TraceEvent]:
 
 
 def _log_fields(rest: str) -> dict[str, str]:
-    """Packet fields of a legacy log line ("IN=docker0 OUT= ... SRC=... PROTO=ICMP TYPE=8 CODE=0 ID=7 SEQ=1")."""
+    """Packet fields of a legacy log line ("IN=docker0 ... SRC=... PROTO=ICMP TYPE=8 CODE=0 ID=7 SEQ=1")."""
     pairs = _LOG_KV.findall(rest)
     found: dict[str, str] = {}
     seen_proto = False
@@ -133,10 +163,10 @@ def parse_log_line(line: str) -> list[TraceEvent]:
     if not m:
         return []
     fields = _log_fields(m["rest"])
-    base = {"trace_id": "", "family": "ip", "table": m["table"], "chain": m["chain"]}
+    base = _Base("", m["table"], m["chain"])
     return [
-        TraceEvent(kind="packet", text=m["rest"].strip(), fields=fields, **base),
-        TraceEvent(kind=m["kind"], rulenum=int(m["num"]), **base),
+        TraceEvent(kind="packet", text=m["rest"].strip(), fields=fields, **base.kw()),
+        TraceEvent(kind=m["kind"], rulenum=int(m["num"]), **base.kw()),
     ]
 
 

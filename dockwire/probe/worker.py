@@ -1,4 +1,4 @@
-"""The sender process: `python -m dockwire.probe.worker`, spoken to over stdin/stdout (one JSON line each way).
+"""The sender process: `python -m dockwire.probe.worker`, talked to over stdin/stdout (one JSON line each).
 
 1. read a WorkerRequest line; 2. enter its namespace; 3. import scapy; 4. print WorkerReady;
 5. wait for "go"; 6. send, print the WorkerReport, exit. EOF on stdin at any point ends it quietly.
@@ -31,7 +31,9 @@ def main() -> int:
         try:
             enter_netns(request.netns)
         except OSError as exc:
-            _write(WorkerReady(ready=False, error=f"cannot enter the network namespace: {exc.strerror or exc}"))
+            _write(
+                WorkerReady(ready=False, error=f"cannot enter the network namespace: {exc.strerror or exc}")
+            )
             return 2
     from dockwire.probe import sender
 

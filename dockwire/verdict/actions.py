@@ -9,9 +9,33 @@ from dockwire.model import Target
 
 # Targets that never decide a packet's fate: the walk goes on to the next rule.
 NON_TERMINAL = {
-    "LOG", "NFLOG", "ULOG", "TRACE", "CHECKSUM", "TCPMSS", "TOS", "DSCP", "TTL", "CLASSIFY", "AUDIT", "SET",
-    "COUNTER", "CONTINUE", "LIMIT", "QUOTA", "NOTRACK_LOG", "CONNSECMARK", "SECMARK", "IDLETIMER", "LED",
-    "RATEEST", "HMARK", "TEE", "NONE", "FLOW", "",
+    "LOG",
+    "NFLOG",
+    "ULOG",
+    "TRACE",
+    "CHECKSUM",
+    "TCPMSS",
+    "TOS",
+    "DSCP",
+    "TTL",
+    "CLASSIFY",
+    "AUDIT",
+    "SET",
+    "COUNTER",
+    "CONTINUE",
+    "LIMIT",
+    "QUOTA",
+    "NOTRACK_LOG",
+    "CONNSECMARK",
+    "SECMARK",
+    "IDLETIMER",
+    "LED",
+    "RATEEST",
+    "HMARK",
+    "TEE",
+    "NONE",
+    "FLOW",
+    "",
 }
 NAT_TARGETS = {"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP"}
 
@@ -65,8 +89,13 @@ def _addr_port(text: str) -> tuple[IPv4Address | None, int | None]:
 
 
 def _mark_action(name: str, args: list[str]) -> Action:
-    for opt, op in (("--set-xmark", "xset"), ("--set-mark", "set"), ("--or-mark", "or"), ("--and-mark", "and"),
-                    ("--xor-mark", "xor")):
+    for opt, op in (
+        ("--set-xmark", "xset"),
+        ("--set-mark", "set"),
+        ("--or-mark", "or"),
+        ("--and-mark", "and"),
+        ("--xor-mark", "xor"),
+    ):
         value = _opt(args, opt)
         if value is not None:
             v, _, m = value.partition("/")
@@ -90,8 +119,10 @@ def parse_target(target: Target | None, sets: dict[str, list[str]] | None = None
     kind = target.kind
     if kind == "goto":
         return Action("goto", chain=name, text=f"goto {name}")
-    if kind == "jump" and upper not in ("ACCEPT", "DROP", "RETURN", "REJECT", "CONTINUE") and upper not in (
-        NAT_TARGETS
+    if (
+        kind == "jump"
+        and upper not in ("ACCEPT", "DROP", "RETURN", "REJECT", "CONTINUE")
+        and upper not in (NAT_TARGETS)
     ):
         return Action("jump", chain=name, text=f"jump {name}")
     if upper == "ACCEPT":
@@ -164,7 +195,9 @@ def _vmap(args: list[str], sets: dict[str, list[str]]) -> Action:
     else:
         items = [part for part in data.strip("{} ").split(",") if part.strip()]
     entries = tuple((k, v) for k, v in (parse_vmap_entry(e) for e in items) if v is not None)
-    return Action("vmap", vmap_key=key, vmap=entries, vmap_ref=data if data.startswith("@") else "", text=text)
+    return Action(
+        "vmap", vmap_key=key, vmap=entries, vmap_ref=data if data.startswith("@") else "", text=text
+    )
 
 
 def parse_vmap_entry(text: str) -> tuple[str, Action | None]:

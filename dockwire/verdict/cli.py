@@ -36,17 +36,34 @@ def _warn_stale(model: HostModel) -> None:
 @click.command()
 @click.argument("src")
 @click.argument("dst")
-@click.option("--proto", type=click.Choice(["icmp", "tcp", "udp"]), default=None,
-              help="Protocol (default: tcp when a port is given, else icmp).")
+@click.option(
+    "--proto",
+    type=click.Choice(["icmp", "tcp", "udp"]),
+    default=None,
+    help="Protocol (default: tcp when a port is given, else icmp).",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Destination port.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
-@click.option("--snapshot", "snapshot_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Reason over a snapshot file instead of the live host.")
+@click.option(
+    "--snapshot",
+    "snapshot_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Reason over a snapshot file instead of the live host.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Also list the plain jumps the packet took.")
 @click.pass_context
 @friendly_errors
-def why(ctx: click.Context, src: str, dst: str, proto: str | None, port: int | None, as_json: bool,
-        snapshot_file: str | None, verbose: bool) -> None:
+def why(
+    ctx: click.Context,
+    src: str,
+    dst: str,
+    proto: str | None,
+    port: int | None,
+    as_json: bool,
+    snapshot_file: str | None,
+    verbose: bool,
+) -> None:
     """Can SRC reach DST, and if not, exactly what stops it?
 
     \b
@@ -74,8 +91,13 @@ def why(ctx: click.Context, src: str, dst: str, proto: str | None, port: int | N
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print every cell as JSON.")
-@click.option("--snapshot", "snapshot_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Reason over a snapshot file instead of the live host.")
+@click.option(
+    "--snapshot",
+    "snapshot_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Reason over a snapshot file instead of the live host.",
+)
 @click.option("--all", "include_stopped", is_flag=True, help="Include containers that are not running.")
 @click.pass_context
 @friendly_errors

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from typing import Any
 
 from dockwire.model import Container, HostModel, Interface, Network, VethPair
 from dockwire.verdict.netfilter_eval import HookWalker
@@ -33,6 +34,8 @@ class EngineContext:
     owner_by_ip: dict[str, Container] = field(default_factory=dict)
     host_ifaces: dict[str, Interface] = field(default_factory=dict)
     container_routing: dict[str, RoutingTables] = field(default_factory=dict)
+    # Container id -> its namespace view (dockwire.verdict.namespaces.ContainerView), built on first use.
+    views: dict[str, Any] = field(default_factory=dict)
 
     def owner(self, container: Container) -> Container:
         """The container whose network namespace `container` uses (itself unless container:X)."""

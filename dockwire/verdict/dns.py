@@ -61,15 +61,23 @@ def resolve_name(ctx: EngineContext, src: Container, name: str) -> DnsAnswer:
     if dns is not None:
         for entry in dns.hosts:
             if wanted in {n.lower() for n in entry.names}:
-                return DnsAnswer("allowed", f"{name} resolves to {entry.ip} from {src.name}'s /etc/hosts",
-                                 resolved=entry.ip, steps=[f"/etc/hosts: {entry.ip} {' '.join(entry.names)}"])
+                return DnsAnswer(
+                    "allowed",
+                    f"{name} resolves to {entry.ip} from {src.name}'s /etc/hosts",
+                    resolved=entry.ip,
+                    steps=[f"/etc/hosts: {entry.ip} {' '.join(entry.names)}"],
+                )
         steps.append(f"/etc/hosts of {src.name} has no entry for {name}")
     user_nets = _user_networks(ctx, owner)
     embedded = bool(user_nets) and (dns is None or EMBEDDED_DNS in dns.nameservers)
     if user_nets and dns is not None and EMBEDDED_DNS not in dns.nameservers:
-        steps.append(f"resolv.conf does not point at the embedded DNS ({', '.join(dns.nameservers) or 'none'})")
+        steps.append(
+            f"resolv.conf does not point at the embedded DNS ({', '.join(dns.nameservers) or 'none'})"
+        )
     if embedded:
-        steps.append(f"embedded DNS {EMBEDDED_DNS} answers for networks {', '.join(n.name for n, _ in user_nets)}")
+        steps.append(
+            f"embedded DNS {EMBEDDED_DNS} answers for networks {', '.join(n.name for n, _ in user_nets)}"
+        )
         for net, _ in user_nets:
             for other in ctx.model.containers:
                 if other.state and other.state != "running":
@@ -77,39 +85,71 @@ def resolve_name(ctx: EngineContext, src: Container, name: str) -> DnsAnswer:
                 base = wanted.removesuffix(f".{net.name.lower()}")
                 if base in _names_on(other, net.id):
                     ip = next((ep.ip for ep in other.endpoints if ep.network_id == net.id), "")
-                    return DnsAnswer("allowed", f"{name} resolves to {ip} via the embedded DNS on {net.name}",
-                                     resolved=ip, steps=[*steps, f"{other.name} on {net.name}: {ip}"])
+                    return DnsAnswer(
+                        "allowed",
+                        f"{name} resolves to {ip} via the embedded DNS on {net.name}",
+                        resolved=ip,
+                        steps=[*steps, f"{other.name} on {net.name}: {ip}"],
+                    )
     # Not resolvable through Docker: say why and how to fix it.
     target = next((c for c in ctx.model.containers if wanted in _all_names(c) and c.id != owner.id), None)
     if target is None:
         if embedded:
-            return DnsAnswer("uncertain", f"{name} is not a container name on {src.name}'s networks; the embedded "
-                             "DNS forwards it to the host's resolvers (not evaluated)", steps=steps)
-        return DnsAnswer("uncertain", f"{name} is not a container or link name; {src.name} asks "
-                         f"{', '.join(dns.nameservers) if dns else 'the host resolvers'} (not evaluated)",
-                         steps=steps)
+            return DnsAnswer(
+                "uncertain",
+                f"{name} is not a container name on {src.name}'s networks; the embedded "
+                "DNS forwards it to the host's resolvers (not evaluated)",
+                steps=steps,
+            )
+        return DnsAnswer(
+            "uncertain",
+            f"{name} is not a container or link name; {src.name} asks "
+            f"{', '.join(dns.nameservers) if dns else 'the host resolvers'} (not evaluated)",
+            steps=steps,
+        )
     target_nets = [n for n, _ in _user_networks(ctx, ctx.owner(target))]
     if not user_nets:
         steps.append(f"{src.name} is only on the default bridge: no embedded DNS for container names")
         if target_nets:
             net = target_nets[0].name
-            return DnsAnswer("blocked", f"{name} does not resolve from {src.name}: the default bridge has no "
-                             "embedded DNS", steps=steps, missing="dns",
-                             fix=[f"docker network connect {shlex.quote(net)} {shlex.quote(owner.name)}"],
-                             fix_note=f"{target.name} is on {net}; joining it gives {src.name} the embedded DNS")
+            return DnsAnswer(
+                "blocked",
+                f"{name} does not resolve from {src.name}: the default bridge has no embedded DNS",
+                steps=steps,
+                missing="dns",
+                fix=[f"docker network connect {shlex.quote(net)} {shlex.quote(owner.name)}"],
+                fix_note=f"{target.name} is on {net}; joining it gives {src.name} the embedded DNS",
+            )
         net = "dwnet"
-        return DnsAnswer("blocked", f"{name} does not resolve from {src.name}: the default bridge has no embedded "
-                         "DNS (only --link writes names into /etc/hosts)", steps=steps, missing="dns",
-                         fix=[f"docker network create {net}",
-                              f"docker network connect {net} {shlex.quote(owner.name)}",
-                              f"docker network connect {net} {shlex.quote(ctx.owner(target).name)}"],
-                         fix_note="put both on a user-defined network, where names resolve")
+        return DnsAnswer(
+            "blocked",
+            f"{name} does not resolve from {src.name}: the default bridge has no embedded "
+            "DNS (only --link writes names into /etc/hosts)",
+            steps=steps,
+            missing="dns",
+            fix=[
+                f"docker network create {net}",
+                f"docker network connect {net} {shlex.quote(owner.name)}",
+                f"docker network connect {net} {shlex.quote(ctx.owner(target).name)}",
+            ],
+            fix_note="put both on a user-defined network, where names resolve",
+        )
     if target_nets:
         net = target_nets[0].name
-        return DnsAnswer("blocked", f"{name} does not resolve from {src.name}: {target.name} is on "
-                         f"{', '.join(n.name for n in target_nets)}, which {src.name} is not on", steps=steps,
-                         missing="dns", fix=[f"docker network connect {shlex.quote(net)} {shlex.quote(owner.name)}"])
+        return DnsAnswer(
+            "blocked",
+            f"{name} does not resolve from {src.name}: {target.name} is on "
+            f"{', '.join(n.name for n in target_nets)}, which {src.name} is not on",
+            steps=steps,
+            missing="dns",
+            fix=[f"docker network connect {shlex.quote(net)} {shlex.quote(owner.name)}"],
+        )
     user = user_nets[0][0].name
-    return DnsAnswer("blocked", f"{name} does not resolve from {src.name}: {target.name} is only on the default "
-                     "bridge, which the embedded DNS does not serve", steps=steps, missing="dns",
-                     fix=[f"docker network connect {shlex.quote(user)} {shlex.quote(ctx.owner(target).name)}"])
+    return DnsAnswer(
+        "blocked",
+        f"{name} does not resolve from {src.name}: {target.name} is only on the default "
+        "bridge, which the embedded DNS does not serve",
+        steps=steps,
+        missing="dns",
+        fix=[f"docker network connect {shlex.quote(user)} {shlex.quote(ctx.owner(target).name)}"],
+    )

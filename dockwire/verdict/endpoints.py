@@ -49,7 +49,7 @@ class Endpoint:
         if self.kind == "outside":
             return "outside" if self.assumed_address else f"outside ({self.address})"
         if self.kind == "published":
-            return f"{self.address}:{self.port}"
+            return f"{self.address or 'host'}:{self.port}"
         return f"name:{self.name}"
 
 
@@ -113,9 +113,7 @@ def find_container(model: HostModel, ident: str) -> Container:
         hint = f"containers: {shown}"
     else:
         hint = "there are no containers"
-    raise EndpointError(
-        f"{ident!r} is not a container, IP, 'host' or 'outside[:ADDR]'; {hint}"
-    )
+    raise EndpointError(f"{ident!r} is not a container, IP, 'host' or 'outside[:ADDR]'; {hint}")
 
 
 def _from_address(model: HostModel, text: str, addr: IPv4Address, port: int | None) -> Endpoint:

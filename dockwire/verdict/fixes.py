@@ -107,8 +107,11 @@ def _host_address_for(fx: FixInput) -> str:
 def _publish(fx: FixInput, why: str) -> Fix:
     proto = fx.proto if fx.proto in ("tcp", "udp") else ""
     if not proto or fx.port is None:
-        return Fix([], f"{why}; only TCP and UDP ports can be published (ICMP to a container works only from "
-                       "its own networks or the host)")
+        return Fix(
+            [],
+            f"{why}; only TCP and UDP ports can be published (ICMP to a container works only from "
+            "its own networks or the host)",
+        )
     port = fx.port
     target = fx.dst.container
     container_port = port
@@ -121,20 +124,30 @@ def _publish(fx: FixInput, why: str) -> Fix:
     suffix = "" if proto == "tcp" else f"/{proto}"
     if target is not None:
         c = fx.ctx.owner(target)
-        bound = [b for b in c.ports if b.container_port == port and b.proto == proto and b.host_port
-                 and b.host_ip in ("", "0.0.0.0", "::")]
+        bound = [
+            b
+            for b in c.ports
+            if b.container_port == port
+            and b.proto == proto
+            and b.host_port
+            and b.host_ip in ("", "0.0.0.0", "::")
+        ]
         if bound and fx.src.kind in ("outside", "host") and fx.dst.kind == "container":
             b = bound[0]
             where = _host_address_for(fx)
-            return Fix([f"dockwire why {shlex.quote(fx.src.text)} {where}:{b.host_port} --proto {proto}"],
-                       f"{why}; {c.name} already publishes {port}/{proto} as port {b.host_port} of the host: "
-                       "connect there")
+            return Fix(
+                [f"dockwire why {shlex.quote(fx.src.text)} {where}:{b.host_port} --proto {proto}"],
+                f"{why}; {c.name} already publishes {port}/{proto} as port {b.host_port} of the host: "
+                "connect there",
+            )
         nets = [n.name for n in _container_networks(fx.ctx, c) if n.name != "bridge"]
         net_opt = f" --network {shlex.quote(nets[0])}" if nets else ""
         publish = f"-p {port}:{container_port}{suffix}"
         return Fix(
-            [f"docker rm -f {shlex.quote(c.name)}",
-             f"docker run -d --name {shlex.quote(c.name)}{net_opt} {publish} {shlex.quote(c.image)}"],
+            [
+                f"docker rm -f {shlex.quote(c.name)}",
+                f"docker run -d --name {shlex.quote(c.name)}{net_opt} {publish} {shlex.quote(c.image)}",
+            ],
             f"{why}; ports can only be published when a container is created: recreate it with {publish} "
             "(and its other options)",
         )
@@ -151,16 +164,23 @@ def _docker_rule_fix(fx: FixInput, hit: Hit) -> Fix | None:
     comment = rule.comment.upper()
     src_is_container = fx.src.container is not None
     if (table == "raw" and chain == "PREROUTING" and "127." in text) or comment == "DROP REMOTE LOOPBACK":
-        return Fix([], "the port is published on a loopback address only, so only the host itself can use it; "
-                       "to reach it from elsewhere publish it on all addresses (docker run -p PORT:PORT)")
+        return Fix(
+            [],
+            "the port is published on a loopback address only, so only the host itself can use it; "
+            "to reach it from elsewhere publish it on all addresses (docker run -p PORT:PORT)",
+        )
     if (table == "raw" and chain == "PREROUTING") or comment == "DROP DIRECT ACCESS":
         why = "Docker drops packets addressed straight to a container from outside its network"
         if src_is_container:
             return _connect(fx, why)
         return _publish(fx, why)
-    if chain in ("DOCKER-ISOLATION-STAGE-2", "DOCKER-ISOLATION-STAGE-1", "DOCKER-INTERNAL") or comment.startswith(
-        "INTERNAL NETWORK"
-    ):
+    if _is_icc_drop(rule) or comment == "ICC":
+        return _icc_fix(fx)
+    if chain in (
+        "DOCKER-ISOLATION-STAGE-2",
+        "DOCKER-ISOLATION-STAGE-1",
+        "DOCKER-INTERNAL",
+    ) or comment.startswith("INTERNAL NETWORK"):
         if "! -d" in text or "! -s" in text or comment.startswith("INTERNAL"):
             return _internal_fix(fx)
         return _connect(fx, "Docker isolates bridge networks from each other")
@@ -169,28 +189,55 @@ def _docker_rule_fix(fx: FixInput, hit: Hit) -> Fix | None:
         if src_is_container:
             return _connect(fx, why)
         return _publish(fx, why)
-    if (chain == "DOCKER-FORWARD" or comment == "ICC") and rule.target and rule.target.name.upper() == "DROP":
-        return _icc_fix(fx)
     return None
 
 
+def _is_icc_drop(rule: Rule) -> bool:
+    """`-i BR -o BR -j DROP`: Docker's rule for a network with inter-container communication off."""
+    if rule.target is None or rule.target.name.upper() != "DROP":
+        return False
+    ins = [m.args[0] for m in rule.matches if m.option == "-i" and not m.negated and m.args]
+    outs = [m.args[0] for m in rule.matches if m.option == "-o" and not m.negated and m.args]
+    return len(rule.matches) == 2 and ins == outs and len(ins) == 1
+
+
 def _internal_fix(fx: FixInput) -> Fix:
-    c = fx.src.container if fx.src.container is not None else fx.dst.container
-    name = fx.ctx.owner(c).name if c is not None else "CONTAINER"
-    return Fix([f"docker network connect bridge {shlex.quote(name)}"],
-               "the network is --internal: nothing gets in or out; connect the container to a regular network "
-               "as well")
+    """Into an --internal network: join it; out of one: join a regular network as well."""
+    ctx = fx.ctx
+    src = ctx.owner(fx.src.container) if fx.src.container is not None else None
+    dst = ctx.owner(fx.dst.container) if fx.dst.container is not None else None
+    if dst is not None:
+        internal = [n for n in _container_networks(ctx, dst) if n.internal]
+        src_nets = {n.id for n in _container_networks(ctx, src)} if src is not None else set()
+        if internal and internal[0].id not in src_nets:
+            net = internal[0].name
+            if src is None:
+                return Fix([], f"{dst.name} is only on --internal network {net}: nothing outside it gets in")
+            return Fix(
+                [f"docker network connect {shlex.quote(net)} {shlex.quote(src.name)}"],
+                f"{dst.name}'s network {net} is --internal: only its own members reach it",
+            )
+    name = src.name if src is not None else (dst.name if dst is not None else "CONTAINER")
+    return Fix(
+        [f"docker network connect bridge {shlex.quote(name)}"],
+        "the network is --internal: nothing gets in or out; connect the container to a regular network "
+        "as well",
+    )
 
 
 def _icc_fix(fx: FixInput) -> Fix:
     a = fx.ctx.owner(fx.src.container).name if fx.src.container else "A"
     b = fx.ctx.owner(fx.dst.container).name if fx.dst.container else "B"
     net = f"{a}-{b}"[:60]
-    return Fix([f"docker network create {shlex.quote(net)}",
-                f"docker network connect {shlex.quote(net)} {shlex.quote(a)}",
-                f"docker network connect {shlex.quote(net)} {shlex.quote(b)}"],
-               "the network has inter-container communication off (enable_icc=false); give the two containers "
-               "a network of their own")
+    return Fix(
+        [
+            f"docker network create {shlex.quote(net)}",
+            f"docker network connect {shlex.quote(net)} {shlex.quote(a)}",
+            f"docker network connect {shlex.quote(net)} {shlex.quote(b)}",
+        ],
+        "the network has inter-container communication off (enable_icc=false); give the two containers "
+        "a network of their own",
+    )
 
 
 def _policy_fix(fx: FixInput, hit: Hit) -> Fix:
@@ -202,17 +249,28 @@ def _policy_fix(fx: FixInput, hit: Hit) -> Fix:
         else:
             ins = "iptables -I FORWARD"
         if fx.direction.endswith("reply"):
-            return Fix([f"{ins} -i {where.iif} -o {where.oif} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
-                       "the FORWARD policy drops the replies: accept established traffic back")
-        return Fix([f"{ins} -i {where.iif} -o {where.oif} -j ACCEPT",
-                    f"{ins} -i {where.oif} -o {where.iif} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
-                   "nothing accepts this forwarded traffic, so the FORWARD policy (DROP) does")
+            return Fix(
+                [f"{ins} -i {where.iif} -o {where.oif} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
+                "the FORWARD policy drops the replies: accept established traffic back",
+            )
+        return Fix(
+            [
+                f"{ins} -i {where.iif} -o {where.oif} -j ACCEPT",
+                f"{ins} -i {where.oif} -o {where.iif} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            ],
+            "nothing accepts this forwarded traffic, so the FORWARD policy (DROP) does",
+        )
     table = hit.chain.table
     if table.source == "nftables":
-        return Fix([], f"the policy of {table.family} {table.name} {chain} drops it; add an accept rule before the "
-                       "end of that chain")
-    return Fix([f"iptables -t {table.name} -I {chain} -j ACCEPT  # narrow it to this flow"],
-               f"the policy of {table.name} {chain} drops it")
+        return Fix(
+            [],
+            f"the policy of {table.family} {table.name} {chain} drops it; add an accept rule before the "
+            "end of that chain",
+        )
+    return Fix(
+        [f"iptables -t {table.name} -I {chain} -j ACCEPT  # narrow it to this flow"],
+        f"the policy of {table.name} {chain} drops it",
+    )
 
 
 def _missing_fix(fx: FixInput) -> Fix:
@@ -223,8 +281,10 @@ def _missing_fix(fx: FixInput) -> Fix:
         return Fix([f"docker start {shlex.quote(facts.get('container', 'CONTAINER'))}"])
     if m == "network-none":
         name = shlex.quote(facts.get("container", "CONTAINER"))
-        return Fix([f"docker network disconnect none {name}", f"docker network connect bridge {name}"],
-                   "a container with --network none has only loopback")
+        return Fix(
+            [f"docker network disconnect none {name}", f"docker network connect bridge {name}"],
+            "a container with --network none has only loopback",
+        )
     if m == "container-route":
         if facts.get("internal"):
             return _internal_fix(fx)
@@ -233,23 +293,36 @@ def _missing_fix(fx: FixInput) -> Fix:
         return _publish(fx, "the port is not published on that address")
     if m == "macvlan-host":
         parent = facts.get("parent") or "PARENT"
-        return Fix([f"ip link add dwshim link {parent} type macvlan mode bridge",
-                    "ip addr add HOST_ADDR/32 dev dwshim && ip link set dwshim up && "
-                    "ip route add CONTAINER_ADDR/32 dev dwshim"],
-                   "the host can reach its macvlan children only through a macvlan interface of its own "
-                   "(pick a free address of that network for HOST_ADDR)")
+        return Fix(
+            [
+                f"ip link add dwshim link {parent} type macvlan mode bridge",
+                "ip addr add HOST_ADDR/32 dev dwshim && ip link set dwshim up && "
+                "ip route add CONTAINER_ADDR/32 dev dwshim",
+            ],
+            "the host can reach its macvlan children only through a macvlan interface of its own "
+            "(pick a free address of that network for HOST_ADDR)",
+        )
     if m == "rp_filter":
-        return Fix([f"sysctl -w net.ipv4.conf.{facts.get('iface', 'all')}.rp_filter=2"],
-                   "loose reverse-path filtering accepts asymmetric routes")
+        return Fix(
+            [f"sysctl -w net.ipv4.conf.{facts.get('iface', 'all')}.rp_filter=2"],
+            "loose reverse-path filtering accepts asymmetric routes",
+        )
     if m == "route":
-        return Fix([f"ip route add {facts.get('dst', 'DST')} via GATEWAY"], "add a route towards the destination")
+        return Fix(
+            [f"ip route add {facts.get('dst', 'DST')} via GATEWAY"], "add a route towards the destination"
+        )
     if m == "no-proxy":
-        return Fix([], "enable the userland proxy (\"userland-proxy\": true in daemon.json) or reach the port "
-                       "through an address that the DNAT rule covers")
+        return Fix(
+            [],
+            'enable the userland proxy ("userland-proxy": true in daemon.json) or reach the port '
+            "through an address that the DNAT rule covers",
+        )
     if m == "neighbour":
         return Fix([], "no container or host address owns that IP on the bridge; check the address")
     if m == "reply-route":
-        return Fix([], "the reply takes another way back (asymmetric routing); route the reply through the host")
+        return Fix(
+            [], "the reply takes another way back (asymmetric routing); route the reply through the host"
+        )
     return Fix([])
 
 
@@ -264,8 +337,12 @@ def suggest_fix(fx: FixInput) -> Fix:
         found = _docker_rule_fix(fx, hit)
         if found is not None:
             return found
-        return Fix([], "a Docker rule drops it; change the Docker setup rather than the rule (Docker rewrites it)")
+        return Fix(
+            [], "a Docker rule drops it; change the Docker setup rather than the rule (Docker rewrites it)"
+        )
     if rule.owner in ("ufw", "firewalld"):
-        return Fix([delete_rule(fx.ctx, hit)], f"the rule belongs to {rule.owner}: change it with {rule.owner} "
-                                               "instead, or it comes back")
+        return Fix(
+            [delete_rule(fx.ctx, hit)],
+            f"the rule belongs to {rule.owner}: change it with {rule.owner} instead, or it comes back",
+        )
     return Fix([delete_rule(fx.ctx, hit)], "delete the rule (or insert an ACCEPT for this flow before it)")

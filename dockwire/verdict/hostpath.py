@@ -34,7 +34,10 @@ class Conn:
 
     def undo_dnat(self, pkt: Packet) -> Packet:
         """Reply packets: give back the original destination (as source) where DNAT changed it."""
-        if (self.after.dst, self.after.dport) != (self.before.dst, self.before.dport) and pkt.src == self.after.dst:
+        if (self.after.dst, self.after.dport) != (
+            self.before.dst,
+            self.before.dport,
+        ) and pkt.src == self.after.dst:
             return pkt.evolve(src=self.before.dst, sport=self.before.dport)
         return pkt
 
@@ -63,8 +66,13 @@ class HostStack:
 
     # --- hooks ----------------------------------------------------------------------------------------------
 
-    def hook(self, where: Where, pkt: Packet, nat_point: Callable[[Packet], Packet] | None = None,
-             family: str = "ip") -> Packet:
+    def hook(
+        self,
+        where: Where,
+        pkt: Packet,
+        nat_point: Callable[[Packet], Packet] | None = None,
+        family: str = "ip",
+    ) -> Packet:
         """Run one hook; return the packet as it leaves, or raise Stop (blocked / uncertain)."""
         outcomes = self.ctx.walker.run(family, where, pkt, nat_point)
         first = outcomes[0]
@@ -72,8 +80,12 @@ class HostStack:
             unknown = [hit for o in outcomes for hit, _ in o.assumptions]
             rules = _unique_rules(unknown)
             verdicts = sorted({o.verdict for o in outcomes})
-            raise Stop("uncertain", f"at {where.hook.upper()} the outcome ({' or '.join(verdicts)}) depends on "
-                       f"{len(rules)} rule(s) dockwire cannot evaluate", unknown=rules)
+            raise Stop(
+                "uncertain",
+                f"at {where.hook.upper()} the outcome ({' or '.join(verdicts)}) depends on "
+                f"{len(rules)} rule(s) dockwire cannot evaluate",
+                unknown=rules,
+            )
         self.trace.add_hits(first.hits)
         unknown_here = _unique_rules([hit for hit, _ in first.assumptions])
         if unknown_here:
@@ -81,17 +93,24 @@ class HostStack:
         label = f"{family} " if family != "ip" else ""
         if first.verdict == "UNKNOWN":
             culprit = first.culprit
-            raise Stop("uncertain", first.note or "a rule's action is not understood",
-                       unknown=[culprit] if culprit else [])
+            raise Stop(
+                "uncertain",
+                first.note or "a rule's action is not understood",
+                unknown=[culprit] if culprit else [],
+            )
         if first.verdict in ("DROP", "REJECT"):
             culprit = first.culprit
             assert culprit is not None
             what = "policy" if culprit.rule is None else "rule"
-            self.trace.hop("hook", f"{label}{where.describe()}: {first.verdict} by {what} "
-                                   f"{culprit.chain.table.name}/{culprit.chain.chain.name}")
+            self.trace.hop(
+                "hook",
+                f"{label}{where.describe()}: {first.verdict} by {what} "
+                f"{culprit.chain.table.name}/{culprit.chain.chain.name}",
+            )
             verb = "rejected" if first.verdict == "REJECT" else "dropped"
-            raise Stop("blocked", f"{verb} at {where.hook.upper()} by "
-                       f"{_describe_hit(culprit)}", culprit=culprit)
+            raise Stop(
+                "blocked", f"{verb} at {where.hook.upper()} by {_describe_hit(culprit)}", culprit=culprit
+            )
         self.trace.hop("hook", f"{label}{where.describe()}: ACCEPT")
         for hit in first.nat:
             self.trace.hop("nat", f"{hit.effect} ({_describe_hit(hit)})")
@@ -107,10 +126,18 @@ class HostStack:
 
     def _no_route(self, pkt: Packet, result: RouteResult, where: str) -> Stop:
         if result.kind == "none":
-            return Stop("blocked", f"the host has no route to {pkt.dst} ({where})", missing="route",
-                        facts={"dst": str(pkt.dst)})
-        return Stop("blocked", f"the host routes {pkt.dst} to {result.kind} ({result.describe()})",
-                    missing="route", facts={"dst": str(pkt.dst), "route": result.describe()})
+            return Stop(
+                "blocked",
+                f"the host has no route to {pkt.dst} ({where})",
+                missing="route",
+                facts={"dst": str(pkt.dst)},
+            )
+        return Stop(
+            "blocked",
+            f"the host routes {pkt.dst} to {result.kind} ({result.describe()})",
+            missing="route",
+            facts={"dst": str(pkt.dst), "route": result.describe()},
+        )
 
     def _check_forwarding(self, iif: str) -> None:
         forward = self.ctx.model.sysctls.ip_forward
@@ -118,8 +145,11 @@ class HostStack:
             return
         if forward is None:
             raise Stop("uncertain", "net.ipv4.ip_forward was not recorded; the packet must be forwarded")
-        raise Stop("blocked", "net.ipv4.ip_forward=0: the host does not forward packets between interfaces",
-                   missing="ip_forward")
+        raise Stop(
+            "blocked",
+            "net.ipv4.ip_forward=0: the host does not forward packets between interfaces",
+            missing="ip_forward",
+        )
 
     def _check_rp_filter(self, pkt: Packet, iif: str) -> None:
         rp = self.ctx.model.sysctls.rp_filter
@@ -128,21 +158,34 @@ class HostStack:
             return
         back = self.ctx.routing.lookup(pkt.src, None, "", pkt.mark)
         if back.ok and back.kind != "local" and back.dev and back.dev != iif:
-            raise Stop("blocked", f"strict reverse-path filter on {iif}: replies to {pkt.src} would leave by "
-                       f"{back.dev}", missing="rp_filter", facts={"iface": iif})
+            raise Stop(
+                "blocked",
+                f"strict reverse-path filter on {iif}: replies to {pkt.src} would leave by {back.dev}",
+                missing="rp_filter",
+                facts={"iface": iif},
+            )
 
     # --- ways through the host -----------------------------------------------------------------------------
 
-    def from_iface(self, pkt: Packet, iif: str, physdev_in: str = "", conn: Conn | None = None,
-                   skip_prerouting: bool = False) -> Exit:
+    def from_iface(
+        self,
+        pkt: Packet,
+        iif: str,
+        physdev_in: str = "",
+        conn: Conn | None = None,
+        skip_prerouting: bool = False,
+    ) -> Exit:
         """A packet arriving on `iif` (a bridge, when it came from a container's veth) and routed."""
         if not skip_prerouting:
-            pkt = self.hook(Where("prerouting", iif=iif, physdev_in=physdev_in), pkt,
-                            conn.undo_snat if conn else None)
+            pkt = self.hook(
+                Where("prerouting", iif=iif, physdev_in=physdev_in), pkt, conn.undo_snat if conn else None
+            )
         result = self.route(pkt, iif)
         self.trace.hop("route", f"host routing: {pkt.dst} -> {result.describe()}")
         if result.kind in ("local", "broadcast"):
-            pkt = self.hook(Where("input", iif=iif, physdev_in=physdev_in), pkt, conn.undo_dnat if conn else None)
+            pkt = self.hook(
+                Where("input", iif=iif, physdev_in=physdev_in), pkt, conn.undo_dnat if conn else None
+            )
             return Exit("local", pkt, oif="lo")
         if not result.ok:
             raise self._no_route(pkt, result, f"arriving on {iif}")
@@ -154,34 +197,55 @@ class HostStack:
         next_hop = IPv4Address(result.gateway) if result.gateway else pkt.dst
         return Exit("iface", pkt, oif=oif, next_hop=next_hop)
 
-    def bridged(self, pkt: Packet, bridge: str, port_in: str, port_out: str, conn: Conn | None = None) -> Exit:
+    def bridged(
+        self, pkt: Packet, bridge: str, port_in: str, port_out: str, conn: Conn | None = None
+    ) -> Exit:
         """A frame between two ports of one bridge; netfilter sees it only through br_netfilter."""
-        bridge_chains = any(self.ctx.ruleset.base_chains("bridge", h) for h in ("prerouting", "forward",
-                                                                                 "postrouting"))
+        bridge_chains = any(
+            self.ctx.ruleset.base_chains("bridge", h) for h in ("prerouting", "forward", "postrouting")
+        )
         if bridge_chains:
             for hook in ("prerouting", "forward", "postrouting"):
-                pkt = self.hook(Where(hook, iif=port_in if hook != "postrouting" else "",
-                                      oif=port_out if hook != "prerouting" else "", bridge=bridge,
-                                      physdev_in=port_in, physdev_out=port_out, bridged=True), pkt, family="bridge")
+                pkt = self.hook(
+                    Where(
+                        hook,
+                        iif=port_in if hook != "postrouting" else "",
+                        oif=port_out if hook != "prerouting" else "",
+                        bridge=bridge,
+                        physdev_in=port_in,
+                        physdev_out=port_out,
+                        bridged=True,
+                    ),
+                    pkt,
+                    family="bridge",
+                )
         nf = self.ctx.bridge_nf
         if nf is False:
             self.trace.hop("bridge", f"bridged on {bridge}: br_netfilter off, iptables does not see it")
             return Exit("iface", pkt, oif=bridge, next_hop=pkt.dst, physdev_out=port_out)
         if nf is None:
-            self.trace.note("whether br_netfilter passes bridged traffic to iptables was not recorded; "
-                            "assumed it does (Docker turns it on)")
-        self.trace.hop("bridge", f"bridged on {bridge} ({port_in} -> {port_out}); br_netfilter hands it to iptables")
+            self.trace.note(
+                "whether br_netfilter passes bridged traffic to iptables was not recorded; "
+                "assumed it does (Docker turns it on)"
+            )
+        self.trace.hop(
+            "bridge", f"bridged on {bridge} ({port_in} -> {port_out}); br_netfilter hands it to iptables"
+        )
         before = pkt
-        pkt = self.hook(Where("prerouting", iif=bridge, physdev_in=port_in), pkt,
-                        conn.undo_snat if conn else None)
+        pkt = self.hook(
+            Where("prerouting", iif=bridge, physdev_in=port_in), pkt, conn.undo_snat if conn else None
+        )
         if pkt.dst != before.dst:
             # DNAT on a bridged frame: br_netfilter routes it instead.
             self.trace.hop("route", f"destination rewritten to {pkt.dst}: routed instead of bridged")
             return self.from_iface(pkt, bridge, port_in, conn, skip_prerouting=True)
-        pkt = self.hook(Where("forward", iif=bridge, oif=bridge, physdev_in=port_in, physdev_out=port_out,
-                              bridged=True), pkt)
-        pkt = self.hook(Where("postrouting", oif=bridge, physdev_out=port_out), pkt,
-                        conn.undo_dnat if conn else None)
+        pkt = self.hook(
+            Where("forward", iif=bridge, oif=bridge, physdev_in=port_in, physdev_out=port_out, bridged=True),
+            pkt,
+        )
+        pkt = self.hook(
+            Where("postrouting", oif=bridge, physdev_out=port_out), pkt, conn.undo_dnat if conn else None
+        )
         return Exit("iface", pkt, oif=bridge, next_hop=pkt.dst, physdev_out=port_out)
 
     def from_host(self, pkt: Packet, conn: Conn | None = None) -> Exit:

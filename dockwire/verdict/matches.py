@@ -63,6 +63,8 @@ def _addresses(items: list[str], sets: Sets) -> Callable[[IPv4Address], bool] | 
     if resolved is None:
         return None
     tests = [address_predicate(i) for i in resolved]
+    if len(tests) == 1:
+        return tests[0]
     return lambda addr: any(t(addr) for t in tests)
 
 
@@ -110,11 +112,15 @@ def _ct_states(items: list[str]) -> Test:
 
 
 def _iface(which: str, patterns: list[str]) -> Test:
-    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
-        name = getattr(where, which)
-        return any(iface_matches(p, name) for p in patterns)
-
-    return test
+    exact = {p.strip('"') for p in patterns if not p.endswith(("+", "*"))}
+    prefixes = tuple(p.strip('"')[:-1] for p in patterns if p.endswith(("+", "*")))
+    if which == "iif":
+        if not prefixes:
+            return lambda p, w, f: w.iif in exact
+        return lambda p, w, f: w.iif in exact or (bool(w.iif) and w.iif.startswith(prefixes))
+    if not prefixes:
+        return lambda p, w, f: w.oif in exact
+    return lambda p, w, f: w.oif in exact or (bool(w.oif) and w.oif.startswith(prefixes))
 
 
 def _addrtype(which: str, types: list[str]) -> Test:
@@ -290,8 +296,16 @@ def _nft_value_test(lhs: str, items: list[str], sets: Sets) -> Test:
         return _protocol(items)
     if lhs in ("nfproto", "protocol"):
         return lambda p, w, f: bool({i.lower() for i in items} & {"ipv4", "ip", "0x0800", "2"})
-    if lhs in ("tcp dport", "udp dport", "th dport", "sctp dport", "tcp sport", "udp sport", "th sport",
-               "sctp sport"):
+    if lhs in (
+        "tcp dport",
+        "udp dport",
+        "th dport",
+        "sctp dport",
+        "tcp sport",
+        "udp sport",
+        "th sport",
+        "sctp sport",
+    ):
         proto, field = lhs.split()
         ports = _ports(items, field, sets)
         if proto == "th":
@@ -319,6 +333,14 @@ def _nft_value_test(lhs: str, items: list[str], sets: Sets) -> Test:
         return lambda p, w, f: "unicast" in {i.lower() for i in items}
     if lhs == "ip version":
         return lambda p, w, f: items == ["4"]
+    if lhs.startswith(("ip6 ", "icmpv6 ", "ct original ip6 ")):
+        return lambda p, w, f: False  # IPv6 header fields never match an IPv4 packet
+    if lhs.startswith("tcp flags & "):
+        mask = {
+            f.upper() for f in split_list([lhs.removeprefix("tcp flags & ").strip("() ").replace("|", ",")])
+        }
+        want = {part.strip().upper() for item in items for part in item.split("|")}
+        return lambda p, w, f: p.proto == "tcp" and (set(p.tcp_flags) & mask) == want
     raise Unparsable(lhs)
 
 

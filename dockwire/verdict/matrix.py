@@ -89,8 +89,9 @@ def build_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
             try:
                 for proto, port in [("icmp", None), *ports_of(owner or dst)]:
                     v = evaluate(model, src_ep, dst_ep, proto, port)
-                    checks.append(Check(proto=proto, port=port, verdict=v.verdict, culprit=_culprit(v),
-                                        reason=v.reason))
+                    checks.append(
+                        Check(proto=proto, port=port, verdict=v.verdict, culprit=_culprit(v), reason=v.reason)
+                    )
             except DockwireError as exc:
                 cells.append(Cell(src=src.name, dst=dst.name, checks=checks, error=str(exc)))
                 continue
@@ -110,9 +111,11 @@ def render_matrix(m: Matrix) -> str:
     width = max(CELL_WIDTH, 4)
     row_label = max(len(n) for n in names) + 5
     header = " " * row_label + "".join(f"{index[n]:<{width}}" for n in names)
-    lines = ["rows: source, columns: destination; a cell shows `ok`, or the chain (or missing piece) that "
-             "blocks, `PORT:` when only that port is blocked, `~` when other checks pass, `?` when uncertain",
-             header]
+    lines = [
+        "rows: source, columns: destination; a cell shows `ok`, or the chain (or missing piece) that "
+        "blocks, `PORT:` when only that port is blocked, `~` when other checks pass, `?` when uncertain",
+        header,
+    ]
     for src in names:
         cells = []
         for dst in names:

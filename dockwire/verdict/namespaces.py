@@ -97,6 +97,7 @@ def container_view(ctx: EngineContext, container: Container) -> ContainerView:
         host_veth = pair.host_ifname if pair else ""
         if pair and pair.bridge:
             bridge = pair.bridge
-        attachments[iface.name] = Attachment(iface.name, addr, iface.kind or "veth", host_veth, bridge, network,
-                                             parent)
+        attachments[iface.name] = Attachment(
+            iface.name, addr, iface.kind or "veth", host_veth, bridge, network, parent
+        )
     return ContainerView(container, routing, attachments, inferred)

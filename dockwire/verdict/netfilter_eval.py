@@ -101,8 +101,9 @@ class HookWalker:
 
     # --- one hook -------------------------------------------------------------------------------------------
 
-    def run(self, family: str, where: Where, pkt: Packet,
-            nat_point: Callable[[Packet], Packet] | None = None) -> list[Outcome]:
+    def run(
+        self, family: str, where: Where, pkt: Packet, nat_point: Callable[[Packet], Packet] | None = None
+    ) -> list[Outcome]:
         """Every distinct way the hook can end for `pkt` (one element when nothing is unknown).
 
         Conntrack looks at packets entering at prerouting/output at priority -200, so chains before that
@@ -152,8 +153,9 @@ class HookWalker:
     # --- one base chain -----------------------------------------------------------------------------------
 
     def _walk_base(self, base: BaseChain, where: Where, state: Outcome) -> list[Outcome]:
-        start = _Branch(state.packet, [[base.compiled, 0]], list(state.hits), list(state.assumptions),
-                        list(state.nat))
+        start = _Branch(
+            state.packet, [[base.compiled, 0]], list(state.hits), list(state.assumptions), list(state.nat)
+        )
         pending = [start]
         results: list[Outcome] = []
         steps = 0
@@ -179,10 +181,18 @@ class HookWalker:
                 assumed = matched is None
                 if assumed:
                     if len(pending) + len(results) >= MAX_BRANCHES:
-                        return [Outcome("UNKNOWN", state.packet, note="too many conditions could not be evaluated")]
-                    other = _Branch(br.packet, [list(f) for f in br.stack], list(br.hits),
-                                    [*br.assumptions, (Hit(base, chain, rule, where, "not matched", True), False)],
-                                    list(br.nat))
+                        return [
+                            Outcome(
+                                "UNKNOWN", state.packet, note="too many conditions could not be evaluated"
+                            )
+                        ]
+                    other = _Branch(
+                        br.packet,
+                        [list(f) for f in br.stack],
+                        list(br.hits),
+                        [*br.assumptions, (Hit(base, chain, rule, where, "not matched", True), False)],
+                        list(br.nat),
+                    )
                     pending.append(other)
                 outcome = self._apply(base, where, br, chain, rule, rule.action, assumed)
             results.append(outcome)
@@ -192,19 +202,35 @@ class HookWalker:
         policy = (base.compiled.chain.policy or "ACCEPT").upper()
         hit = Hit(base, base.compiled, None, where, f"policy {policy}")
         verdict = "DROP" if policy == "DROP" else "ACCEPT"
-        return Outcome(verdict, br.packet, [*br.hits, hit], hit if verdict == "DROP" else None,
-                       br.assumptions, br.nat)
+        return Outcome(
+            verdict, br.packet, [*br.hits, hit], hit if verdict == "DROP" else None, br.assumptions, br.nat
+        )
 
-    def _apply(self, base: BaseChain, where: Where, br: _Branch, chain: CompiledChain, rule: CompiledRule,
-               action: Action, assumed: bool) -> Outcome | None:
+    def _apply(
+        self,
+        base: BaseChain,
+        where: Where,
+        br: _Branch,
+        chain: CompiledChain,
+        rule: CompiledRule,
+        action: Action,
+        assumed: bool,
+    ) -> Outcome | None:
         """Do what a matched rule says; an Outcome ends this base chain, None continues the walk."""
         hit = Hit(base, chain, rule, where, action.text or action.kind, assumed)
         if action.kind == "vmap":
             picked = _vmap_action(action, br.packet, where)
             if picked is None:
                 br.hits.append(hit)
-                return Outcome("UNKNOWN", br.packet, br.hits, hit, br.assumptions, br.nat,
-                               note=f"cannot evaluate the verdict map key of: {action.text}")
+                return Outcome(
+                    "UNKNOWN",
+                    br.packet,
+                    br.hits,
+                    hit,
+                    br.assumptions,
+                    br.nat,
+                    note=f"cannot evaluate the verdict map key of: {action.text}",
+                )
             if picked.kind == "continue":
                 return None
             hit = Hit(base, chain, rule, where, f"vmap: {picked.text}", assumed)
@@ -228,8 +254,15 @@ class HookWalker:
         if kind == "jump" or kind == "goto":
             target = self.ruleset.chain(chain.table, action.chain)
             if target is None:
-                return Outcome("UNKNOWN", br.packet, br.hits, hit, br.assumptions, br.nat,
-                               note=f"chain {action.chain} not found")
+                return Outcome(
+                    "UNKNOWN",
+                    br.packet,
+                    br.hits,
+                    hit,
+                    br.assumptions,
+                    br.nat,
+                    note=f"chain {action.chain} not found",
+                )
             if kind == "goto":
                 br.stack[-1] = [target, 0]
             else:
@@ -242,8 +275,15 @@ class HookWalker:
             return None
         if kind in ("dnat", "snat", "masquerade", "redirect"):
             return self._nat(where, br, hit, action)
-        return Outcome("UNKNOWN", br.packet, br.hits, hit, br.assumptions, br.nat,
-                       note=f"target {action.text or action.kind} is not understood")
+        return Outcome(
+            "UNKNOWN",
+            br.packet,
+            br.hits,
+            hit,
+            br.assumptions,
+            br.nat,
+            note=f"target {action.text or action.kind} is not understood",
+        )
 
     def _nat(self, where: Where, br: _Branch, hit: Hit, action: Action) -> Outcome:
         pkt = br.packet
@@ -253,18 +293,32 @@ class HookWalker:
                 addr = addr or LOOPBACK
             else:
                 addr = action.to_addr or pkt.dst
-            pkt = pkt.evolve(dst=addr, dport=action.to_port or pkt.dport, ct_nat=pkt.ct_nat | {"DNAT"},
-                             nat_done=pkt.nat_done | {"dst"})
+            pkt = pkt.evolve(
+                dst=addr,
+                dport=action.to_port or pkt.dport,
+                ct_nat=pkt.ct_nat | {"DNAT"},
+                nat_done=pkt.nat_done | {"dst"},
+            )
         else:
             if action.kind == "masquerade":
                 addr = primary_address(self.interfaces, where.oif)
                 if addr is None:
-                    return Outcome("UNKNOWN", pkt, br.hits, hit, br.assumptions, br.nat,
-                                   note=f"no IPv4 address on {where.oif} to masquerade with")
+                    return Outcome(
+                        "UNKNOWN",
+                        pkt,
+                        br.hits,
+                        hit,
+                        br.assumptions,
+                        br.nat,
+                        note=f"no IPv4 address on {where.oif} to masquerade with",
+                    )
             else:
                 addr = action.to_addr or pkt.src
-            pkt = pkt.evolve(src=addr, sport=action.to_port or pkt.sport, ct_nat=pkt.ct_nat | {"SNAT"},
-                             nat_done=pkt.nat_done | {"src"})
+            pkt = pkt.evolve(
+                src=addr,
+                sport=action.to_port or pkt.sport,
+                ct_nat=pkt.ct_nat | {"SNAT"},
+                nat_done=pkt.nat_done | {"src"},
+            )
         br.nat.append(hit)
         return Outcome("ACCEPT", pkt, br.hits, None, br.assumptions, br.nat)
-

@@ -67,7 +67,9 @@ def first_packet(src: str, dst: str, proto: str, port: int | None, mark: int | N
     s, d = ip_address(src), ip_address(dst)
     assert isinstance(s, IPv4Address) and isinstance(d, IPv4Address)
     if proto == "icmp":
-        return Packet(src=s, dst=d, proto="icmp", icmp_type=ICMP_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark)
+        return Packet(
+            src=s, dst=d, proto="icmp", icmp_type=ICMP_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark
+        )
     return Packet(
         src=s,
         dst=d,

@@ -77,16 +77,17 @@ class FlowFollower:
         self.ctx = ctx
         self.trace = trace
         self.stack = HostStack(ctx, trace)
-        self._views: dict[str, ContainerView] = {}
 
     def view(self, container: Container) -> ContainerView:
-        found = self._views.get(container.id)
+        found: ContainerView | None = self.ctx.views.get(container.id)
         if found is None:
             found = container_view(self.ctx, container)
-            self._views[container.id] = found
-            if found.inferred and container.state == "running":
-                self.trace.note(f"{container.name}'s network namespace was not read: its interfaces and routes "
-                                "are inferred from Docker's settings")
+            self.ctx.views[container.id] = found
+        if found.inferred and container.state == "running":
+            self.trace.note(
+                f"{container.name}'s network namespace was not read: its interfaces and routes "
+                "are inferred from Docker's settings"
+            )
         return found
 
     # --- endpoints to places ----------------------------------------------------------------------------
@@ -96,20 +97,35 @@ class FlowFollower:
         c = ep.container
         assert c is not None
         if c.state and c.state != "running":
-            raise Stop("blocked", f"{c.name} is not running (state {c.state})", missing="not-running",
-                       facts={"container": c.name})
+            raise Stop(
+                "blocked",
+                f"{c.name} is not running (state {c.state})",
+                missing="not-running",
+                facts={"container": c.name},
+            )
         owner = self.ctx.owner(c)
         if owner is not c:
-            self.trace.hop("netns", f"{c.name} uses {owner.name}'s network namespace (container:{owner.name})")
+            self.trace.hop(
+                "netns", f"{c.name} uses {owner.name}'s network namespace (container:{owner.name})"
+            )
             if owner.state and owner.state != "running":
-                raise Stop("blocked", f"{c.name} shares the namespace of {owner.name}, which is not running",
-                           missing="not-running", facts={"container": owner.name})
+                raise Stop(
+                    "blocked",
+                    f"{c.name} shares the namespace of {owner.name}, which is not running",
+                    missing="not-running",
+                    facts={"container": owner.name},
+                )
         if owner.network_mode == "none" or (
-            not any(ep.ip for ep in owner.endpoints) and owner.network_mode != "host"
+            not any(ep.ip for ep in owner.endpoints)
+            and owner.network_mode != "host"
             and not any(i.name != "lo" for i in owner.interfaces)
         ):
-            raise Stop("blocked", f"{c.name} has network mode none: only a loopback interface, no way in or out",
-                       missing="network-none", facts={"container": c.name, "role": role})
+            raise Stop(
+                "blocked",
+                f"{c.name} has network mode none: only a loopback interface, no way in or out",
+                missing="network-none",
+                facts={"container": c.name, "role": role},
+            )
         return owner
 
     def place_of(self, ep: Endpoint, role: str) -> Place:
@@ -123,8 +139,11 @@ class FlowFollower:
             addr = IPv4Address(ep.address)
             route = self.ctx.routing.lookup(addr)
             if route.kind == "local":
-                raise Stop("blocked", f"{addr} is an address of the host itself, not an outside client",
-                           missing="bad-endpoint")
+                raise Stop(
+                    "blocked",
+                    f"{addr} is an address of the host itself, not an outside client",
+                    missing="bad-endpoint",
+                )
             return Place("outside", address=addr, iface=route.dev)
         return Place("host", address=IPv4Address(ep.address) if ep.address else None)
 
@@ -145,8 +164,12 @@ class FlowFollower:
             for att in self.view(target).attachments.values():
                 if att.address:
                     return att.address
-            raise Stop("blocked", f"{target.name} has no IPv4 address", missing="no-address",
-                       facts={"container": target.name})
+            raise Stop(
+                "blocked",
+                f"{target.name} has no IPv4 address",
+                missing="no-address",
+                facts={"container": target.name},
+            )
         # The host (or a published port on it) as the source sees it.
         if src_place.kind == "container" and src_place.container is not None:
             view = self.view(src_place.container)
@@ -176,7 +199,9 @@ class FlowFollower:
                 return dst
             src = self.ctx.routing.source_for(result, self.ctx.model.host.interfaces)
             if src is None:
-                raise self.stack._no_route(first_packet("0.0.0.0", str(dst), "icmp", None), result, "from the host")
+                raise self.stack._no_route(
+                    first_packet("0.0.0.0", str(dst), "icmp", None), result, "from the host"
+                )
             return src
         assert place.container is not None
         view = self.view(place.container)
@@ -190,11 +215,18 @@ class FlowFollower:
         return att.address
 
     def container_no_route(self, container: Container, dst: IPv4Address) -> Stop:
-        internal = [e.network for e in container.endpoints
-                    if (n := self.ctx.network(e.network_id) or self.ctx.network(e.network)) and n.internal]
+        internal = [
+            e.network
+            for e in container.endpoints
+            if (n := self.ctx.network(e.network_id) or self.ctx.network(e.network)) and n.internal
+        ]
         why = f" ({', '.join(internal)} is --internal: no default route)" if internal else ""
-        return Stop("blocked", f"{container.name} has no route to {dst}{why}", missing="container-route",
-                    facts={"container": container.name, "internal": ",".join(internal), "dst": str(dst)})
+        return Stop(
+            "blocked",
+            f"{container.name} has no route to {dst}{why}",
+            missing="container-route",
+            facts={"container": container.name, "internal": ",".join(internal), "dst": str(dst)},
+        )
 
     def send(self, origin: Place, pkt: Packet, conn: Conn | None = None) -> Arrival:
         """Follow `pkt` from `origin` until it arrives in some namespace."""
@@ -220,8 +252,11 @@ class FlowFollower:
         if att.kind in MACVLAN_KINDS:
             return self.macvlan_egress(container, att, pkt, next_hop)
         if not att.bridge:
-            raise Stop("uncertain", f"{container.name}'s {att.ifname} is not attached to a known bridge",
-                       facts={"container": container.name})
+            raise Stop(
+                "uncertain",
+                f"{container.name}'s {att.ifname} is not attached to a known bridge",
+                facts={"container": container.name},
+            )
         veth = att.host_veth or "?"
         self.trace.hop("link", f"{att.ifname} -> veth {veth} on bridge {att.bridge}")
         neighbour = self.neighbour_on_bridge(att.bridge, next_hop)
@@ -231,29 +266,48 @@ class FlowFollower:
             return self.arrive(exit_)
         if self.ctx.routing.is_local(next_hop) and self.ctx.routing.lookup(next_hop).kind == "local":
             return self.arrive(self.stack.from_iface(pkt, att.bridge, physdev_in=veth, conn=conn))
-        raise Stop("blocked", f"nothing on bridge {att.bridge} answers for {next_hop} (no container or host "
-                   "address)", missing="neighbour", facts={"dst": str(next_hop), "bridge": att.bridge})
+        raise Stop(
+            "blocked",
+            f"nothing on bridge {att.bridge} answers for {next_hop} (no container or host address)",
+            missing="neighbour",
+            facts={"dst": str(next_hop), "bridge": att.bridge},
+        )
 
-    def macvlan_egress(self, container: Container, att: object, pkt: Packet, next_hop: IPv4Address) -> Arrival:
+    def macvlan_egress(
+        self, container: Container, att: object, pkt: Packet, next_hop: IPv4Address
+    ) -> Arrival:
         from dockwire.verdict.namespaces import Attachment
 
         assert isinstance(att, Attachment)
         if self.ctx.routing.is_local(pkt.dst):
-            raise Stop("blocked", f"{container.name} is on {att.kind} network {att.network}: a {att.kind} child "
-                       "and its parent host cannot talk to each other", missing="macvlan-host",
-                       facts={"network": att.network, "parent": att.parent, "kind": att.kind})
+            raise Stop(
+                "blocked",
+                f"{container.name} is on {att.kind} network {att.network}: a {att.kind} child "
+                "and its parent host cannot talk to each other",
+                missing="macvlan-host",
+                facts={"network": att.network, "parent": att.parent, "kind": att.kind},
+            )
         owner = self.ctx.owner_by_ip.get(str(pkt.dst))
         if owner is not None:
             other = self.view(owner)
             if any(a.kind in MACVLAN_KINDS and a.network == att.network for a in other.attachments.values()):
-                self.trace.hop("link", f"{att.kind} {att.network}: switched to {owner.name} inside the driver "
-                               "(the host's netfilter does not see it)")
+                self.trace.hop(
+                    "link",
+                    f"{att.kind} {att.network}: switched to {owner.name} inside the driver "
+                    "(the host's netfilter does not see it)",
+                )
                 return Arrival(Place("container", owner), pkt)
-            raise Stop("uncertain", f"{container.name} sends through {att.kind} parent {att.parent or '?'}; "
-                       f"whether it comes back to {owner.name} depends on the network outside the host",
-                       facts={"network": att.network})
-        self.trace.hop("link", f"{att.kind} {att.network}: leaves through parent {att.parent or '?'} "
-                       "(the host's netfilter does not see it)")
+            raise Stop(
+                "uncertain",
+                f"{container.name} sends through {att.kind} parent {att.parent or '?'}; "
+                f"whether it comes back to {owner.name} depends on the network outside the host",
+                facts={"network": att.network},
+            )
+        self.trace.hop(
+            "link",
+            f"{att.kind} {att.network}: leaves through parent {att.parent or '?'} "
+            "(the host's netfilter does not see it)",
+        )
         return Arrival(Place("outside", address=pkt.dst, iface=att.parent), pkt)
 
     def neighbour_on_bridge(self, bridge: str, addr: IPv4Address) -> Container | None:
@@ -276,11 +330,17 @@ class FlowFollower:
             return Arrival(Place("host"), pkt)
         oif = exit_.oif
         next_hop = exit_.next_hop or pkt.dst
-        if self.ctx.model.network_by_bridge(oif) is not None or oif in {b.name for b in self.ctx.model.bridges}:
+        if self.ctx.model.network_by_bridge(oif) is not None or oif in {
+            b.name for b in self.ctx.model.bridges
+        }:
             owner = self.neighbour_on_bridge(oif, next_hop)
             if owner is None:
-                raise Stop("blocked", f"nothing on bridge {oif} has address {next_hop}", missing="neighbour",
-                           facts={"dst": str(next_hop), "bridge": oif})
+                raise Stop(
+                    "blocked",
+                    f"nothing on bridge {oif} has address {next_hop}",
+                    missing="neighbour",
+                    facts={"dst": str(next_hop), "bridge": oif},
+                )
             self.trace.hop("deliver", f"delivered to {owner.name} through {oif}")
             return Arrival(Place("container", owner), pkt)
         pair = self.ctx.veth_by_host.get(oif)
@@ -306,43 +366,75 @@ class FlowFollower:
         reply = reply_to(arrival.packet)
         back = self.send(arrival.place, reply, conn)
         if not back.place.same(origin):
-            raise Stop("blocked", f"the reply goes to {back.place.label()}, not back to {origin.label()}",
-                       missing="reply-route")
+            raise Stop(
+                "blocked",
+                f"the reply goes to {back.place.label()}, not back to {origin.label()}",
+                missing="reply-route",
+            )
         if back.packet.dst != first.src:
             raise Stop("uncertain", f"the reply reaches {back.packet.dst}, not the sender's {first.src}")
 
     def proxy(self, src_place: Place, dst_port: int, pkt: Packet, arrival: Arrival) -> Place:
         """A published port answered on the host: docker-proxy's own connection to the container."""
-        bindings = [(c, b) for c, b in published_bindings(self.ctx, dst_port, pkt.proto)
-                    if _binding_listens_on(b, arrival.packet.dst)]
+        bindings = [
+            (c, b)
+            for c, b in published_bindings(self.ctx, dst_port, pkt.proto)
+            if _binding_listens_on(b, arrival.packet.dst)
+        ]
         if not bindings:
             other = published_bindings(self.ctx, dst_port, pkt.proto)
             if other:
                 c, b = other[0]
-                raise Stop("blocked", f"{pkt.proto}/{dst_port} is published by {c.name} only on "
-                           f"{b.host_ip}, not on {arrival.packet.dst}", missing="not-published",
-                           facts={"container": c.name, "port": str(dst_port), "host_ip": b.host_ip,
-                                  "proto": pkt.proto})
-            raise Stop("blocked", f"no container publishes {pkt.proto}/{dst_port}; the packet reaches the host "
-                       "itself (whether a host process listens there is out of scope)", missing="not-published",
-                       facts={"port": str(dst_port), "proto": pkt.proto})
+                raise Stop(
+                    "blocked",
+                    f"{pkt.proto}/{dst_port} is published by {c.name} only on "
+                    f"{b.host_ip}, not on {arrival.packet.dst}",
+                    missing="not-published",
+                    facts={
+                        "container": c.name,
+                        "port": str(dst_port),
+                        "host_ip": b.host_ip,
+                        "proto": pkt.proto,
+                    },
+                )
+            raise Stop(
+                "blocked",
+                f"no container publishes {pkt.proto}/{dst_port}; the packet reaches the host "
+                "itself (whether a host process listens there is out of scope)",
+                missing="not-published",
+                facts={"port": str(dst_port), "proto": pkt.proto},
+            )
         container, binding = bindings[0]
         engine = self.ctx.model.engine
         if engine is not None and engine.userland_proxy is False:
-            raise Stop("blocked", f"{pkt.proto}/{dst_port} is published by {container.name}, but no DNAT rule "
-                       "applies on this path and the userland proxy is disabled", missing="no-proxy",
-                       facts={"container": container.name, "port": str(dst_port)})
+            raise Stop(
+                "blocked",
+                f"{pkt.proto}/{dst_port} is published by {container.name}, but no DNAT rule "
+                "applies on this path and the userland proxy is disabled",
+                missing="no-proxy",
+                facts={"container": container.name, "port": str(dst_port)},
+            )
         owner = self.ctx.owner(container)
         target_place = Place("container", owner)
-        target_addr = self.pick_address(Endpoint("container", container.name, container=owner),
-                                        target_place, Place("host"))
-        self.trace.hop("proxy", f"docker-proxy listening on {binding.host_ip or '0.0.0.0'}:{dst_port}/{pkt.proto} "
-                                f"connects to {container.name} {target_addr}:{binding.container_port}")
-        inner = first_packet(str(self.source_address(Place("host"), target_addr)), str(target_addr), pkt.proto,
-                             binding.container_port)
+        target_addr = self.pick_address(
+            Endpoint("container", container.name, container=owner), target_place, Place("host")
+        )
+        self.trace.hop(
+            "proxy",
+            f"docker-proxy listening on {binding.host_ip or '0.0.0.0'}:{dst_port}/{pkt.proto} "
+            f"connects to {container.name} {target_addr}:{binding.container_port}",
+        )
+        inner = first_packet(
+            str(self.source_address(Place("host"), target_addr)),
+            str(target_addr),
+            pkt.proto,
+            binding.container_port,
+        )
         inner_arrival, _ = self.connection(Place("host"), inner, "proxy request")
         if not inner_arrival.place.same(target_place):
-            raise Stop("uncertain", f"docker-proxy's connection ends at {inner_arrival.place.label()}, "
-                                    f"not {container.name}")
+            raise Stop(
+                "uncertain",
+                f"docker-proxy's connection ends at {inner_arrival.place.label()}, not {container.name}",
+            )
         self.answer(Place("host"), inner, inner_arrival, "proxy reply")
         return target_place

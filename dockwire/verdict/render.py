@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import msgspec
 
-from dockwire.verdict.records import ALLOWED, BLOCKED, RuleRef, Verdict
+from dockwire.verdict.records import ALLOWED, BLOCKED, EndpointRef, RuleRef, Verdict
 
 WORDS = {ALLOWED: "ALLOWED", BLOCKED: "BLOCKED"}
 
 
 def verdict_json(verdict: Verdict) -> bytes:
     return msgspec.json.format(msgspec.json.encode(verdict), indent=2) + b"\n"
+
+
+def _label(ref: EndpointRef) -> str:
+    if ref.address and ref.address not in ref.label:
+        return f"{ref.label} ({ref.address})"
+    return ref.label
 
 
 def _where(ref: RuleRef) -> str:
@@ -27,13 +33,15 @@ def render_verdict(v: Verdict, verbose: bool = False) -> str:
     """The answer first (verdict, why, culprit, fix), then the path and the rules met on the way."""
     word = WORDS.get(v.verdict, "UNCERTAIN")
     what = "dns" if v.proto == "dns" else (f"{v.proto}/{v.port}" if v.port else v.proto)
-    lines = [f"{word}  {v.src.label} -> {v.dst.label}  {what}", f"why:      {v.reason}"]
+    lines = [f"{word}  {_label(v.src)} -> {_label(v.dst)}  {what}", f"why:      {v.reason}"]
     if v.resolved:
         lines.append(f"resolves: {v.resolved}")
     if v.culprit is not None:
         c = v.culprit
-        lines.append(f"culprit:  {_where(c)} [{c.source}, owner {c.owner}, {_counters(c)}] ({c.direction}, "
-                     f"{c.hook.upper()})")
+        lines.append(
+            f"culprit:  {_where(c)} [{c.source}, owner {c.owner}, {_counters(c)}] ({c.direction}, "
+            f"{c.hook.upper()})"
+        )
         lines.append(f"          {c.text}")
     elif v.missing:
         lines.append(f"missing:  {v.missing}")
@@ -56,7 +64,9 @@ def render_verdict(v: Verdict, verbose: bool = False) -> str:
         lines.append("rules matched:")
         shown = v.matched if verbose else [r for r in v.matched if not _is_plain_jump(r)]
         for ref in shown:
-            lines.append(f"  {ref.direction:<13} {ref.hook.upper():<11} {_where(ref):<34} {ref.effect:<14} {ref.text}")
+            lines.append(
+                f"  {ref.direction:<13} {ref.hook.upper():<11} {_where(ref):<34} {ref.effect:<14} {ref.text}"
+            )
         hidden = len(v.matched) - len(shown)
         if hidden:
             lines.append(f"  (+{hidden} plain jumps; --verbose shows them)")

@@ -11,6 +11,12 @@ from dockwire.model import Interface, Route, RoutingRule
 LOCAL_TABLE, MAIN_TABLE, DEFAULT_TABLE = 255, 254, 253
 LOOPBACK_NET = IPv4Network("127.0.0.0/8")
 UNROUTABLE_TYPES = ("blackhole", "unreachable", "prohibit")
+# The policy rules of a namespace nobody changed: local, main, default.
+DEFAULT_RULES = (
+    RoutingRule(priority=0, table=LOCAL_TABLE),
+    RoutingRule(priority=32766, table=MAIN_TABLE),
+    RoutingRule(priority=32767, table=DEFAULT_TABLE),
+)
 
 
 @lru_cache(maxsize=4096)
@@ -62,8 +68,12 @@ class RouteResult:
 class RoutingTables:
     """One namespace's IPv4 routes and policy rules, indexed for lookups."""
 
-    def __init__(self, routes: list[Route], rules: list[RoutingRule] | None = None,
-                 interfaces: list[Interface] | None = None) -> None:
+    def __init__(
+        self,
+        routes: list[Route],
+        rules: list[RoutingRule] | None = None,
+        interfaces: list[Interface] | None = None,
+    ) -> None:
         self.tables: dict[int, list[tuple[IPv4Network, Route]]] = {}
         for route in routes:
             if route.family != 4:
@@ -84,8 +94,9 @@ class RoutingTables:
             if route.type == "local" and net.prefixlen == 32:
                 self.local_addresses.add(net.network_address)
         self.local_nets = [net for net, r in self.tables.get(LOCAL_TABLE, []) if r.type == "local"]
-        self.broadcasts = {net.network_address for net, r in self.tables.get(LOCAL_TABLE, [])
-                           if r.type == "broadcast"}
+        self.broadcasts = {
+            net.network_address for net, r in self.tables.get(LOCAL_TABLE, []) if r.type == "broadcast"
+        }
 
     def is_local(self, addr: IPv4Address) -> bool:
         if addr in self.local_addresses or addr in LOOPBACK_NET:
@@ -110,14 +121,11 @@ class RoutingTables:
                 return net, route
         return None
 
-    def lookup(self, dst: IPv4Address, src: IPv4Address | None = None, iif: str = "",
-               mark: int | None = 0) -> RouteResult:
+    def lookup(
+        self, dst: IPv4Address, src: IPv4Address | None = None, iif: str = "", mark: int | None = 0
+    ) -> RouteResult:
         """The route the kernel would pick for `dst` (policy rules, then longest prefix per table)."""
-        rules = self.rules or [
-            RoutingRule(priority=0, table=LOCAL_TABLE),
-            RoutingRule(priority=32766, table=MAIN_TABLE),
-            RoutingRule(priority=32767, table=DEFAULT_TABLE),
-        ]
+        rules = self.rules or DEFAULT_RULES
         mark_dependent = False
         for rule in rules:
             if rule.src and (src is None or src not in (network_of(rule.src) or IPv4Network("0.0.0.0/0"))):
@@ -144,8 +152,15 @@ class RoutingTables:
             if route.type == "throw":
                 continue
             kind = route.type if route.type in ("local", "broadcast", *UNROUTABLE_TYPES) else "unicast"
-            return RouteResult(kind=kind, dev=route.dev, gateway=route.gateway, prefsrc=route.prefsrc,
-                               route=route, table=rule.table, mark_dependent=mark_dependent)
+            return RouteResult(
+                kind=kind,
+                dev=route.dev,
+                gateway=route.gateway,
+                prefsrc=route.prefsrc,
+                route=route,
+                table=rule.table,
+                mark_dependent=mark_dependent,
+            )
         if self.is_local(dst):
             return RouteResult(kind="local", dev="lo", table=LOCAL_TABLE)
         return RouteResult(kind="none", mark_dependent=mark_dependent)

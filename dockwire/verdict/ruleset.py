@@ -17,11 +17,16 @@ from dockwire.verdict.matches import Test, compile_match
 IPTABLES_HOOKS: dict[str, dict[str, tuple[str, int]]] = {
     "raw": {"PREROUTING": ("prerouting", -300), "OUTPUT": ("output", -300)},
     "mangle": {
-        "PREROUTING": ("prerouting", -150), "INPUT": ("input", -150), "FORWARD": ("forward", -150),
-        "OUTPUT": ("output", -150), "POSTROUTING": ("postrouting", -150),
+        "PREROUTING": ("prerouting", -150),
+        "INPUT": ("input", -150),
+        "FORWARD": ("forward", -150),
+        "OUTPUT": ("output", -150),
+        "POSTROUTING": ("postrouting", -150),
     },
     "nat": {
-        "PREROUTING": ("prerouting", -100), "OUTPUT": ("output", -100), "INPUT": ("input", 100),
+        "PREROUTING": ("prerouting", -100),
+        "OUTPUT": ("output", -100),
+        "INPUT": ("input", 100),
         "POSTROUTING": ("postrouting", 100),
     },
     "filter": {"INPUT": ("input", 0), "FORWARD": ("forward", 0), "OUTPUT": ("output", 0)},
@@ -60,9 +65,23 @@ class BaseChain:
         return f"{self.compiled.table.name} {self.compiled.chain.name}"
 
 
-def compile_rule(rule: Rule, sets: dict[str, list[str]]) -> CompiledRule:
-    return CompiledRule(rule=rule, tests=tuple(compile_match(m, sets) for m in rule.matches),
-                        action=parse_target(rule.target, sets))
+TestKey = tuple[int, str, str, tuple[str, ...], bool, str, bool]
+
+
+def compile_rule(
+    rule: Rule, sets: dict[str, list[str]], cache: dict[TestKey, Test] | None = None
+) -> CompiledRule:
+    """A rule's conditions as tests and its target as an action; `cache` shares tests between equal conditions."""
+    tests = []
+    for m in rule.matches:
+        key = (id(sets), m.module, m.option, tuple(m.args), m.negated, m.op, m.known)
+        test = cache.get(key) if cache is not None else None
+        if test is None:
+            test = compile_match(m, sets)
+            if cache is not None:
+                cache[key] = test
+        tests.append(test)
+    return CompiledRule(rule=rule, tests=tuple(tests), action=parse_target(rule.target, sets))
 
 
 def _is_iptables(table: Table) -> bool:
@@ -85,16 +104,16 @@ class RuleSet:
     def __init__(self, firewall: Firewall) -> None:
         mirrored = {(t.family, t.name) for t in firewall.tables if t.source == "iptables-nft"}
         self.tables = [
-            t for t in firewall.tables
-            if not (t.source == "nftables" and (t.family, t.name) in mirrored)
+            t for t in firewall.tables if not (t.source == "nftables" and (t.family, t.name) in mirrored)
         ]
         self.chains: dict[tuple[int, str], CompiledChain] = {}
         self.base: dict[tuple[str, str], list[BaseChain]] = {}
         self.rule_count = 0
+        cache: dict[TestKey, Test] = {}
         for index, table in enumerate(self.tables):
             sets = firewall.ipsets if _is_iptables(table) else table.sets
             for chain in table.chains:
-                compiled = CompiledChain(table, chain, [compile_rule(r, sets) for r in chain.rules])
+                compiled = CompiledChain(table, chain, [compile_rule(r, sets, cache) for r in chain.rules])
                 self.rule_count += len(compiled.rules)
                 self.chains[(index, chain.name)] = compiled
                 hook_prio = self._hook_of(table, chain)
@@ -102,7 +121,9 @@ class RuleSet:
                     continue
                 hook, priority = hook_prio
                 is_nat = _nat_chain(table, chain, compiled.rules)
-                family = "bridge" if table.family == "bridge" else ("ip" if table.family in IP_FAMILIES else "")
+                family = (
+                    "bridge" if table.family == "bridge" else ("ip" if table.family in IP_FAMILIES else "")
+                )
                 if not family:
                     continue
                 self.base.setdefault((family, hook), []).append(
@@ -110,8 +131,9 @@ class RuleSet:
                 )
         self.table_index = {id(t): i for i, t in enumerate(self.tables)}
         for chains in self.base.values():
-            chains.sort(key=lambda b: (NAT_PRIORITY.get(b.hook, b.priority) if b.is_nat else b.priority,
-                                       b.priority))
+            chains.sort(
+                key=lambda b: (NAT_PRIORITY.get(b.hook, b.priority) if b.is_nat else b.priority, b.priority)
+            )
 
     @staticmethod
     def _hook_of(table: Table, chain: Chain) -> tuple[str, int] | None:

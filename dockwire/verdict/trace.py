@@ -23,8 +23,16 @@ class HitRecord:
 class Stop(Exception):
     """The flow cannot go on: blocked (with a culprit rule or a missing piece) or uncertain."""
 
-    def __init__(self, verdict: str, reason: str, *, culprit: Hit | None = None, missing: str = "",
-                 unknown: list[Hit] | None = None, facts: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        verdict: str,
+        reason: str,
+        *,
+        culprit: Hit | None = None,
+        missing: str = "",
+        unknown: list[Hit] | None = None,
+        facts: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.verdict = verdict  # "blocked" or "uncertain"
         self.reason = reason
@@ -44,6 +52,9 @@ class Trace:
     # Rules whose conditions could not be evaluated but did not change the outcome.
     harmless_unknowns: list[HitRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The addresses of the first packet, once decided.
+    src_address: str = ""
+    dst_address: str = ""
 
     def hop(self, kind: str, text: str) -> None:
         self.hops.append(HopRecord(self.direction, kind, text))
@@ -53,5 +64,6 @@ class Trace:
             self.notes.append(text)
 
     def add_hits(self, hits: list[Hit]) -> None:
-        self.hits.extend(HitRecord(self.direction, h) for h in hits if h.rule is not None or
-                         h.effect.endswith("DROP"))
+        self.hits.extend(
+            HitRecord(self.direction, h) for h in hits if h.rule is not None or h.effect.endswith("DROP")
+        )

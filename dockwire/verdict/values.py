@@ -7,15 +7,44 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
 
 ICMP_TYPES = {
-    "echo-reply": 0, "pong": 0, "destination-unreachable": 3, "source-quench": 4, "redirect": 5,
-    "echo-request": 8, "ping": 8, "router-advertisement": 9, "router-solicitation": 10,
-    "time-exceeded": 11, "ttl-exceeded": 11, "parameter-problem": 12, "timestamp-request": 13,
-    "timestamp-reply": 14, "info-request": 15, "info-reply": 16, "address-mask-request": 17,
+    "echo-reply": 0,
+    "pong": 0,
+    "destination-unreachable": 3,
+    "source-quench": 4,
+    "redirect": 5,
+    "echo-request": 8,
+    "ping": 8,
+    "router-advertisement": 9,
+    "router-solicitation": 10,
+    "time-exceeded": 11,
+    "ttl-exceeded": 11,
+    "parameter-problem": 12,
+    "timestamp-request": 13,
+    "timestamp-reply": 14,
+    "info-request": 15,
+    "info-reply": 16,
+    "address-mask-request": 17,
     "address-mask-reply": 18,
 }
-PROTOCOLS = {"icmp": "icmp", "1": "icmp", "tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp",
-             "sctp": "sctp", "132": "sctp", "gre": "gre", "47": "gre", "esp": "esp", "50": "esp",
-             "ah": "ah", "51": "ah", "icmpv6": "icmpv6", "ipv6-icmp": "icmpv6", "58": "icmpv6"}
+PROTOCOLS = {
+    "icmp": "icmp",
+    "1": "icmp",
+    "tcp": "tcp",
+    "6": "tcp",
+    "udp": "udp",
+    "17": "udp",
+    "sctp": "sctp",
+    "132": "sctp",
+    "gre": "gre",
+    "47": "gre",
+    "esp": "esp",
+    "50": "esp",
+    "ah": "ah",
+    "51": "ah",
+    "icmpv6": "icmpv6",
+    "ipv6-icmp": "icmpv6",
+    "58": "icmpv6",
+}
 
 
 class Unparsable(ValueError):

@@ -32,21 +32,53 @@ def rule_ref(direction: str, hit: Hit) -> RuleRef:
     chain = hit.chain.chain
     if hit.rule is None:
         policy = (chain.policy or "ACCEPT").upper()
-        text = f"-P {chain.name} {policy}" if table.source.startswith("iptables") else f"policy {policy.lower()}"
-        return RuleRef(direction=direction, hook=hit.where.hook, source=table.source, family=table.family,
-                       table=table.name, chain=chain.name, position=None, text=text, effect=f"policy {policy}",
-                       packets=chain.packets, bytes=chain.bytes, owner=chain.owner)
+        text = (
+            f"-P {chain.name} {policy}" if table.source.startswith("iptables") else f"policy {policy.lower()}"
+        )
+        return RuleRef(
+            direction=direction,
+            hook=hit.where.hook,
+            source=table.source,
+            family=table.family,
+            table=table.name,
+            chain=chain.name,
+            position=None,
+            text=text,
+            effect=f"policy {policy}",
+            packets=chain.packets,
+            bytes=chain.bytes,
+            owner=chain.owner,
+        )
     rule = hit.rule.rule
-    return RuleRef(direction=direction, hook=hit.where.hook, source=table.source, family=table.family,
-                   table=table.name, chain=rule.chain, position=rule.position, text=rule.text, effect=hit.effect,
-                   packets=rule.packets, bytes=rule.bytes, owner=rule.owner, handle=rule.handle,
-                   unknown=rule.unknown or hit.assumed)
+    return RuleRef(
+        direction=direction,
+        hook=hit.where.hook,
+        source=table.source,
+        family=table.family,
+        table=table.name,
+        chain=rule.chain,
+        position=rule.position,
+        text=rule.text,
+        effect=hit.effect,
+        packets=rule.packets,
+        bytes=rule.bytes,
+        owner=rule.owner,
+        handle=rule.handle,
+        unknown=rule.unknown or hit.assumed,
+    )
 
 
 def _endpoint_ref(ep: Endpoint, address: str = "") -> EndpointRef:
     c = ep.container
-    return EndpointRef(kind=ep.kind, text=ep.text, label=ep.label, container=c.name if c else "",
-                       container_id=c.id if c else "", address=address or ep.address, port=ep.port)
+    return EndpointRef(
+        kind=ep.kind,
+        text=ep.text,
+        label=ep.label,
+        container=c.name if c else "",
+        container_id=c.id if c else "",
+        address=address or ep.address,
+        port=ep.port,
+    )
 
 
 def _check_question(src: Endpoint, dst: Endpoint, proto: str, port: int | None) -> None:
@@ -60,14 +92,25 @@ def _check_question(src: Endpoint, dst: Endpoint, proto: str, port: int | None) 
         raise VerdictError("both ends are outside the host: nothing on this host is involved")
 
 
-def _arrived_as_asked(follower: FlowFollower, dst: Endpoint, dst_place: Place, arrival: Arrival,
-                      src_place: Place, first_port: int | None, proto: str) -> None:
+def _arrived_as_asked(
+    follower: FlowFollower,
+    dst: Endpoint,
+    dst_place: Place,
+    arrival: Arrival,
+    src_place: Place,
+    first_port: int | None,
+    proto: str,
+) -> None:
     """Check the request ended where it was meant to; hand a published port over to docker-proxy."""
     got = arrival.place
     if dst.kind in ("published", "host") and got.kind == "container":
         return  # DNAT of a published port took it to its container
-    if dst.kind == "published" or (dst.kind == "host" and first_port is not None and got.kind == "host"
-                                   and _is_published(follower, first_port, proto)):
+    if dst.kind == "published" or (
+        dst.kind == "host"
+        and first_port is not None
+        and got.kind == "host"
+        and _is_published(follower, first_port, proto)
+    ):
         if got.kind != "host":
             raise Stop("uncertain", f"the packet for the published port ends at {got.label()}")
         assert first_port is not None
@@ -75,56 +118,84 @@ def _arrived_as_asked(follower: FlowFollower, dst: Endpoint, dst_place: Place, a
         return
     if dst.kind == "host" and got.kind == "host":
         if first_port is not None:
-            follower.trace.note("the packet reaches the host; whether a process listens on that port is out of "
-                                "scope for a static answer")
+            follower.trace.note(
+                "the packet reaches the host; whether a process listens on that port is out of "
+                "scope for a static answer"
+            )
         return
     if got.same(dst_place):
         if dst.kind == "container" and first_port is not None:
-            follower.trace.note("the packet reaches the container; whether something listens on the port is out "
-                                "of scope for a static answer")
+            follower.trace.note(
+                "the packet reaches the container; whether something listens on the port is out "
+                "of scope for a static answer"
+            )
         return
-    raise Stop("blocked", f"the packet ends at {got.label()}, not at {dst.label}", missing="wrong-destination")
+    raise Stop(
+        "blocked", f"the packet ends at {got.label()}, not at {dst.label}", missing="wrong-destination"
+    )
 
 
 def _is_published(follower: FlowFollower, port: int, proto: str) -> bool:
-    return any(b.host_port == port and b.proto == proto for c in follower.ctx.model.containers for b in c.ports)
+    return any(
+        b.host_port == port and b.proto == proto for c in follower.ctx.model.containers for b in c.ports
+    )
 
 
-def _follow(ctx: EngineContext, trace: Trace, src: Endpoint, dst: Endpoint, proto: str,
-            port: int | None) -> tuple[str, str]:
-    """Follow the flow; returns (source address, destination address). Raises Stop when it cannot pass."""
+def _follow(
+    ctx: EngineContext, trace: Trace, src: Endpoint, dst: Endpoint, proto: str, port: int | None
+) -> None:
+    """Follow the flow, noting its addresses in the trace. Raises Stop when it cannot pass."""
     follower = FlowFollower(ctx, trace)
     src_place = follower.place_of(src, "src")
     dst_place = follower.place_of(dst, "dst")
     dst_addr = follower.pick_address(dst, dst_place, src_place)
     if src_place.kind == "container" and src_place.same(dst_place):
         assert src_place.container is not None
-        trace.hop("netns", f"same network namespace ({src_place.container.name}): loopback, no host netfilter")
-        return "127.0.0.1", "127.0.0.1"
+        trace.hop(
+            "netns", f"same network namespace ({src_place.container.name}): loopback, no host netfilter"
+        )
+        trace.src_address = trace.dst_address = "127.0.0.1"
+        return
     if src_place.kind == "host" and dst_place.kind == "host" and dst.kind == "container":
         trace.hop("netns", "both use the host's network namespace")
+    trace.dst_address = str(dst_addr)
     src_addr = follower.source_address(src_place, dst_addr)
+    trace.src_address = str(src_addr)
     first = first_packet(str(src_addr), str(dst_addr), proto, port)
     arrival, _ = follower.connection(src_place, first, "request")
     _arrived_as_asked(follower, dst, dst_place, arrival, src_place, port, proto)
     follower.answer(src_place, first, arrival, "reply")
-    return str(src_addr), str(dst_addr)
 
 
 def _dns_verdict(ctx: EngineContext, src: Endpoint, dst: Endpoint) -> Verdict:
     dst_ref = _endpoint_ref(dst)
     if src.container is None:
-        return Verdict(verdict=BLOCKED, src=_endpoint_ref(src), dst=dst_ref, proto="dns",
-                       reason=f"{src.label} does not use Docker's DNS: container names resolve only inside "
-                              "containers", missing="dns")
+        return Verdict(
+            verdict=BLOCKED,
+            src=_endpoint_ref(src),
+            dst=dst_ref,
+            proto="dns",
+            reason=f"{src.label} does not use Docker's DNS: container names resolve only inside containers",
+            missing="dns",
+        )
     answer = resolve_name(ctx, src.container, dst.name)
-    return Verdict(verdict=answer.verdict, src=_endpoint_ref(src), dst=dst_ref, proto="dns", reason=answer.reason,
-                   path=[Hop(direction="request", kind="dns", text=s) for s in answer.steps], missing=answer.missing,
-                   fix=answer.fix, fix_note=answer.fix_note, resolved=answer.resolved)
+    return Verdict(
+        verdict=answer.verdict,
+        src=_endpoint_ref(src),
+        dst=dst_ref,
+        proto="dns",
+        reason=answer.reason,
+        path=[Hop(direction="request", kind="dns", text=s) for s in answer.steps],
+        missing=answer.missing,
+        fix=answer.fix,
+        fix_note=answer.fix_note,
+        resolved=answer.resolved,
+    )
 
 
-def evaluate(model: HostModel, src: str | Endpoint, dst: str | Endpoint, proto: str = "icmp",
-             port: int | None = None) -> Verdict:
+def evaluate(
+    model: HostModel, src: str | Endpoint, dst: str | Endpoint, proto: str = "icmp", port: int | None = None
+) -> Verdict:
     """Can `src` reach `dst` with `proto`/`port`? Pure: reads only the model.
 
     `src`/`dst` are endpoint texts (see `resolve_endpoint`) or resolved Endpoints. Raises DockwireError
@@ -140,37 +211,72 @@ def evaluate(model: HostModel, src: str | Endpoint, dst: str | Endpoint, proto: 
     proto = proto.lower()
     _check_question(src_ep, dst_ep, proto, port)
     trace = Trace()
-    src_addr = dst_addr = ""
     stop: Stop | None = None
     try:
-        src_addr, dst_addr = _follow(ctx, trace, src_ep, dst_ep, proto, port)
+        _follow(ctx, trace, src_ep, dst_ep, proto, port)
     except Stop as exc:
         stop = exc
         stop.direction = trace.direction
-    return _assemble(ctx, trace, src_ep, dst_ep, proto, port, stop, src_addr, dst_addr)
+    return _assemble(ctx, trace, src_ep, dst_ep, proto, port, stop, trace.src_address, trace.dst_address)
 
 
-def _assemble(ctx: EngineContext, trace: Trace, src: Endpoint, dst: Endpoint, proto: str, port: int | None,
-              stop: Stop | None, src_addr: str, dst_addr: str) -> Verdict:
+def _assemble(
+    ctx: EngineContext,
+    trace: Trace,
+    src: Endpoint,
+    dst: Endpoint,
+    proto: str,
+    port: int | None,
+    stop: Stop | None,
+    src_addr: str,
+    dst_addr: str,
+) -> Verdict:
     matched = [rule_ref(r.direction, r.hit) for r in trace.hits]
     unevaluated = _dedupe([rule_ref(r.direction, r.hit) for r in trace.harmless_unknowns])
     path = [Hop(direction=h.direction, kind=h.kind, text=h.text) for h in trace.hops]
     common = {
-        "src": _endpoint_ref(src, src_addr), "dst": _endpoint_ref(dst, dst_addr), "proto": proto, "port": port,
-        "path": path, "matched": matched, "unevaluated": unevaluated, "notes": list(trace.notes),
+        "src": _endpoint_ref(src, src_addr),
+        "dst": _endpoint_ref(dst, dst_addr),
+        "proto": proto,
+        "port": port,
+        "path": path,
+        "matched": matched,
+        "unevaluated": unevaluated,
+        "notes": list(trace.notes),
     }
+    stale = sorted(k for k in ctx.model.stale if k.startswith("firewall"))
+    if stale and any(h.kind == "hook" for h in trace.hops) and (stop is None or stop.verdict != UNCERTAIN):
+        first = ctx.model.stale[stale[0]]
+        answer = "allowed" if stop is None else f"blocked ({stop.reason})"
+        common["notes"] = [*trace.notes, f"with the rules that could be read, the answer is: {answer}"]
+        return Verdict(
+            verdict=UNCERTAIN,
+            reason=f"the firewall could not be read completely ({stale[0]}: {first})",
+            **common,
+        )  # type: ignore[arg-type]
     if stop is None:
         reason = f"{src.label} can reach {dst.label}" + (f" on {proto}/{port}" if port else f" ({proto})")
         return Verdict(verdict=ALLOWED, reason=reason, **common)  # type: ignore[arg-type]
     if stop.verdict == UNCERTAIN:
         unknown = _dedupe([rule_ref(stop.direction, h) for h in stop.unknown])
-        return Verdict(verdict=UNCERTAIN, reason=f"{stop.direction}: {stop.reason}", unknown=unknown,
-                       **common)  # type: ignore[arg-type]
+        return Verdict(
+            verdict=UNCERTAIN, reason=f"{stop.direction}: {stop.reason}", unknown=unknown, **common
+        )  # type: ignore[arg-type]
     culprit = rule_ref(stop.direction, stop.culprit) if stop.culprit is not None else None
-    fix = suggest_fix(FixInput(ctx, src, dst, proto, port, stop.culprit, stop.missing, stop.facts, stop.direction))
+    fix = suggest_fix(
+        FixInput(ctx, src, dst, proto, port, stop.culprit, stop.missing, stop.facts, stop.direction)
+    )
     rule = stop.culprit.rule.rule if stop.culprit is not None and stop.culprit.rule is not None else None
-    return Verdict(verdict=BLOCKED, reason=f"{stop.direction}: {stop.reason}", culprit=culprit, rule=rule,
-                   missing=stop.missing, fix=fix.commands, fix_note=fix.note, **common)  # type: ignore[arg-type]
+    return Verdict(
+        verdict=BLOCKED,
+        reason=f"{stop.direction}: {stop.reason}",
+        culprit=culprit,
+        rule=rule,
+        missing=stop.missing,
+        fix=fix.commands,
+        fix_note=fix.note,
+        **common,
+    )  # type: ignore[arg-type]
 
 
 def _dedupe(refs: list[RuleRef]) -> list[RuleRef]:

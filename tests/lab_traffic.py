@@ -1,0 +1,179 @@
+"""Real traffic in the lab, to compare the verdict engine with what the kernel really does.
+
+Each `Case` is one `dockwire why` question about the lab. `observe()` answers it by sending one real probe
+(ping, a TCP connect, an embedded-DNS lookup) from the source's own namespace to the address the engine chose,
+so the engine and the probe talk about the same packets. Traffic only goes to lab containers, the host's own
+addresses and the lab's outside namespace.
+
+Run as `python -m tests.lab_traffic record PATH` (what scripts/record-verdict-fixtures does): writes a
+snapshot of the host to PATH.json and the observed outcome of every case to PATH.observed.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dockwire.model import HostModel
+from dockwire.verdict.records import Verdict
+from dockwire.verdict.verdict import evaluate
+
+OUTSIDE_NS = "dwlab-outside"
+OUTSIDE = "outside:198.51.100.2"
+OUTSIDE_HOST_ADDR = "198.51.100.1"
+TIMEOUT = 3
+
+
+@dataclass(frozen=True)
+class Case:
+    src: str
+    dst: str
+    proto: str = "icmp"
+    port: int | None = None
+    # What the scenario is about (for test ids and messages).
+    about: str = ""
+
+    @property
+    def id(self) -> str:
+        what = f"{self.proto}{self.port or ''}"
+        return f"{self.src}->{self.dst}:{what}".replace("dwlab-", "")
+
+
+CASES: tuple[Case, ...] = (
+    Case("dwlab-default-a", "dwlab-default-b", about="same bridge"),
+    Case("dwlab-default-a", "dwlab-default-b", "tcp", 80, about="DOCKER-USER drop (bridged)"),
+    Case("dwlab-default-b", "dwlab-default-a", "tcp", 80, about="same bridge, other direction"),
+    Case("dwlab-default-a", "dwlab-web", "tcp", 80, about="same bridge to the web container"),
+    Case("dwlab-linked", "dwlab-default-a", "tcp", 80, about="linked container to its link"),
+    Case("dwlab-iso-a", "dwlab-iso-b", about="bridge to bridge"),
+    Case("dwlab-iso-a", "dwlab-iso-b", "tcp", 80, about="bridge to bridge, tcp"),
+    Case("dwlab-custom-a", "dwlab-default-a", about="custom subnet to default bridge"),
+    Case("dwlab-noicc-a", "dwlab-noicc-b", about="icc=false"),
+    Case("dwlab-noicc-a", "dwlab-noicc-b", "tcp", 80, about="icc=false, tcp"),
+    Case("dwlab-internal-a", "dwlab-internal-b", about="inside an internal network"),
+    Case("dwlab-internal-a", OUTSIDE, about="internal network to outside"),
+    Case("dwlab-internal-a", "host", about="internal network to its gateway"),
+    Case("dwlab-default-a", "dwlab-internal-a", about="into an internal network from another bridge"),
+    Case(
+        "dwlab-iso-a", "dwlab-web", "tcp", 80, about="another bridge straight to a published container port"
+    ),
+    Case("dwlab-web", "dwlab-linked", "tcp", 80, about="published container to a neighbour"),
+    Case("dwlab-default-a", OUTSIDE, about="container to outside (MASQUERADE)"),
+    Case("dwlab-iso-a", OUTSIDE, "tcp", 9, about="container to outside, tcp (closed port answers RST)"),
+    Case(OUTSIDE, f"{OUTSIDE_HOST_ADDR}:18080", "tcp", about="outside to a published port (DNAT)"),
+    Case(OUTSIDE, "dwlab-web", "tcp", 80, about="outside straight to a container address"),
+    Case(OUTSIDE, "dwlab-web", about="outside pings a container address"),
+    Case(OUTSIDE, "host", about="outside pings the host"),
+    Case("host", "dwlab-web", "tcp", 80, about="host to container"),
+    Case("host", "dwlab-internal-a", about="host to an internal network's container"),
+    Case("host", "127.0.0.1:18080", "tcp", about="host to a published port on loopback (docker-proxy)"),
+    Case(
+        "dwlab-default-a", "host:18080", "tcp", about="container to a published port on its gateway (proxy)"
+    ),
+    Case("dwlab-iso-a", "host:18080", "tcp", about="container on another bridge to a published port"),
+    Case("dwlab-sidecar", "dwlab-web", "tcp", 80, about="container:X reaches X over loopback"),
+    Case("dwlab-sidecar", "dwlab-default-b", about="container:X uses X's interfaces"),
+    Case("dwlab-none", "dwlab-default-a", about="network none"),
+    Case("dwlab-noicc-a", "name:dwlab-noicc-b", "dns", about="embedded DNS on a user-defined network"),
+    Case("dwlab-linked", "name:db", "dns", about="/etc/hosts entry from --link"),
+)
+
+
+def _run(argv: list[str], timeout: float = TIMEOUT + 5) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _prefix(src: str) -> list[str]:
+    """How to run a command in the source's namespace."""
+    if src == "host":
+        return ["busybox"]
+    if src.startswith("outside"):
+        return ["ip", "netns", "exec", OUTSIDE_NS, "busybox"]
+    return ["docker", "exec", src]
+
+
+def ping(src: str, addr: str) -> bool:
+    return _run([*_prefix(src), "ping", "-c", "1", "-W", str(TIMEOUT), addr]).returncode == 0
+
+
+def tcp_connect(src: str, addr: str, port: int) -> bool:
+    """True when the connection is answered: accepted, or refused by the peer (RST also travelled back)."""
+    proc = _run([*_prefix(src), "nc", "-w", str(TIMEOUT), addr, str(port)])
+    return proc.returncode == 0 or "refused" in (proc.stderr + proc.stdout)
+
+
+def resolves(src: str, name: str) -> bool:
+    """Only names the lab's embedded DNS or /etc/hosts knows are asked (nothing goes to the host's resolver)."""
+    if _run(["docker", "exec", src, "grep", "-qw", name, "/etc/hosts"]).returncode == 0:
+        return True
+    proc = _run(["docker", "exec", src, "nslookup", name, "127.0.0.11"])
+    return proc.returncode == 0 and "Address" in proc.stdout.split("Non-authoritative", 1)[-1]
+
+
+def _address_of(model: HostModel, dst: str) -> str:
+    """The destination's address when the engine stopped before choosing one (e.g. the source cannot send)."""
+    container = model.container(dst.split(":")[0])
+    if container is not None:
+        return next((ep.ip for ep in container.endpoints if ep.ip), "")
+    return ""
+
+
+def observe(case: Case, verdict: Verdict, model: HostModel) -> bool:
+    """Send the real probe for `case` to the addresses `verdict` reasoned about; True when it got through."""
+    if case.proto == "dns":
+        return resolves(case.src, case.dst.removeprefix("name:"))
+    addr = verdict.dst.address or _address_of(model, case.dst)
+    if not addr:
+        raise ValueError(f"{case.id}: no destination address to probe")
+    port = verdict.port
+    if case.proto == "icmp":
+        return ping(case.src, addr)
+    assert port is not None
+    return tcp_connect(case.src, addr, port)
+
+
+def ask(model: HostModel, case: Case) -> Verdict:
+    return evaluate(model, case.src, case.dst, case.proto if case.proto != "dns" else "icmp", case.port)
+
+
+def record(path: Path) -> None:
+    """Snapshot the host, then observe every case; write PATH.json and PATH.observed.json."""
+    import docker
+
+    from dockwire.collect import collect
+    from dockwire.snapshot import save
+
+    model = asyncio.run(collect(docker.from_env(timeout=60)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save(model, path.parent / f"{path.name}.json")
+    results = []
+    for case in CASES:
+        verdict = ask(model, case)
+        reached = observe(case, verdict, model)
+        results.append(
+            {
+                **asdict(case),
+                "reached": reached,
+                "engine_said": verdict.verdict,
+                "dst_address": verdict.dst.address,
+            }
+        )
+        print(f"{case.id:<55} real={'reached' if reached else 'blocked':<8} engine={verdict.verdict}")
+    engine = model.engine
+    meta = {
+        "engine": engine.version if engine else "",
+        "iptables_backend": model.firewall.iptables_backend,
+        "firewall_backend": engine.docker_firewall_backend if engine else "",
+        "cases": results,
+    }
+    (path.parent / f"{path.name}.observed.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "record":
+        sys.exit("usage: python -m tests.lab_traffic record PATH  (writes PATH.json, PATH.observed.json)")
+    record(Path(sys.argv[2]))
