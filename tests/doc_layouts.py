@@ -2,7 +2,7 @@
 
 For the networks and containers of a recorded lab snapshot, this writes the rules Docker would program
 according to moby's rule templates and generated docs, as summarised in /work/shared/docker-firewall.md:
-- "20.10": <=27 iptables layout (per-bridge rules in FORWARD, ISOLATION chains with RETURN tails, no raw rules);
+- "20.10": <=27 iptables layout (per-bridge rules in FORWARD, ISOLATION chains with RETURN tails, no raw);
 - "29-iptables": 29.x iptables layout (DOCKER-INTERNAL, no isolation chains, no nat `-i br -j RETURN`);
 - "29-nftables": 29.x native nftables layout (`table ip docker-bridges`), plus a user table that plays
   DOCKER-USER's part (nftables has no DOCKER-USER).
@@ -188,7 +188,7 @@ def layout_20_10(model: HostModel) -> str:
         {
             "raw": (_builtin("raw"), []),
             "filter": (_builtin("filter") + [f":{c} - [0:0]" for c in chains], filt),
-            "nat": (_builtin("nat") + [":DOCKER - [0:0]"], _nat(nets, ctrs, True, True)),
+            "nat": ([*_builtin("nat"), ":DOCKER - [0:0]"], _nat(nets, ctrs, True, True)),
         }
     )
 
@@ -258,7 +258,7 @@ def layout_28_iptables(model: HostModel, prefix: str = "dwlab-") -> str:
         {
             "raw": (_builtin("raw"), _raw_29(nets, ctrs)),
             "filter": (_builtin("filter") + [f":{c} - [0:0]" for c in chains], filt),
-            "nat": (_builtin("nat") + [":DOCKER - [0:0]"], _nat(nets, ctrs, True, False)),
+            "nat": ([*_builtin("nat"), ":DOCKER - [0:0]"], _nat(nets, ctrs, True, False)),
         }
     )
 
@@ -301,7 +301,7 @@ def layout_29_iptables(model: HostModel) -> str:
         {
             "raw": (_builtin("raw"), _raw_29(nets, ctrs)),
             "filter": (_builtin("filter") + [f":{c} - [0:0]" for c in chains], filt),
-            "nat": (_builtin("nat") + [":DOCKER - [0:0]"], _nat(nets, ctrs, False, False)),
+            "nat": ([*_builtin("nat"), ":DOCKER - [0:0]"], _nat(nets, ctrs, False, False)),
         }
     )
 
@@ -461,10 +461,7 @@ def build(snapshot: Path, outdir: Path) -> None:
     for name, (tag, text, source, backend) in layouts.items():
         header = "# " + HEADER.format(tag=tag, snapshot=snapshot.name)
         (outdir / f"docs-{name}.rules").write_text(f"{header}\n{text}")
-        if source == "nftables":
-            tables = parse_nft_json(nft_json(text))
-        else:
-            tables = parse_iptables_save(text, source)
+        tables = parse_nft_json(nft_json(text)) if source == "nftables" else parse_iptables_save(text, source)
         docs = with_tables(model, tables, backend)
         engine = msgspec.structs.replace(model.engine or Engine(), **ENGINES[name])
         docs = msgspec.structs.replace(

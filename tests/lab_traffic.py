@@ -107,7 +107,7 @@ def tcp_connect(src: str, addr: str, port: int) -> bool:
 
 
 def resolves(src: str, name: str) -> bool:
-    """Only names the lab's embedded DNS or /etc/hosts knows are asked (nothing goes to the host's resolver)."""
+    """Only names the lab's embedded DNS or /etc/hosts knows are asked (none goes to the host's resolver)."""
     if _run(["docker", "exec", src, "grep", "-qw", name, "/etc/hosts"]).returncode == 0:
         return True
     proc = _run(["docker", "exec", src, "nslookup", name, "127.0.0.11"])

@@ -32,7 +32,8 @@ from tests.tui_harness import (
 
 
 def log_text(app: DockwireApp) -> str:
-    return "\n".join(strip.text for strip in app.main_screen.query_one(EventLog).lines)
+    """The events log as one line (wrapped lines joined, runs of spaces collapsed)."""
+    return " ".join(" ".join(strip.text for strip in app.main_screen.query_one(EventLog).lines).split())
 
 
 def result_text(app: DockwireApp) -> str:
@@ -232,7 +233,8 @@ class TestLiveUpdates:
             await ready(pilot)
             firewall = app.main_screen.query_one(FirewallView)
             firewall.focus()
-            await pilot.press("down", "down", "down", "down", "down")
+            while firewall.highlighted is None or firewall.highlighted.rule is None:
+                await pilot.press("down")
             before = firewall.highlighted
             assert before is not None and before.rule is not None
             rows_before = len(firewall.rows)
@@ -316,7 +318,7 @@ class TestChores:
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
             text = plain(app.screen.query_one("Static"))
-            for fragment in ("Ping (ICMP)", "Choose protocol", "Explain statically", "Run the last probe"):
+            for fragment in ("Ping (ICMP)", "Pick protocol", "Explain statically", "Run the last probe"):
                 assert fragment in text
             await pilot.press("escape")
             assert app.screen is app.main_screen

@@ -143,3 +143,19 @@ def test_fixes_per_layout() -> None:
     legacy = ask(layout("docs-20.10"), Case("dwlab-default-a", "dwlab-default-b", "tcp", 80))
     assert legacy.culprit is not None and legacy.culprit.source == "iptables-legacy"
     assert legacy.fix[0].startswith("iptables -D DOCKER-USER -s ")
+
+
+def test_the_docs_generator_reproduces_the_recorded_28_verdicts() -> None:
+    """Self-check of tests/doc_layouts.py: the 28.x layout it writes from the docs, on the recorded lab, gives
+    the same verdicts and culprit chains as the rules really recorded from that 28.5.2 daemon."""
+    from dockwire.probes.iptables_save import parse_iptables_save
+    from tests.doc_layouts import layout_28_iptables
+    from tests.verdict_models import with_tables
+
+    recorded = load(SNAPSHOTS / "engine-28.5.2-iptables-nft.json")
+    docs = with_tables(recorded, parse_iptables_save(layout_28_iptables(recorded), "iptables-nft"))
+    for case in CASES:
+        real, built = ask(recorded, case), ask(docs, case)
+        assert (built.verdict, where_blocked(built)) == (real.verdict, where_blocked(real)), case.id
+        if real.culprit is not None:
+            assert built.culprit is not None and built.culprit.text == real.culprit.text, case.id

@@ -48,7 +48,7 @@ def test_engine_agrees_with_real_traffic(lab_model: HostModel, case: Case) -> No
     )
 
 
-# --- the kernel's own trace ----------------------------------------------------------------------------------
+# --- the kernel's own trace ---------------------------------------------------------------------------------
 
 TRACED = [
     Case("dwlab-default-a", "dwlab-default-b", "tcp", 80, about="DOCKER-USER drop"),

@@ -1,8 +1,8 @@
 """Rule conditions and rule walking, on rules parsed by the real parsers from recorded host dumps.
 
-The iptables rules come from tests/fixtures/firewall/iptables-save-c.txt and the nftables table `inet dwtest-fw`
-from nft-ruleset.json (both recorded by scripts/record-firewall-fixtures); the walk tests add small rule
-sets in iptables-save syntax, parsed the same way.
+The iptables rules come from tests/fixtures/firewall/iptables-save-c.txt and the nftables table
+`inet dwtest-fw` from nft-ruleset.json (both recorded by scripts/record-firewall-fixtures); the walk tests
+add small rule sets in iptables-save syntax, parsed the same way.
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ def test_dns_on_default_bridge_user_network_and_links(m28: HostModel) -> None:
     assert "/etc/hosts" in link.reason
 
 
-# --- endpoints and the question itself ------------------------------------------------------------------------
+# --- endpoints and the question itself ----------------------------------------------------------------------
 
 
 def test_endpoint_resolution(m28: HostModel) -> None:

@@ -36,25 +36,14 @@ class Key:
         return self.key.split(",")[0].replace("question_mark", "?").replace("slash", "/")
 
 
+# fmt: off
 APP_KEYS: tuple[Key, ...] = (
     Key("probe", "p", "probe", "Ping", "Ping (ICMP) from the marked source to the destination"),
-    Key(
-        "probe-options",
-        "P",
-        "probe_options",
-        "Probe…",
-        "Choose protocol (tcp/udp/icmp), port and trace, then probe",
-    ),
+    Key("probe-options", "P", "probe_options", "Probe…", "Pick protocol, port and trace, then probe"),
     Key("trace", "t", "trace", "Trace", "Trace the path from source to destination, hop by hop"),
     Key("why", "w", "why", "Why", "Explain statically, from the model alone, whether the packet passes"),
     Key("rerun", "r", "rerun", "Re-run", "Run the last probe or why again"),
-    Key(
-        "matrix",
-        "m",
-        "toggle_matrix",
-        "Matrix",
-        "Reachability of every container pair (ICMP and published ports)",
-    ),
+    Key("matrix", "m", "toggle_matrix", "Matrix", "Reachability of every container pair"),
     Key("save", "s", "save_snapshot", "Save", "Save the model as a snapshot file in the current directory"),
     Key("theme", "T", "toggle_theme", "Theme", "Switch between the dark and the light theme", show=False),
     Key("help", "question_mark", "help", "Help", "Show every key"),
@@ -62,61 +51,29 @@ APP_KEYS: tuple[Key, ...] = (
 )
 
 MAIN_KEYS: tuple[Key, ...] = (
-    Key(
-        "mark",
-        "space",
-        "mark",
-        "Mark",
-        "Mark the container under the cursor: first the source (A), then the destination (B)",
-        priority=True,
-    ),  # fmt: skip
-    Key(
-        "mark-source",
-        "a",
-        "mark('source')",
-        "Mark A",
-        "Mark the container under the cursor as the source",
-        show=False,
-    ),  # fmt: skip
-    Key(
-        "mark-destination",
-        "b",
-        "mark('destination')",
-        "Mark B",
-        "Mark the container under the cursor as the destination",
-        show=False,
-    ),  # fmt: skip
-    Key(
-        "clear-marks",
-        "x",
-        "clear_marks",
-        "Unmark",
-        "Clear both marks and the highlighted culprit",
-        show=False,
-    ),
+    Key("mark", "space", "mark", "Mark",
+        "Mark the container under the cursor: first the source (A), then the destination (B)", priority=True),
+    Key("mark-source", "a", "mark('source')", "Mark A", "Mark the container under the cursor as the source",
+        show=False),
+    Key("mark-destination", "b", "mark('destination')", "Mark B",
+        "Mark the container under the cursor as the destination", show=False),
+    Key("clear-marks", "x", "clear_marks", "Unmark", "Clear the marks and the culprit", show=False),
     Key("filter", "slash", "filter", "Filter", "Filter the containers table or the firewall rules"),
     Key("zoom", "z", "zoom", "Zoom", "Maximize the focused pane (escape restores it)", show=False),
     Key("focus-topology", "1", "focus('topology')", "Topology", "Focus the topology tree", show=False),
-    Key(
-        "focus-containers", "2", "focus('containers')", "Containers", "Focus the containers table", show=False
-    ),
+    Key("focus-containers", "2", "focus('containers')", "Containers", "Focus the containers", show=False),
     Key("focus-firewall", "3", "focus('firewall')", "Firewall", "Focus the firewall rules", show=False),
     Key("focus-detail", "4", "focus('detail')", "Detail", "Focus the detail pane", show=False),
     Key("focus-result", "5", "focus('result')", "Result", "Focus the result panel", show=False),
     Key("focus-events", "6", "focus('events')", "Events", "Focus the events log", show=False),
-    Key(
-        "dismiss",
-        "escape",
-        "dismiss_result",
-        "Close result",
-        "Close the result panel / clear the filter",
-        show=False,
-    ),  # fmt: skip
+    Key("back", "escape", "back", "Back", "Clear the focused pane's filter, else close the result panel",
+        show=False),
 )
 
 MATRIX_KEYS: tuple[Key, ...] = (
     Key("matrix-close", "escape", "app.toggle_matrix", "Back", "Back to the main screen", command=False),
 )
+# fmt: on
 
 #: Keys of the panes themselves (documentation only; the widgets bind them).
 PANE_KEYS: tuple[tuple[str, str], ...] = (

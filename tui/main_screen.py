@@ -41,7 +41,10 @@ class FilterInput(Input):
     def action_close(self) -> None:
         self.value = ""
         self.display = False
-        self.screen.query_one(f"#{self.target}").focus()
+        screen = self.screen
+        if isinstance(screen, MainScreen):
+            screen.apply_filter(self.target, "")
+        screen.query_one(f"#{self.target}").focus()
 
 
 class MainScreen(Screen[None]):
@@ -324,12 +327,14 @@ class MainScreen(Screen[None]):
         box.action_select_all()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if not isinstance(event.input, FilterInput):
-            return
-        if event.input.target == "firewall":
-            self.query_one(FirewallView).filter_text = event.value
-        else:
-            self.query_one(ContainersTable).set_filter(event.value)
+        if isinstance(event.input, FilterInput):
+            self.apply_filter(event.input.target, event.value)
+
+    def apply_filter(self, target: str, text: str) -> None:
+        if target == "firewall":
+            self.query_one(FirewallView).filter_text = text
+        elif self.query_one(ContainersTable).filter_text != text:
+            self.query_one(ContainersTable).set_filter(text)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if isinstance(event.input, FilterInput):

@@ -33,7 +33,7 @@ def _warn_stale(model: HostModel) -> None:
         click.echo(f"dockwire: warning: {part}: {reason}", err=True)
 
 
-@click.command()
+@click.command("why")
 @click.argument("src")
 @click.argument("dst")
 @click.option(
@@ -54,7 +54,7 @@ def _warn_stale(model: HostModel) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Also list the plain jumps the packet took.")
 @click.pass_context
 @friendly_errors
-def why(
+def _why(
     ctx: click.Context,
     src: str,
     dst: str,
@@ -89,7 +89,7 @@ def why(
     ctx.exit(verdict.exit_code)
 
 
-@click.command()
+@click.command("matrix")
 @click.option("--json", "as_json", is_flag=True, help="Print every cell as JSON.")
 @click.option(
     "--snapshot",
@@ -101,7 +101,7 @@ def why(
 @click.option("--all", "include_stopped", is_flag=True, help="Include containers that are not running.")
 @click.pass_context
 @friendly_errors
-def matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include_stopped: bool) -> None:
+def _matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include_stopped: bool) -> None:
     """Which container reaches which: ICMP and every published or exposed port, for every pair."""
     from dockwire.verdict.matrix import build_matrix, matrix_json, render_matrix
 
@@ -117,3 +117,8 @@ def matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include
         click.echo(render_matrix(result))
     if any(cell.error for cell in result.cells):
         ctx.exit(EXIT_ERROR)
+
+
+# Declared types: dockwire.cli imports these while it is itself being imported.
+why: click.Command = _why
+matrix: click.Command = _matrix

@@ -78,18 +78,18 @@ def resolve_name(ctx: EngineContext, src: Container, name: str) -> DnsAnswer:
         steps.append(
             f"embedded DNS {EMBEDDED_DNS} answers for networks {', '.join(n.name for n, _ in user_nets)}"
         )
-        for net, _ in user_nets:
+        for user_net, _ in user_nets:
             for other in ctx.model.containers:
                 if other.state and other.state != "running":
                     continue
-                base = wanted.removesuffix(f".{net.name.lower()}")
-                if base in _names_on(other, net.id):
-                    ip = next((ep.ip for ep in other.endpoints if ep.network_id == net.id), "")
+                base = wanted.removesuffix(f".{user_net.name.lower()}")
+                if base in _names_on(other, user_net.id):
+                    ip = next((ep.ip for ep in other.endpoints if ep.network_id == user_net.id), "")
                     return DnsAnswer(
                         "allowed",
-                        f"{name} resolves to {ip} via the embedded DNS on {net.name}",
+                        f"{name} resolves to {ip} via the embedded DNS on {user_net.name}",
                         resolved=ip,
-                        steps=[*steps, f"{other.name} on {net.name}: {ip}"],
+                        steps=[*steps, f"{other.name} on {user_net.name}: {ip}"],
                     )
     # Not resolvable through Docker: say why and how to fix it.
     target = next((c for c in ctx.model.containers if wanted in _all_names(c) and c.id != owner.id), None)

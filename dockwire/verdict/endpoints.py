@@ -102,8 +102,8 @@ def find_container(model: HostModel, ident: str) -> Container:
     if len(candidates) == 1:
         return candidates[0]
     if len(candidates) > 1:
-        names = ", ".join(sorted(f"{c.name} ({c.id[:12]})" for c in candidates))
-        raise EndpointError(f"{ident!r} is ambiguous: it matches {names}")
+        listed = ", ".join(sorted(f"{c.name} ({c.id[:12]})" for c in candidates))
+        raise EndpointError(f"{ident!r} is ambiguous: it matches {listed}")
     names = [c.name for c in model.containers]
     close = difflib.get_close_matches(ident, names, n=5, cutoff=0.5)
     if close:

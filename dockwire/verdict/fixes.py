@@ -47,7 +47,7 @@ def _container_networks(ctx: EngineContext, c: Container) -> list[Network]:
 
 
 def _connect_target(ctx: EngineContext, dst: Container) -> Network | None:
-    """The network to connect a source to so that it shares one with `dst` (user-defined, not internal first)."""
+    """The network to join to share one with `dst`: user-defined and not internal first."""
     nets = _container_networks(ctx, ctx.owner(dst))
     nets.sort(key=lambda n: (n.internal, n.name in DEFAULT_NETWORKS, n.name))
     return nets[0] if nets else None
@@ -72,7 +72,8 @@ def delete_rule(ctx: EngineContext, hit: Hit) -> str:
     if table.source.startswith("iptables"):
         return iptables_command(table, rule, ctx.model.firewall.iptables_backend)
     if rule.handle is not None:
-        return f"nft delete rule {table.family} {table.name} {shlex.quote(hit.chain.chain.name)} handle {rule.handle}"
+        chain = shlex.quote(hit.chain.chain.name)
+        return f"nft delete rule {table.family} {table.name} {chain} handle {rule.handle}"
     return f"nft -a list chain {table.family} {table.name} {hit.chain.chain.name}  # then delete it by handle"
 
 

@@ -116,7 +116,7 @@ class HostStack:
             self.trace.hop("nat", f"{hit.effect} ({_describe_hit(hit)})")
         return first.packet
 
-    # --- routing ---------------------------------------------------------------------------------------------
+    # --- routing ----------------------------------------------------------------------------------------
 
     def route(self, pkt: Packet, iif: str = "") -> RouteResult:
         result = self.ctx.routing.lookup(pkt.dst, pkt.src, iif, pkt.mark)

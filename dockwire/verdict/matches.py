@@ -102,7 +102,7 @@ def _ct_states(items: list[str]) -> Test:
         raise Unparsable(",".join(sorted(wanted - CT_STATES)))
 
     def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
-        # In the raw table conntrack has not looked at the packet yet: no state at all (xt_conntrack: INVALID).
+        # In the raw table conntrack has not seen the packet yet: no state (xt_conntrack says INVALID).
         state = pkt.ct_state if pkt.ct_seen else "INVALID"
         have = {state}
         have |= set(pkt.ct_nat)

@@ -14,7 +14,7 @@ from dockwire.model import Container, PortBinding
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.hostpath import Conn, Exit, HostStack
-from dockwire.verdict.namespaces import MACVLAN_KINDS, ContainerView, container_view
+from dockwire.verdict.namespaces import MACVLAN_KINDS, Attachment, ContainerView, container_view
 from dockwire.verdict.packet import Packet, first_packet, reply_to
 from dockwire.verdict.routing import LOOPBACK_NET
 from dockwire.verdict.trace import Stop, Trace
@@ -170,15 +170,15 @@ class FlowFollower:
                 missing="no-address",
                 facts={"container": target.name},
             )
-        # The host (or a published port on it) as the source sees it.
+        # The host (or a published port on it) as the source sees it: its gateway on the container's network.
         if src_place.kind == "container" and src_place.container is not None:
-            view = self.view(src_place.container)
-            route = view.routing.lookup(IPv4Address("203.0.113.10"))
             for ep in src_place.container.endpoints:
-                if ep.gateway:
+                if ep.gateway and self.ctx.routing.is_local(IPv4Address(ep.gateway)):
                     return IPv4Address(ep.gateway)
-            if route.gateway:
-                return IPv4Address(route.gateway)
+            for att in self.view(src_place.container).attachments.values():
+                host_addr = self.ctx.host_address(att.parent or att.bridge)
+                if host_addr is not None:
+                    return host_addr
         if src_place.kind == "outside":
             addr = self.ctx.host_address(src_place.iface)
             if addr is not None:
@@ -234,6 +234,15 @@ class FlowFollower:
             self.trace.hop("netns", f"host sends {pkt.describe()}")
             return self.arrive(self.stack.from_host(pkt, conn))
         if origin.kind == "outside":
+            child = self.macvlan_child(origin.iface, pkt.dst)
+            if child is not None:
+                container, att = child
+                self.trace.hop(
+                    "link",
+                    f"{origin.label()} sends {pkt.describe()} straight to {container.name} on "
+                    f"{att.kind} network {att.network} (the host's netfilter does not see it)",
+                )
+                return Arrival(Place("container", container), pkt)
             self.trace.hop("link", f"{origin.label()} sends {pkt.describe()}; it arrives on {origin.iface}")
             return self.arrive(self.stack.from_iface(pkt, origin.iface, conn=conn))
         assert origin.container is not None
@@ -316,7 +325,7 @@ class FlowFollower:
             return None
         return owner
 
-    def attachment_on_bridge(self, container: Container, bridge: str):  # type: ignore[no-untyped-def]
+    def attachment_on_bridge(self, container: Container, bridge: str) -> Attachment | None:
         for att in self.view(container).attachments.values():
             if att.bridge == bridge:
                 return att
@@ -348,8 +357,28 @@ class FlowFollower:
             owner = self.ctx.by_id[pair.container_id]
             self.trace.hop("deliver", f"delivered to {owner.name} through veth {oif}")
             return Arrival(Place("container", owner), pkt)
+        child = self.macvlan_child(oif, next_hop)
+        if child is not None:
+            container, att = child
+            raise Stop(
+                "blocked",
+                f"the host sends it out of {oif}, the parent of {att.kind} network {att.network}; "
+                f"a parent interface cannot reach its own {att.kind} children such as {container.name}",
+                missing="macvlan-host",
+                facts={"network": att.network, "parent": oif, "kind": att.kind, "container": container.name},
+            )
         self.trace.hop("deliver", f"leaves the host on {oif} towards {next_hop}")
         return Arrival(Place("outside", address=pkt.dst, iface=oif), pkt)
+
+    def macvlan_child(self, parent: str, addr: IPv4Address) -> tuple[Container, Attachment] | None:
+        """The container with `addr` on a macvlan/ipvlan network whose parent is `parent`, if any."""
+        owner = self.ctx.owner_by_ip.get(str(addr))
+        if owner is None:
+            return None
+        for att in self.view(owner).attachments.values():
+            if att.kind in MACVLAN_KINDS and att.address == addr and att.parent in (parent, ""):
+                return owner, att
+        return None
 
     # --- the whole flow ------------------------------------------------------------------------------
 

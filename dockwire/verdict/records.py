@@ -17,7 +17,7 @@ class VRecord(Struct, frozen=True, kw_only=True, omit_defaults=False):
     """Base of the verdict records."""
 
 
-class EndpointRef(VRecord, kw_only=True):
+class EndpointRef(VRecord, frozen=True, kw_only=True):
     kind: str  # "container", "host", "outside", "published", "dns"
     text: str
     label: str
@@ -27,13 +27,13 @@ class EndpointRef(VRecord, kw_only=True):
     port: int | None = None
 
 
-class Hop(VRecord, kw_only=True):
+class Hop(VRecord, frozen=True, kw_only=True):
     direction: str  # "request", "reply", "proxy request", "proxy reply"
     kind: str  # "netns", "link", "bridge", "route", "hook", "nat", "proxy", "deliver", "dns"
     text: str
 
 
-class RuleRef(VRecord, kw_only=True):
+class RuleRef(VRecord, frozen=True, kw_only=True):
     """A rule (or chain policy) met on the way, as the host prints it."""
 
     direction: str
@@ -54,7 +54,7 @@ class RuleRef(VRecord, kw_only=True):
     unknown: bool = False
 
 
-class Verdict(VRecord, kw_only=True):
+class Verdict(VRecord, frozen=True, kw_only=True):
     schema_version: int = VERDICT_SCHEMA
     verdict: str  # "allowed", "blocked", "uncertain"
     src: EndpointRef

@@ -1,4 +1,4 @@
-"""Routing decisions from recorded tables: which way a packet leaves a namespace, and which addresses are local."""
+"""Routing decisions from recorded tables: where a packet leaves a namespace, which addresses are local."""
 
 from __future__ import annotations
 

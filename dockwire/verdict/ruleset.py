@@ -71,7 +71,7 @@ TestKey = tuple[int, str, str, tuple[str, ...], bool, str, bool]
 def compile_rule(
     rule: Rule, sets: dict[str, list[str]], cache: dict[TestKey, Test] | None = None
 ) -> CompiledRule:
-    """A rule's conditions as tests and its target as an action; `cache` shares tests between equal conditions."""
+    """A rule's conditions as tests and its target as an action; `cache` shares tests of equal conditions."""
     tests = []
     for m in rule.matches:
         key = (id(sets), m.module, m.option, tuple(m.args), m.negated, m.op, m.known)

@@ -114,7 +114,7 @@ def port_in(port: int | None, items: list[str]) -> bool | None:
 
 
 def iface_matches(pattern: str, name: str) -> bool:
-    """iptables `eth+` / nft `"eth*"` wildcards; an empty name (no such interface at this hook) never matches."""
+    """iptables `eth+` / nft `"eth*"` wildcards; an empty name (no interface at this hook) never matches."""
     pattern = pattern.strip().strip('"')
     if pattern.endswith(("+", "*")):
         return name.startswith(pattern[:-1])

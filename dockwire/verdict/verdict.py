@@ -6,7 +6,7 @@ needs both); the first thing that stops either one is the answer.
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address
+from msgspec.structs import replace
 
 from dockwire.errors import DockwireError
 from dockwire.model import HostModel
@@ -18,7 +18,7 @@ from dockwire.verdict.netfilter_eval import Hit
 from dockwire.verdict.packet import first_packet
 from dockwire.verdict.path import Arrival, FlowFollower, Place
 from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, EndpointRef, Hop, RuleRef, Verdict
-from dockwire.verdict.trace import HitRecord, Stop, Trace
+from dockwire.verdict.trace import Stop, Trace
 
 PROTOCOLS = ("icmp", "tcp", "udp")
 
@@ -231,43 +231,39 @@ def _assemble(
     src_addr: str,
     dst_addr: str,
 ) -> Verdict:
-    matched = [rule_ref(r.direction, r.hit) for r in trace.hits]
-    unevaluated = _dedupe([rule_ref(r.direction, r.hit) for r in trace.harmless_unknowns])
-    path = [Hop(direction=h.direction, kind=h.kind, text=h.text) for h in trace.hops]
-    common = {
-        "src": _endpoint_ref(src, src_addr),
-        "dst": _endpoint_ref(dst, dst_addr),
-        "proto": proto,
-        "port": port,
-        "path": path,
-        "matched": matched,
-        "unevaluated": unevaluated,
-        "notes": list(trace.notes),
-    }
+    base = Verdict(
+        verdict=ALLOWED,
+        src=_endpoint_ref(src, src_addr),
+        dst=_endpoint_ref(dst, dst_addr),
+        proto=proto,
+        port=port,
+        path=[Hop(direction=h.direction, kind=h.kind, text=h.text) for h in trace.hops],
+        matched=[rule_ref(r.direction, r.hit) for r in trace.hits],
+        unevaluated=_dedupe([rule_ref(r.direction, r.hit) for r in trace.harmless_unknowns]),
+        notes=list(trace.notes),
+    )
     stale = sorted(k for k in ctx.model.stale if k.startswith("firewall"))
     if stale and any(h.kind == "hook" for h in trace.hops) and (stop is None or stop.verdict != UNCERTAIN):
-        first = ctx.model.stale[stale[0]]
         answer = "allowed" if stop is None else f"blocked ({stop.reason})"
-        common["notes"] = [*trace.notes, f"with the rules that could be read, the answer is: {answer}"]
-        return Verdict(
+        return replace(
+            base,
             verdict=UNCERTAIN,
-            reason=f"the firewall could not be read completely ({stale[0]}: {first})",
-            **common,
-        )  # type: ignore[arg-type]
+            reason=f"the firewall could not be read completely ({stale[0]}: {ctx.model.stale[stale[0]]})",
+            notes=[*trace.notes, f"with the rules that could be read, the answer is: {answer}"],
+        )
     if stop is None:
-        reason = f"{src.label} can reach {dst.label}" + (f" on {proto}/{port}" if port else f" ({proto})")
-        return Verdict(verdict=ALLOWED, reason=reason, **common)  # type: ignore[arg-type]
+        what = f" on {proto}/{port}" if port else f" ({proto})"
+        return replace(base, reason=f"{src.label} can reach {dst.label}{what}")
     if stop.verdict == UNCERTAIN:
         unknown = _dedupe([rule_ref(stop.direction, h) for h in stop.unknown])
-        return Verdict(
-            verdict=UNCERTAIN, reason=f"{stop.direction}: {stop.reason}", unknown=unknown, **common
-        )  # type: ignore[arg-type]
+        return replace(base, verdict=UNCERTAIN, reason=f"{stop.direction}: {stop.reason}", unknown=unknown)
     culprit = rule_ref(stop.direction, stop.culprit) if stop.culprit is not None else None
     fix = suggest_fix(
         FixInput(ctx, src, dst, proto, port, stop.culprit, stop.missing, stop.facts, stop.direction)
     )
     rule = stop.culprit.rule.rule if stop.culprit is not None and stop.culprit.rule is not None else None
-    return Verdict(
+    return replace(
+        base,
         verdict=BLOCKED,
         reason=f"{stop.direction}: {stop.reason}",
         culprit=culprit,
@@ -275,8 +271,7 @@ def _assemble(
         missing=stop.missing,
         fix=fix.commands,
         fix_note=fix.note,
-        **common,
-    )  # type: ignore[arg-type]
+    )
 
 
 def _dedupe(refs: list[RuleRef]) -> list[RuleRef]:
@@ -291,4 +286,3 @@ def _dedupe(refs: list[RuleRef]) -> list[RuleRef]:
 
 
 __all__ = ["PROTOCOLS", "Verdict", "VerdictError", "evaluate", "resolve_endpoint"]
-_ = (HitRecord, IPv4Address)
