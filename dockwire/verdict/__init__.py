@@ -1,7 +1,7 @@
 """The static verdict engine: model in, verdict out.
 
-`evaluate(model, src, dst, proto="icmp", port=None) -> Verdict` answers "can SRC reach DST, and if not, exactly
-what stops it?"; `resolve_endpoint(model, text)` turns SRC/DST text into an Endpoint. Both are pure.
+`evaluate(model, src, dst, proto="icmp", port=None) -> Verdict` answers "can SRC reach DST, and if not,
+exactly what stops it?"; `resolve_endpoint(model, text)` turns SRC/DST text into an Endpoint. Both are pure.
 """
 
 from dockwire.verdict.endpoints import Endpoint, EndpointError, resolve_endpoint

@@ -11,6 +11,7 @@ from typing import Any
 
 from dockwire.model import Container, HostModel, Interface, Network, VethPair
 from dockwire.verdict.netfilter_eval import HookWalker
+from dockwire.verdict.packet import ipv4
 from dockwire.verdict.routing import RoutingTables
 from dockwire.verdict.ruleset import RuleSet
 from dockwire.verdict.where import HostFacts
@@ -64,7 +65,7 @@ class EngineContext:
             return None
         for addr in iface.addresses:
             if addr.family == 4:
-                return IPv4Address(addr.address)
+                return ipv4(addr.address)
         return None
 
 

@@ -303,6 +303,11 @@ def _missing_fix(fx: FixInput) -> Fix:
             "the host can reach its macvlan children only through a macvlan interface of its own "
             "(pick a free address of that network for HOST_ADDR)",
         )
+    if m == "route_localnet":
+        return Fix(
+            [f"sysctl -w net.ipv4.conf.{facts.get('iface', 'all')}.route_localnet=1"],
+            "Docker sets this itself when the userland proxy is off",
+        )
     if m == "rp_filter":
         return Fix(
             [f"sysctl -w net.ipv4.conf.{facts.get('iface', 'all')}.rp_filter=2"],

@@ -13,7 +13,7 @@ from ipaddress import IPv4Address
 
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.netfilter_eval import Hit, Outcome
-from dockwire.verdict.packet import Packet
+from dockwire.verdict.packet import Packet, ipv4
 from dockwire.verdict.routing import RouteResult
 from dockwire.verdict.trace import HitRecord, Stop, Trace
 from dockwire.verdict.where import Where
@@ -165,6 +165,20 @@ class HostStack:
                 facts={"iface": iif},
             )
 
+    def _check_route_localnet(self, pkt: Packet, oif: str) -> None:
+        """A 127.x source may leave by another interface than lo only with route_localnet=1 there."""
+        if oif == "lo" or not pkt.src.is_loopback:
+            return
+        values = self.ctx.model.sysctls.route_localnet
+        if values.get(oif, values.get("all", 0)) == 1 or values.get("all", 0) == 1:
+            return
+        raise Stop(
+            "blocked",
+            f"a packet from {pkt.src} would leave by {oif}, and route_localnet is off there",
+            missing="route_localnet",
+            facts={"iface": oif},
+        )
+
     # --- ways through the host -----------------------------------------------------------------------------
 
     def from_iface(
@@ -194,7 +208,7 @@ class HostStack:
         oif = result.dev
         pkt = self.hook(Where("forward", iif=iif, oif=oif, physdev_in=physdev_in), pkt)
         pkt = self.hook(Where("postrouting", iif=iif, oif=oif), pkt, conn.undo_dnat if conn else None)
-        next_hop = IPv4Address(result.gateway) if result.gateway else pkt.dst
+        next_hop = ipv4(result.gateway) if result.gateway else pkt.dst
         return Exit("iface", pkt, oif=oif, next_hop=next_hop)
 
     def bridged(
@@ -263,12 +277,13 @@ class HostStack:
                 raise self._no_route(pkt, result, "after OUTPUT")
             oif = "lo" if result.kind == "local" else result.dev
             self.trace.hop("route", f"rerouted: {pkt.dst} -> {result.describe()}")
+        self._check_route_localnet(before, oif)
         pkt = self.hook(Where("postrouting", oif=oif), pkt, conn.undo_dnat if conn else None)
         if oif == "lo" or result.kind == "local":
             pkt = self.hook(Where("prerouting", iif="lo"), pkt)
             pkt = self.hook(Where("input", iif="lo"), pkt)
             return Exit("local", pkt, oif="lo")
-        next_hop = IPv4Address(result.gateway) if result.gateway else pkt.dst
+        next_hop = ipv4(result.gateway) if result.gateway else pkt.dst
         return Exit("iface", pkt, oif=oif, next_hop=next_hop)
 
 

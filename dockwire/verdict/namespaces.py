@@ -12,6 +12,7 @@ from ipaddress import IPv4Address, IPv4Interface
 
 from dockwire.model import Address, Container, Interface, Route
 from dockwire.verdict.context import EngineContext
+from dockwire.verdict.packet import ipv4
 from dockwire.verdict.routing import RouteResult, RoutingTables
 
 MACVLAN_KINDS = ("macvlan", "ipvlan", "macvtap")
@@ -91,7 +92,7 @@ def container_view(ctx: EngineContext, container: Container) -> ContainerView:
     for iface in ifaces:
         if iface.name == "lo":
             continue
-        addr = next((IPv4Address(a.address) for a in iface.addresses if a.family == 4), None)
+        addr = next((ipv4(a.address) for a in iface.addresses if a.family == 4), None)
         network, bridge, parent = _network_for(ctx, container, addr)
         pair = ctx.veth_by_container.get((container.id, iface.name))
         host_veth = pair.host_ifname if pair else ""

@@ -6,6 +6,7 @@ A `Packet` is immutable; every rewrite (NAT, mark, conntrack state) makes a new 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from ipaddress import IPv4Address, ip_address
 
 ICMP_ECHO_REQUEST = 8
@@ -58,14 +59,22 @@ class Packet:
         return f"{self.proto} {self.src} -> {self.dst}"
 
 
+@lru_cache(maxsize=16384)
+def ipv4(text: str) -> IPv4Address:
+    """An IPv4 address from text, parsed once (ValueError for anything else)."""
+    addr = ip_address(text)
+    if not isinstance(addr, IPv4Address):
+        raise ValueError(f"{text} is not an IPv4 address")
+    return addr
+
+
 # The source port a client would pick: any ephemeral port; rules rarely match on it.
 EPHEMERAL_PORT = 40000
 
 
 def first_packet(src: str, dst: str, proto: str, port: int | None, mark: int | None = 0) -> Packet:
     """The first packet of a new flow from `src` to `dst`."""
-    s, d = ip_address(src), ip_address(dst)
-    assert isinstance(s, IPv4Address) and isinstance(d, IPv4Address)
+    s, d = ipv4(src), ipv4(dst)
     if proto == "icmp":
         return Packet(
             src=s, dst=d, proto="icmp", icmp_type=ICMP_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark

@@ -15,7 +15,7 @@ from dockwire.verdict.context import EngineContext
 from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.hostpath import Conn, Exit, HostStack
 from dockwire.verdict.namespaces import MACVLAN_KINDS, Attachment, ContainerView, container_view
-from dockwire.verdict.packet import Packet, first_packet, reply_to
+from dockwire.verdict.packet import Packet, first_packet, ipv4, reply_to
 from dockwire.verdict.routing import LOOPBACK_NET
 from dockwire.verdict.trace import Stop, Trace
 
@@ -136,7 +136,12 @@ class FlowFollower:
                 return Place("host")
             return Place("container", owner)
         if ep.kind == "outside":
-            addr = IPv4Address(ep.address)
+            addr = ipv4(ep.address)
+            if ep.assumed_address:
+                self.trace.note(
+                    f"no address given for `outside`: assumed a client at {addr}, reached through the "
+                    "host's default route (give outside:ADDR for another)"
+                )
             route = self.ctx.routing.lookup(addr)
             if route.kind == "local":
                 raise Stop(
@@ -145,22 +150,22 @@ class FlowFollower:
                     missing="bad-endpoint",
                 )
             return Place("outside", address=addr, iface=route.dev)
-        return Place("host", address=IPv4Address(ep.address) if ep.address else None)
+        return Place("host", address=ipv4(ep.address) if ep.address else None)
 
     def pick_address(self, dst: Endpoint, dst_place: Place, src_place: Place) -> IPv4Address:
         """The address the source uses for the destination (the same network's address when there is one)."""
         if dst.address:
-            return IPv4Address(dst.address)
+            return ipv4(dst.address)
         if dst_place.kind == "container" and dst_place.container is not None:
             target = dst_place.container
             if src_place.kind == "container" and src_place.container is not None:
                 src_nets = {e.network_id for e in src_place.container.endpoints}
                 for ep in target.endpoints:
                     if ep.network_id in src_nets and ep.ip:
-                        return IPv4Address(ep.ip)
+                        return ipv4(ep.ip)
             for ep in sorted(target.endpoints, key=lambda e: e.network):
                 if ep.ip:
-                    return IPv4Address(ep.ip)
+                    return ipv4(ep.ip)
             for att in self.view(target).attachments.values():
                 if att.address:
                     return att.address
@@ -173,8 +178,8 @@ class FlowFollower:
         # The host (or a published port on it) as the source sees it: its gateway on the container's network.
         if src_place.kind == "container" and src_place.container is not None:
             for ep in src_place.container.endpoints:
-                if ep.gateway and self.ctx.routing.is_local(IPv4Address(ep.gateway)):
-                    return IPv4Address(ep.gateway)
+                if ep.gateway and self.ctx.routing.is_local(ipv4(ep.gateway)):
+                    return ipv4(ep.gateway)
             for att in self.view(src_place.container).attachments.values():
                 host_addr = self.ctx.host_address(att.parent or att.bridge)
                 if host_addr is not None:
@@ -211,7 +216,7 @@ class FlowFollower:
         if not result.ok or att is None or att.address is None:
             raise self.container_no_route(place.container, dst)
         if result.prefsrc:
-            return IPv4Address(result.prefsrc)
+            return ipv4(result.prefsrc)
         return att.address
 
     def container_no_route(self, container: Container, dst: IPv4Address) -> Stop:
@@ -257,7 +262,7 @@ class FlowFollower:
         if not result.ok or att is None:
             raise self.container_no_route(container, pkt.dst)
         self.trace.hop("netns", f"{container.name} sends {pkt.describe()}: route {result.describe()}")
-        next_hop = IPv4Address(result.gateway) if result.gateway else pkt.dst
+        next_hop = ipv4(result.gateway) if result.gateway else pkt.dst
         if att.kind in MACVLAN_KINDS:
             return self.macvlan_egress(container, att, pkt, next_hop)
         if not att.bridge:

@@ -7,6 +7,7 @@ from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, ip_network
 
 from dockwire.model import Interface, Route, RoutingRule
+from dockwire.verdict.packet import ipv4
 
 LOCAL_TABLE, MAIN_TABLE, DEFAULT_TABLE = 255, 254, 253
 LOOPBACK_NET = IPv4Network("127.0.0.0/8")
@@ -89,7 +90,7 @@ class RoutingTables:
         for iface in interfaces or []:
             for addr in iface.addresses:
                 if addr.family == 4:
-                    self.local_addresses.add(IPv4Address(addr.address))
+                    self.local_addresses.add(ipv4(addr.address))
         for net, route in self.tables.get(LOCAL_TABLE, []):
             if route.type == "local" and net.prefixlen == 32:
                 self.local_addresses.add(net.network_address)
@@ -168,12 +169,12 @@ class RoutingTables:
     def source_for(self, result: RouteResult, interfaces: list[Interface]) -> IPv4Address | None:
         """The source address the kernel picks for a packet sent along `result`."""
         if result.prefsrc:
-            return IPv4Address(result.prefsrc)
+            return ipv4(result.prefsrc)
         for iface in interfaces:
             if iface.name == result.dev:
                 for addr in iface.addresses:
                     if addr.family == 4:
-                        return IPv4Address(addr.address)
+                        return ipv4(addr.address)
         return None
 
 
@@ -182,5 +183,5 @@ def primary_address(interfaces: list[Interface], name: str) -> IPv4Address | Non
         if iface.name == name:
             for addr in iface.addresses:
                 if addr.family == 4:
-                    return IPv4Address(addr.address)
+                    return ipv4(addr.address)
     return None
