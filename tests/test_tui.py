@@ -81,7 +81,7 @@ class TestProbeFlow:
             assert "blocked by filter/DOCKER-USER #1" in log_text(app)
 
     async def test_why_names_the_isolation_drop_and_the_connect_fix(self) -> None:
-        """w between two isolated networks: the raw PREROUTING direct-access drop, and `docker network connect`."""
+        """w between isolated networks: the raw PREROUTING drop, and `docker network connect` as the fix."""
         app = app_on()
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
@@ -159,25 +159,6 @@ class TestGates:
             await settle(pilot)
             assert app.last_outcome is not None and app.last_outcome.status == "blocked"
 
-    async def test_a_live_host_without_the_prober_shows_the_static_verdict_and_says_why(self) -> None:
-        model = lab_model()
-        app = app_on(source=LiveFlaggedSnapshot(model, "live · test"), root=True)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(pilot)
-            await mark_by_filter(pilot, "dwlab-iso-a")
-            await mark_by_filter(pilot, "dwlab-iso-b")
-            await pilot.press("p")
-            await settle(pilot)
-            outcome = app.last_outcome
-            assert outcome is not None
-            try:
-                import dockwire.probe  # type: ignore[import-not-found,unused-ignore]  # noqa: F401
-            except ImportError:
-                assert outcome.mode == "static"
-                assert "active probing is not available" in outcome.banner
-            else:
-                assert outcome.mode == "active"
-
 
 class TestMatrix:
     async def test_matrix_marks_blocked_and_allowed_pairs(self) -> None:
@@ -192,7 +173,7 @@ class TestMatrix:
             await settle(pilot)
             grid = app.screen.query_one(MatrixGrid)
 
-            def cell(a: str, b: str):  # noqa: ANN202
+            def cell(a: str, b: str):
                 return grid.cells[(container_id(model, a), container_id(model, b))]
 
             assert cell("dwlab-iso-a", "dwlab-iso-b").icmp == "blocked"
@@ -249,7 +230,9 @@ class TestLiveUpdates:
 
     async def test_a_new_container_is_added_without_moving_the_cursor(self) -> None:
         model = lab_model()
-        fewer = msgspec.structs.replace(model, containers=[c for c in model.containers if c.name != "dwlab-web"])
+        fewer = msgspec.structs.replace(
+            model, containers=[c for c in model.containers if c.name != "dwlab-web"]
+        )
         source = ScriptedSource()
         app = app_on(source=source)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -266,7 +249,9 @@ class TestLiveUpdates:
 
     async def test_daemon_loss_is_shown_with_the_last_known_containers_and_recovery_is_logged(self) -> None:
         model = lab_model()
-        gone = msgspec.structs.replace(model, containers=[], networks=[], stale={"docker": "connection refused"})
+        gone = msgspec.structs.replace(
+            model, containers=[], networks=[], stale={"docker": "connection refused"}
+        )
         source = ScriptedSource(label="live · test", live=True)
         app = app_on(source=source)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -333,7 +318,7 @@ class TestChores:
             titles = [title for title, _, _ in provider._entries()]
             assert "Why (w)" in titles and "Matrix (m)" in titles and "Mark (space)" in titles
 
-    async def test_s_saves_a_snapshot_that_loads_back(self, tmp_path) -> None:  # noqa: ANN001
+    async def test_s_saves_a_snapshot_that_loads_back(self, tmp_path) -> None:
         model = lab_model()
         app = app_on(model, snapshot_dir=tmp_path)
         async with app.run_test(size=(120, 40)) as pilot:

@@ -45,7 +45,7 @@ class TestMainScreen:
         assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=after())
 
     def test_blocked_probe_at_200x50(self, snap_compare: Any) -> None:
-        """P -> tcp/80 from dwlab-default-a to dwlab-default-b: the DOCKER-USER rule is highlighted, the fix shown."""
+        """P -> tcp/80 from dwlab-default-a to dwlab-default-b: the DOCKER-USER rule lit, the fix shown."""
         run = after("P", "ctrl+s", marks=("dwlab-default-a", "dwlab-default-b"))
         assert snap_compare(demo_app(), terminal_size=(200, 50), run_before=run)
 

@@ -45,7 +45,12 @@ class ScriptedSource:
 
     async def updates(self) -> AsyncIterator[ModelUpdate]:
         while True:
-            yield await asyncio.to_thread(self._queue.get)
+            try:
+                # A short timeout, so no helper thread is left blocked when the app stops.
+                update = await asyncio.to_thread(self._queue.get, timeout=0.05)
+            except queue.Empty:
+                continue
+            yield update
 
 
 class LiveFlaggedSnapshot(SnapshotSource):
@@ -54,7 +59,9 @@ class LiveFlaggedSnapshot(SnapshotSource):
     live = True
 
 
-def app_on(model: HostModel | None = None, source: Any = None, root: bool = True, **kwargs: Any) -> DockwireApp:
+def app_on(
+    model: HostModel | None = None, source: Any = None, root: bool = True, **kwargs: Any
+) -> DockwireApp:
     if source is None:
         source = SnapshotSource(model or lab_model(), "DEMO · recorded snapshot (no live host)")
     return make_app(source, clock=fixed_clock, root=root, **kwargs)
@@ -90,6 +97,7 @@ async def settle(pilot: Pilot[Any]) -> None:
 
 
 async def mark_by_filter(pilot: Pilot[Any], name: str, key: str = "space") -> None:
-    """Find a container with `/` in the containers table, then mark it (space, a or b)."""
-    await pilot.press("2", "slash", *name, "enter", key, "escape")
+    """Find a container with `/` in the containers table, then mark it (space, a or b).
+    Only the part after `dwlab-` is typed: the filter matches substrings."""
+    await pilot.press("2", "slash", *name.removeprefix("dwlab-"), "enter", key, "escape")
     await pilot.pause()

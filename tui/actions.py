@@ -6,6 +6,7 @@ that says so instead of an exception, so the UI has one code path.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -37,10 +38,10 @@ def engine_available() -> bool:
 
 def _prober() -> Callable[..., Any] | None:
     try:
-        from dockwire.probe import run_probe  # type: ignore[import-not-found,unused-ignore]
+        from dockwire.probe.runner import run_probe
     except ImportError:
         return None
-    return run_probe  # type: ignore[no-any-return,unused-ignore]
+    return run_probe
 
 
 def probe_disabled_reason(live: bool, root: bool) -> str:
@@ -106,37 +107,82 @@ def why(model: HostModel, request: ProbeRequest, banner: str = "") -> Outcome:
 
 
 async def probe(model: HostModel, client: Any, request: ProbeRequest) -> Outcome:
-    """Send real packets; falls back to the static verdict (saying so) when no prober is built in."""
+    """Send real packets (with the kernel's trace of the rules); the static verdict fills in the path and the
+    fix. Without a prober in this build, the static verdict alone, saying so."""
     run_probe = _prober()
-    if run_probe is None:
-        import asyncio
-
-        return await asyncio.to_thread(why, model, request, f"{NO_PROBER}: this is the static verdict")
-    result = await run_probe(
-        model, client, request.src, request.dst, request.proto, request.port, trace=request.trace
+    static_request = ProbeRequest(
+        request.src, request.dst, "icmp" if request.trace else request.proto, request.port
     )
-    return outcome_from_probe(request, result)
+    if run_probe is None:
+        return await asyncio.to_thread(why, model, static_request, f"{NO_PROBER}: this is the static verdict")
+    proto = "trace" if request.trace else request.proto
+    port = request.port if proto != "trace" or request.proto == "tcp" else None
+    try:
+        result = await run_probe(model, client, request.src, request.dst, proto, port, trace=True)
+    except DockwireError as exc:
+        return Outcome(request, "active", "error", str(exc))
+    except Exception as exc:  # a broken probe is a result to show, never a crash of the dashboard
+        return Outcome(request, "active", "error", f"the probe failed: {type(exc).__name__}: {exc}")
+    static = await asyncio.to_thread(why, model, static_request)
+    return outcome_from_probe(request, result, static)
 
 
-def outcome_from_probe(request: ProbeRequest, result: Any) -> Outcome:
-    """Translate the prober's result (adapt when dockwire.probe lands)."""
-    ok = bool(getattr(result, "reachable", getattr(result, "ok", False)))
-    rtt = getattr(result, "rtt_ms", None)
-    summary = f"reached, rtt {rtt:.2f} ms" if ok and rtt is not None else ("reached" if ok else "no answer")
-    verdict = getattr(result, "verdict", None)
-    base = outcome_from_verdict(request, verdict) if verdict is not None else None
+def _probe_spot(ref: Any) -> RuleSpot:
+    """The prober's RuleRef (no source: the firewall pane matches any) as a RuleSpot."""
+    policy = ref.kind == "policy"
+    return RuleSpot(
+        source="",
+        family=ref.family,
+        table=ref.table,
+        chain=ref.chain,
+        position=None if policy else ref.position,
+        text=ref.text,
+        effect="DROP" if policy else "",
+        direction="",
+    )
+
+
+def outcome_from_probe(request: ProbeRequest, result: Any, static: Outcome) -> Outcome:
+    """What the packets showed, with the static verdict's path and fix beside it."""
+    status: Status = {True: "allowed", False: "blocked"}.get(result.delivered, "uncertain")
+    dropped = result.evidence.dropped_by
+    culprit = (
+        _probe_spot(dropped) if dropped is not None else (static.culprit if status == "blocked" else None)
+    )
+    same = static.culprit
+    if (
+        culprit is not None
+        and same is not None
+        and (same.family, same.table, same.chain, same.position)
+        == (culprit.family, culprit.table, culprit.chain, culprit.position)
+    ):
+        culprit = same  # the static engine's copy also knows the rule's source and owner
+    notes = [
+        f"kernel evidence: {result.evidence.mode}"
+        + (f" ({result.evidence.note})" if result.evidence.note else "")
+    ]
+    if result.static.available and result.static.agrees is False:
+        notes.insert(0, f"THE PROBE AND THE STATIC VERDICT DISAGREE: static says {static.summary}")
+    notes.extend(result.warnings)
+    hops = tuple(
+        f"{h.ttl:>2}  {h.address or '*':<15} {h.role if h.role != '*' else '':<12}"
+        + (f" {h.rtt_ms:g} ms" if h.rtt_ms is not None else "")
+        for h in result.hops
+    )
     return Outcome(
         request=request,
         mode="active",
-        status="allowed" if ok else "blocked",
-        summary=summary,
-        path=base.path if base else (),
-        rules=base.rules if base else (),
-        culprit=base.culprit if base and not ok else None,
-        fix=base.fix if base and not ok else (),
-        fix_note=base.fix_note if base and not ok else "",
-        rtt_ms=rtt,
-        trace=tuple(str(h) for h in getattr(result, "hops", ()) or ()),
+        status=status,
+        summary=result.summary,
+        path=static.path,
+        rules=static.rules,
+        culprit=culprit,
+        missing=static.missing if status == "blocked" else "",
+        fix=static.fix if status == "blocked" else (),
+        fix_note=static.fix_note if status == "blocked" else "",
+        rtt_ms=result.rtt_ms_avg,
+        notes=tuple(notes),
+        trace=hops,
     )
 
 

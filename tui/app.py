@@ -1,4 +1,7 @@
-"""The dockwire dashboard: one App fed by one ModelSource; `make_app` builds it for the CLI and the tests alike."""
+"""The dockwire dashboard: one App fed by one ModelSource.
+
+`make_app` builds it, for the CLI and the tests alike.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +32,9 @@ from dockwire.tui.matrix_screen import MatrixScreen
 from dockwire.tui.messages import ModelArrived, ModelShown, ProbeFinished, ProbeStarted, SourceFailed
 from dockwire.tui.probe_dialog import ProbeDialog
 from dockwire.tui.pump import SourcePump
-from dockwire.widgets.outcome import Outcome, ProbeRequest
+from dockwire.widgets.outcome import Mode, Outcome, ProbeRequest
+
+NO_LIVE_HOST = "no live host (demo or snapshot): static verdict, no packet was sent"
 
 
 def wall_clock() -> str:
@@ -42,8 +47,8 @@ class DockwireApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(APP_KEYS)
     COMMANDS = App.COMMANDS | {DockwireCommands}
     SCREENS: ClassVar = {"matrix": MatrixScreen}
-    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]
-    VERTICAL_BREAKPOINTS: ClassVar = [(0, "-short"), (40, "-tall")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
 
     def __init__(
         self,
@@ -110,9 +115,10 @@ class DockwireApp(App[None]):
                     containers=self.model.containers,
                 )
                 last_known = True
-            if daemon != self.daemon and self.daemon:
-                self.log_event("error" if daemon == "lost" else "docker",
-                               "docker daemon unreachable; reconnecting" if daemon == "lost" else "docker daemon back")  # fmt: skip
+            if daemon != self.daemon and self.daemon == "up":
+                self.log_event("error", "docker daemon unreachable; reconnecting")
+            elif daemon != self.daemon and self.daemon == "lost":
+                self.log_event("docker", "docker daemon back")
         self.daemon = daemon
         self.model = model
         self.generation += 1
@@ -133,15 +139,14 @@ class DockwireApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("probe", "probe_options", "trace") and self.probes_off:
             return None
-        if action == "rerun":
-            if self.last_request is None or (self.last_active and self.probes_off):
-                return None
+        if action == "rerun" and (self.last_request is None or (self.last_active and self.probes_off)):
+            return None
         if action == "why" and not actions.engine_available():
             return None
         return True
 
     def _pair(self) -> tuple[str, str] | None:
-        """(source name, destination name) from the current screen's marks or cursor; None after saying why."""
+        """(source, destination) names from the screen's marks or cursor; None (after saying why) if none."""
         pick = getattr(self.screen, "probe_pair", None)
         pair: tuple[str, str] | str = pick() if callable(pick) else "nothing to probe on this screen"
         if isinstance(pair, str):
@@ -173,7 +178,8 @@ class DockwireApp(App[None]):
         if pair is None:
             return
         dst = self.model.container(pair[1])
-        port = next((p for p in dst.ports), None) if dst else None
+        ports = sorted(dst.ports, key=lambda p: (p.proto != "tcp", p.container_port)) if dst else []
+        port = ports[0] if ports else None
         initial = ProbeRequest(
             *pair, proto=port.proto if port else "tcp", port=port.container_port if port else 80
         )
@@ -182,7 +188,8 @@ class DockwireApp(App[None]):
             if request is not None:
                 self.start(request, active=True)
 
-        self.push_screen(ProbeDialog(initial), chosen)
+        known = list(dict.fromkeys(f"{p.container_port}/{p.proto}" for p in ports))
+        self.push_screen(ProbeDialog(initial, known), chosen)
 
     def action_rerun(self) -> None:
         if self.last_request is not None:
@@ -192,21 +199,22 @@ class DockwireApp(App[None]):
         """Run a probe (active) or a why (static) in a worker; the result arrives as ProbeFinished."""
         self.last_request, self.last_active = request, active
         self.refresh_bindings()
-        if active and self.source.live:
-            what = "tracing" if request.trace else "probing"
-        else:
-            what = "explaining"
+        what = ("tracing" if request.trace else "probing") if active and self.source.live else "explaining"
         self.log_event("probe" if active else "why", f"{what} {request.describe()}")
         self.probe_started.publish(ProbeStarted(request, what))
         self._run_request(request, active, self.model)
 
     @work(exclusive=True, group="probe", exit_on_error=False)
     async def _run_request(self, request: ProbeRequest, active: bool, model: HostModel) -> None:
-        if active and self.source.live:
-            outcome = await actions.probe(model, self.source.client, request)
-        else:
-            banner = "no live host (demo or snapshot): static verdict, no packet was sent" if active else ""
-            outcome = await asyncio.to_thread(actions.why, model, request, banner)
+        mode: Mode = "active" if active and self.source.live else "static"
+        try:
+            if mode == "active":
+                outcome = await actions.probe(model, self.source.client, request)
+            else:
+                banner = NO_LIVE_HOST if active else ""
+                outcome = await asyncio.to_thread(actions.why, model, request, banner)
+        except Exception as exc:  # an engine bug is a result to show, never a crash of the dashboard
+            outcome = Outcome(request, mode, "error", f"{type(exc).__name__}: {exc}")
         self.finish(outcome)
 
     def finish(self, outcome: Outcome) -> None:

@@ -60,12 +60,12 @@ MAIN_KEYS: tuple[Key, ...] = (
     Key("clear-marks", "x", "clear_marks", "Unmark", "Clear the marks and the culprit", show=False),
     Key("filter", "slash", "filter", "Filter", "Filter the containers table or the firewall rules"),
     Key("zoom", "z", "zoom", "Zoom", "Maximize the focused pane (escape restores it)", show=False),
-    Key("focus-topology", "1", "focus('topology')", "Topology", "Focus the topology tree", show=False),
-    Key("focus-containers", "2", "focus('containers')", "Containers", "Focus the containers", show=False),
-    Key("focus-firewall", "3", "focus('firewall')", "Firewall", "Focus the firewall rules", show=False),
-    Key("focus-detail", "4", "focus('detail')", "Detail", "Focus the detail pane", show=False),
-    Key("focus-result", "5", "focus('result')", "Result", "Focus the result panel", show=False),
-    Key("focus-events", "6", "focus('events')", "Events", "Focus the events log", show=False),
+    Key("focus-topology", "1", "focus_pane('topology')", "Topology", "Focus the topology tree", show=False),
+    Key("focus-containers", "2", "focus_pane('containers')", "Containers", "Focus the table", show=False),
+    Key("focus-firewall", "3", "focus_pane('firewall')", "Firewall", "Focus the firewall rules", show=False),
+    Key("focus-detail", "4", "focus_pane('detail')", "Detail", "Focus the detail pane", show=False),
+    Key("focus-result", "5", "focus_pane('result')", "Result", "Focus the result panel", show=False),
+    Key("focus-events", "6", "focus_pane('events')", "Events", "Focus the events log", show=False),
     Key("back", "escape", "back", "Back", "Clear the focused pane's filter, else close the result panel",
         show=False),
 )
@@ -78,7 +78,8 @@ MATRIX_KEYS: tuple[Key, ...] = (
 #: Keys of the panes themselves (documentation only; the widgets bind them).
 PANE_KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ j k", "move the cursor"),
-    ("enter / ← →", "fold and unfold a table or chain (firewall), a node (tree)"),
+    ("enter", "fold or unfold a firewall table or chain, a tree node"),
+    ("← → h l", "scroll sideways (long rules, wide tables)"),
     ("n", "firewall: jump to the next rule whose counters just moved"),
     ("c", "firewall: jump to the rule the last verdict blamed"),
     ("tab / shift+tab", "next / previous pane"),

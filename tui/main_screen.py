@@ -9,7 +9,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widget import Widget
 from textual.widgets import Footer, Input
 
 from dockwire.tui.bindings import MAIN_KEYS, bindings
@@ -17,7 +16,7 @@ from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.widgets.containers import ContainersTable, Marks
 from dockwire.widgets.detail import DetailPane, describe_ref, rule_detail
 from dockwire.widgets.events import EventLog, kind_of
-from dockwire.widgets.firewall import FirewallView
+from dockwire.widgets.firewall import FirewallRow, FirewallView
 from dockwire.widgets.status_line import Status, StatusLine
 from dockwire.widgets.sysctl_bar import SysctlBar
 from dockwire.widgets.topology import NodeRef, TopologyTree
@@ -54,14 +53,14 @@ class MainScreen(Screen[None]):
         super().__init__(id="main")
         self.marks = Marks()
         self.model_view: ModelShown | None = None
-        #: What the detail pane shows: ("ref", NodeRef) or ("rule", FirewallRow) or ("host", None).
-        self._detail_subject: tuple[str, object] = ("host", None)
+        #: What the detail pane shows: a tree node or container, a firewall row, or (None) the host.
+        self._detail_subject: NodeRef | FirewallRow | None = None
         self._cursor_container: str | None = None
         self._pending_events: list[tuple[str, str]] = []
 
     @property
     def dw_app(self) -> DockwireApp:
-        return self.app  # type: ignore[return-value]
+        return self.app
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -114,25 +113,23 @@ class MainScreen(Screen[None]):
         first = view.generation == 1
         with self.app.batch_update():
             self.query_one(SysctlBar).show(model)
-            self.query_one(TopologyTree).show(model, self._marks_for(model))
-            self.query_one(ContainersTable).show(model, self._marks_for(model))
+            self.query_one(TopologyTree).show(model, self.marks)
+            self.query_one(ContainersTable).show(model, self.marks)
             firewall = self.query_one(FirewallView)
             if first or view.update.parts & {"all", "firewall", "counters"}:
+                firewall.empty_reason = model.stale.get("firewall", "")
                 firewall.show(model.firewall)
             self.set_class(view.last_known, "-last-known")
             self._refresh_detail()
             self._show_status()
         log = self.query_one(EventLog)
         if first:
-            log.add("info", f"{self.dw_app.source.label}: {len(model.containers)} containers, "
-                            f"{len(model.networks)} networks, {firewall.rule_count} firewall rules")  # fmt: skip
+            counts = f"{len(model.containers)} containers, {len(model.networks)} networks"
+            log.add("info", f"{self.dw_app.source.label}: {counts}, {firewall.rule_count} firewall rules")
             for part, reason in model.stale.items():
                 log.add("error", f"{part} not read: {reason}")
         for line in view.update.events:
             log.add(kind_of(line), line)
-
-    def _marks_for(self, model: object) -> Marks:
-        return self.marks
 
     def _show_status(self) -> None:
         app = self.dw_app
@@ -142,7 +139,8 @@ class MainScreen(Screen[None]):
             container = model.container(cid) if cid else None
             return container.name if container else ""
 
-        cursor_dst = "" if self.marks.destination else name(self._cursor_target())
+        cursor = self._cursor_target()
+        cursor_dst = "" if self.marks.destination or cursor == self.marks.source else name(cursor)
         self.query_one(StatusLine).show(
             Status(
                 label=app.source.label,
@@ -168,7 +166,7 @@ class MainScreen(Screen[None]):
     # --- selection and detail -------------------------------------------------------------------------------
 
     def on_topology_tree_ref_highlighted(self, event: TopologyTree.RefHighlighted) -> None:
-        self._detail_subject = ("ref", event.ref)
+        self._detail_subject = event.ref
         if event.ref is not None and event.ref.kind in ("container", "address", "port"):
             self._cursor_container = self._container_of(event.ref)
         self._refresh_detail()
@@ -177,29 +175,23 @@ class MainScreen(Screen[None]):
     def on_containers_table_container_highlighted(self, event: ContainersTable.ContainerHighlighted) -> None:
         if event.container_id is not None:
             self._cursor_container = event.container_id
-            self._detail_subject = (
-                "ref",
-                NodeRef("container", event.container_id, f"ctr:{event.container_id}"),
-            )
+            self._detail_subject = NodeRef("container", event.container_id, f"ctr:{event.container_id}")
             self._refresh_detail()
             self._show_status()
 
     def on_firewall_view_rule_highlighted(self, event: FirewallView.RuleHighlighted) -> None:
         if self.query_one(FirewallView).has_focus:
-            self._detail_subject = ("rule", event.row)
+            self._detail_subject = event.row
             self._refresh_detail()
 
     def _refresh_detail(self) -> None:
         model = self.dw_app.model
-        kind, subject = self._detail_subject
+        subject = self._detail_subject
         body: RenderableType
-        if kind == "rule" and subject is not None:
-            body = rule_detail(subject)  # type: ignore[arg-type]
-            key = ("rule", str(getattr(subject, "key", "")))
+        if isinstance(subject, FirewallRow):
+            body, key = rule_detail(subject), ("rule", "/".join(subject.key))
         else:
-            ref = subject if isinstance(subject, NodeRef) else None
-            body = describe_ref(model, ref)
-            key = ("ref", ref.key if ref else "host")
+            body, key = describe_ref(model, subject), ("ref", subject.key if subject else "host")
         self.query_one(DetailPane).show(key, body)
 
     @staticmethod
@@ -227,7 +219,10 @@ class MainScreen(Screen[None]):
             # Only where the cursor is on containers; elsewhere space goes to the focused widget.
             return isinstance(self.focused, (ContainersTable, TopologyTree))
         if action == "back":
-            filtered = any(box.value and self.focused is self.query_one(f"#{box.target}") for box in self.query(FilterInput))
+            filtered = any(
+                box.value and self.focused is self.query_one(f"#{box.target}")
+                for box in self.query(FilterInput)
+            )
             return filtered or self.query_one("#lower").has_class("-result")
         return True
 
@@ -308,7 +303,7 @@ class MainScreen(Screen[None]):
 
     # --- panes --------------------------------------------------------------------------------------------
 
-    def action_focus(self, pane: str) -> None:
+    def action_focus_pane(self, pane: str) -> None:
         if pane == "result":
             self.query_one("#lower").add_class("-result")
         widget = self.query_one(f"#{pane}")
@@ -347,6 +342,3 @@ class MainScreen(Screen[None]):
             self._pending_events.append((kind, text))
             return
         self.query_one(EventLog).add(kind, text)
-
-    def focused_pane(self) -> Widget | None:
-        return self.focused

@@ -35,7 +35,7 @@ def legend() -> Text:
         mark, style = MARKS[status]
         text.append(mark, style=style)
         text.append(f" {status}  ", style="dim")
-    text.append("- no published ports   enter/w: why   p: probe", style="dim")
+    text.append("- no published ports", style="dim")
     return text
 
 
@@ -48,7 +48,7 @@ class MatrixScreen(Screen[None]):
 
     @property
     def dw_app(self) -> DockwireApp:
-        return self.app  # type: ignore[return-value]
+        return self.app
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="matrix-status")
@@ -88,6 +88,7 @@ class MatrixScreen(Screen[None]):
                 probes_off=app.probes_off,
                 containers=len(app.model.containers),
                 rules=sum(len(c.rules) for t in app.model.firewall.tables for c in t.chains),
+                show_marks=False,
             )
         )
 
@@ -141,7 +142,7 @@ class MatrixScreen(Screen[None]):
         return src.name, dst.name
 
     def on_data_table_cell_selected(self) -> None:
-        self.app.run_action("app.why")
+        self.dw_app.action_why()
 
     def on_probe_started(self, started: ProbeStarted) -> None:
         if self.is_current:

@@ -32,13 +32,15 @@ class ProbeDialog(ModalScreen[ProbeRequest | None]):
     ProbeDialog .row { height: auto; margin-top: 1; }
     ProbeDialog .row Label { width: 10; padding: 1 0 0 0; }
     ProbeDialog #port { width: 14; }
+    ProbeDialog #known-ports { width: 1fr; color: $text-muted; padding: 1 0 0 1; }
     ProbeDialog #buttons { height: auto; align-horizontal: right; margin-top: 1; }
     ProbeDialog Button { margin-left: 1; }
     """
 
-    def __init__(self, initial: ProbeRequest) -> None:
+    def __init__(self, initial: ProbeRequest, known_ports: list[str] | None = None) -> None:
         super().__init__()
         self.initial = initial
+        self.known_ports = known_ports or []
 
     def compose(self) -> ComposeResult:
         req = self.initial
@@ -57,6 +59,10 @@ class ProbeDialog(ModalScreen[ProbeRequest | None]):
                     id="port",
                     validators=[Integer(minimum=1, maximum=65535)],
                     type="integer",
+                )
+                yield Label(
+                    f"ports of {req.dst}: {', '.join(self.known_ports)}" if self.known_ports else "",
+                    id="known-ports",
                 )
             with Horizontal(classes="row"):
                 yield Label("")

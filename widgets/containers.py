@@ -12,14 +12,15 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from dockwire.model import Container, HostModel
-from dockwire.widgets.formatting import container_ips, port_text
+from dockwire.widgets.formatting import container_ips, port_text, published_ports
 
+#: Most useful first: at 80 columns the name and address are what a probe needs.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("mark", " "),
     ("name", "name"),
+    ("ips", "IPs"),
     ("state", "state"),
     ("networks", "networks"),
-    ("ips", "IPs"),
     ("ports", "published"),
     ("dns", "DNS"),
 )
@@ -64,14 +65,17 @@ def dns_column(container: Container) -> str:
 
 
 def container_cells(model: HostModel, container: Container, marks: Marks) -> tuple[Text | str, ...]:
-    state = Text(container.state or "?", style=STATE_STYLES.get(container.state, ""))
+    state = Text(
+        "up" if container.state == "running" else container.state or "?",
+        style=STATE_STYLES.get(container.state, ""),
+    )
     return (
         marks.badge(container.id),
         Text(container.name, style="bold" if container.state == "running" else "dim"),
+        " ".join(container_ips(container)) or "-",
         state,
         network_column(model, container),
-        " ".join(container_ips(container)) or "-",
-        " ".join(port_text(p) for p in container.ports if p.host_port is not None) or "",
+        " ".join(published_ports(container)),
         dns_column(container),
     )
 
@@ -152,11 +156,14 @@ class ContainersTable(DataTable[Text | str]):
                             self.update_cell(container.id, column, after, update_width=True)
                 self._cells[container.id] = cells
             if added and [row.key.value for row in self.ordered_rows] != wanted_ids:
-                self.sort("state", "name", key=lambda cells: (str(cells[0]) != "running", str(cells[1])))
+                self.sort("state", "name", key=lambda cells: (str(cells[0]) != "up", str(cells[1])))
             if cursor_id is not None and cursor_id in self._cells:
                 index = self.get_row_index(cursor_id)
                 if index != self.cursor_row:
                     self.move_cursor(row=index, animate=False, scroll=False)
+        if self.highlighted_id != cursor_id:
+            # The row under the cursor went away (or a filter hid it): the cursor now names another one.
+            self.post_message(self.ContainerHighlighted(self.highlighted_id))
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text

@@ -81,8 +81,13 @@ def network_detail(model: HostModel, network: Network) -> RenderableType:
         next((i for i in model.host.interfaces if i.name == network.bridge), None) if network.bridge else None
     )
     mtu = network.mtu or (bridge_iface.mtu if bridge_iface else None)
-    subnets = [(f"subnet {s.subnet}", f"gateway {s.gateway or '-'}" + (f", range {s.ip_range}" if s.ip_range else ""))
-               for s in network.subnets]  # fmt: skip
+    subnets = [
+        (
+            f"subnet {s.subnet}",
+            f"gateway {s.gateway or '-'}" + (f", range {s.ip_range}" if s.ip_range else ""),
+        )
+        for s in network.subnets
+    ]
     pairs: list[tuple[str, RenderableType | str]] = [
         ("name", network.name),
         ("id", short_id(network.id)),

@@ -49,4 +49,4 @@ class EventLog(RichLog):
         tag, style = KINDS.get(kind, (kind, ""))
         line = Text.assemble((self.clock(), "dim"), " ", (f"{tag:>6}", style), " ")
         line.append_text(message if isinstance(message, Text) else Text(message))
-        self.write(line)
+        self.write(line, expand=True)

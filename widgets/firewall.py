@@ -51,6 +51,10 @@ class FirewallRow:
     rule: Rule | None = None
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def table_key(table: Table) -> RowKey:
     return ("t", table.source, table.family, table.name)
 
@@ -63,7 +67,7 @@ def rule_keys(table: Table, chain: Chain) -> list[RowKey]:
     """Stable keys for a chain's rules: the nftables handle, else the text and its occurrence number,
     so a rule inserted above another does not change the other's key."""
     seen: dict[str, int] = {}
-    keys = []
+    keys: list[RowKey] = []
     base = ("r", table.source, table.family, table.name, chain.name)
     for rule in chain.rules:
         if rule.handle is not None:
@@ -76,10 +80,10 @@ def rule_keys(table: Table, chain: Chain) -> list[RowKey]:
 
 
 def key_for_spot(firewall: Firewall, spot: RuleSpot) -> RowKey | None:
-    """The row key of the rule a verdict names (by source, family, table, chain and position); a chain's
-    policy (no position) is its chain row."""
+    """The row key of the rule a verdict names (by source, family, table, chain and position; an empty
+    source matches any); a chain's policy (no position) is its chain row."""
     for table in firewall.tables:
-        if (table.source, table.family, table.name) != (spot.source, spot.family, spot.table):
+        if (table.family, table.name) != (spot.family, spot.table) or spot.source not in ("", table.source):
             continue
         for chain in table.chains:
             if chain.name != spot.chain:
@@ -159,6 +163,7 @@ class FirewallView(ScrollView, can_focus=True):
         "firewall--owner-user",
         "firewall--owner-ufw",
         "firewall--owner-firewalld",
+        "firewall--owner-dockwire",
         "firewall--owner-other",
     }
 
@@ -181,6 +186,7 @@ class FirewallView(ScrollView, can_focus=True):
         & > .firewall--owner-user { color: $text-warning; text-style: bold; }
         & > .firewall--owner-ufw { color: $text-accent; }
         & > .firewall--owner-firewalld { color: $text-accent; }
+        & > .firewall--owner-dockwire { color: $text-success; text-style: bold; }
         & > .firewall--owner-other { color: $text-muted; }
     }
     """
@@ -206,6 +212,8 @@ class FirewallView(ScrollView, can_focus=True):
         self._moved_at: dict[RowKey, float] = {}
         self._culprit: RowKey | None = None
         self._max_width = 0
+        #: Why there are no rules to show (the firewall could not be read), or "".
+        self.empty_reason = ""
         self._rule_count = 0
         self._shown_rule_count = 0
 
@@ -241,7 +249,9 @@ class FirewallView(ScrollView, can_focus=True):
         self._rule_count = sum(1 for row in self._all_rows if row.kind == "rule")
         if first:
             # IPv6 tables start folded: they rarely matter and would push the IPv4 rules apart.
-            self._collapsed |= {row.key for row in self._all_rows if row.kind == "table" and row.table.family == "ip6"}
+            self._collapsed |= {
+                row.key for row in self._all_rows if row.kind == "table" and row.table.family == "ip6"
+            }
         now = time.monotonic()
         counters: dict[RowKey, int] = {}
         moved: set[RowKey] = set()
@@ -319,7 +329,7 @@ class FirewallView(ScrollView, can_focus=True):
     # --- verdicts -------------------------------------------------------------------------------------
 
     def mark_culprit(self, spot: RuleSpot | None) -> bool:
-        """Mark the rule a verdict blamed (None clears it) and bring it into view; False when not shown here."""
+        """Mark the rule a verdict blamed (None clears it) and bring it into view; False if it is not here."""
         self._culprit = key_for_spot(self.firewall, spot) if spot is not None else None
         if self._culprit is None:
             self.refresh()
@@ -443,12 +453,18 @@ class FirewallView(ScrollView, can_focus=True):
     def _header_segments(self) -> list[Segment]:
         style = self.get_component_rich_style("firewall--header")
         total, shown = self._rule_count, self._shown_rule_count
-        count = f"{shown} of {total} rules match /{self.filter_text}" if self.filter_text else f"{total} rules"
+        if not total and self.empty_reason:
+            return [Segment(f" firewall not read: {self.empty_reason}", self._style("drop"))]
+        count = (
+            f"{shown} of {total} rules match /{self.filter_text}" if self.filter_text else f"{total} rules"
+        )
         text = f"{' ' * 5}{'#':>4} {'owner':<6} {'pkts':>5} {'bytes':>5}  rule · {count}"
         return [Segment(text, style)]
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"firewall--{name}", partial=True)
+        """A component style; overlays (cursor, culprit) only carry their background."""
+        partial = name in ("cursor", "culprit", "culprit-cursor")
+        return self.get_component_rich_style(f"firewall--{name}", partial=partial)
 
     def _row_segments(self, row: FirewallRow, is_cursor: bool) -> list[Segment]:
         folded = row.key in self._collapsed
@@ -459,7 +475,9 @@ class FirewallView(ScrollView, can_focus=True):
             rules = sum(len(c.rules) for c in table.chains)
             return [
                 Segment(f" {arrow} {table.family} {table.name}", self._style("table")),
-                Segment(f"  {table.source} · {len(table.chains)} chains, {rules} rules", dim),
+                Segment(
+                    f"  {table.source} · {plural(len(table.chains), 'chain')}, {plural(rules, 'rule')}", dim
+                ),
             ]
         if row.kind == "chain":
             chain = row.chain
@@ -475,7 +493,7 @@ class FirewallView(ScrollView, can_focus=True):
                 segs.append(
                     Segment(f" [{human_count(chain.packets)} pkts]", self._counter_style(row.key, dim))
                 )
-            detail = f"  · {len(chain.rules)} rules"
+            detail = f"  · {plural(len(chain.rules), 'rule')}"
             if chain.hook:
                 detail += f" · hook {chain.hook} prio {chain.priority}"
             segs.append(Segment(detail, dim))
@@ -488,7 +506,7 @@ class FirewallView(ScrollView, can_focus=True):
         assert rule is not None
         culprit = row.key == self._culprit
         overlay = self._style("culprit") if culprit else Style()
-        owner = rule.owner if rule.owner in ("docker", "user", "ufw", "firewalld") else "other"
+        owner = rule.owner if rule.owner in ("docker", "user", "ufw", "firewalld", "dockwire") else "other"
         counter_style = self._counter_style(row.key, Style()) + overlay
         body = rule_body(rule)
         segs = [

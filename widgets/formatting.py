@@ -38,10 +38,6 @@ def owner_badge(owner: str) -> str:
     return OWNER_BADGES.get(owner, owner[:6] or "other")
 
 
-def target_name(rule: Rule) -> str:
-    return rule.target.name if rule.target is not None else ""
-
-
 def rule_body(rule: Rule) -> str:
     """The rule's text without the `-A CHAIN` that repeats the chain it sits in."""
     prefix = f"-A {rule.chain} "
@@ -63,6 +59,11 @@ def port_text(port: PortBinding) -> str:
         return f"{port.container_port}/{port.proto}"
     host = f"{port.host_ip}:" if port.host_ip and port.host_ip not in ("0.0.0.0", "::") else ""
     return f"{host}{port.host_port}->{port.container_port}/{port.proto}"
+
+
+def published_ports(container: Container) -> list[str]:
+    """The container's published ports, once each (Docker lists IPv4 and IPv6 bindings separately)."""
+    return list(dict.fromkeys(port_text(p) for p in container.ports if p.host_port is not None))
 
 
 def container_ips(container: Container) -> list[str]:

@@ -125,7 +125,7 @@ class MatrixGrid(DataTable[Text]):
             return None
         return src, dst
 
-    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted[Text]) -> None:
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         event.stop()
         pair = self.highlighted_pair
         if pair is not None:

@@ -20,6 +20,7 @@ class Status:
     destination_name: str = ""
     containers: int = 0
     rules: int = 0
+    show_marks: bool = True
 
 
 def status_text(status: Status) -> Text:
@@ -35,12 +36,13 @@ def status_text(status: Status) -> Text:
         text.append("  ● docker unreachable, reconnecting… ", style="bold white on red")
     elif status.daemon == "up":
         text.append("  ● docker", style="green")
-    text.append("  ")
-    text.append(" A ", style="bold reverse green")
-    text.append(f" {status.source_name or '-'} ", style="bold" if status.source_name else "dim")
-    text.append("→ ", style="bold")
-    text.append(" B ", style="bold reverse magenta")
-    text.append(f" {status.destination_name or '-'}", style="bold" if status.destination_name else "dim")
+    if status.show_marks:
+        text.append("  ")
+        text.append(" A ", style="bold reverse green")
+        text.append(f" {status.source_name or '-'} ", style="bold" if status.source_name else "dim")
+        text.append("→ ", style="bold")
+        text.append(" B ", style="bold reverse magenta")
+        text.append(f" {status.destination_name or '-'}", style="bold" if status.destination_name else "dim")
     if status.probes_off:
         text.append(f"  probes off: {status.probes_off}", style="yellow")
     text.append(f"  {status.containers} containers · {status.rules} rules", style="dim")

@@ -20,7 +20,7 @@ from textual.widgets.tree import TreeNode
 
 from dockwire.model import Container, Endpoint, HostModel, Network, VethPair
 from dockwire.widgets.containers import Marks
-from dockwire.widgets.formatting import network_kind, network_subnets, port_text, short_id
+from dockwire.widgets.formatting import network_kind, network_subnets, port_text, published_ports, short_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ def _container_label(container: Container, endpoint: Endpoint | None, marks: Mar
     text.append(container.name, style="bold" if running else "dim")
     if endpoint is not None and endpoint.ip:
         text.append(f"  {endpoint.ip}", style="cyan")
-    published = [port_text(p) for p in container.ports if p.host_port is not None]
+    published = published_ports(container)
     if published:
         text.append("  " + " ".join(published), style="magenta")
     if not running:
@@ -94,8 +94,8 @@ class _Builder:
             )
             if names:
                 children.append(self.leaf(key, "address", "dns", "dns " + " ".join(names)))
-        for port in container.ports:
-            children.append(self.leaf(key, "port", port_text(port), f"port {port_text(port)}"))
+        for text in dict.fromkeys(port_text(port) for port in container.ports):
+            children.append(self.leaf(key, "port", text, f"port {text}"))
         for sharer in sorted(self.sharers.get(container.id, []), key=lambda c: c.name):
             node = self.container(sharer, key, None)
             node.label = Text.assemble(node.label, (f"  shares {container.name}'s netns", "dim"))
@@ -287,18 +287,6 @@ class TopologyTree(Tree[NodeRef]):
         node = parent.add(spec.label, data=spec.ref, expand=expand, allow_expand=bool(spec.children))
         for child in spec.children:
             self._add(node, child, expanded, known)
-
-    def select_container(self, container_id: str) -> bool:
-        """Move the cursor to the (first) node of a container; False when it has none."""
-        for node in self._walk(self.root):
-            if node.data is not None and node.data.kind == "container" and node.data.ident == container_id:
-                parent = node.parent
-                while parent is not None:
-                    parent.expand()
-                    parent = parent.parent
-                self.call_after_refresh(self.move_cursor, node, animate=False)
-                return True
-        return False
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
         event.stop()

@@ -1,4 +1,4 @@
-"""The result panel: the last probe's or why's answer — allowed with RTT, or blocked with the rule, path and fix."""
+"""The result panel: the newest probe or why: allowed (with RTT), or blocked by a rule, with the fix."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ def render_outcome(outcome: Outcome) -> RenderableType:
         parts.append(Text(outcome.label, style="dim"))
     culprit = outcome.culprit
     if culprit is not None:
-        where = Text.assemble(("by ", "bold"), (culprit.title, "bold red"), (f"  {culprit.owner} · {culprit.source}", "dim"))
+        where = Text.assemble(
+            ("by ", "bold"), (culprit.title, "bold red"), (f"  {culprit.owner} · {culprit.source}", "dim")
+        )
         parts.append(where)
         body = culprit.body if culprit.position is not None else f"the chain's policy: {culprit.effect}"
         parts.append(Text(f"   {body}", style="red"))
@@ -75,8 +77,19 @@ def render_pending(request: ProbeRequest, what: str) -> RenderableType:
 def render_idle(reason: str) -> RenderableType:
     lines = [
         Text("No result yet.", style="bold"),
-        Text("Mark a source (space or a) and a destination (space or b) in the containers or the tree,"),
-        Text("then press p to ping, P for tcp/udp/port, t to trace, w for the static why."),
+        Text.assemble("1. ", ("space", "bold"), " (or ", ("a", "bold"), ") on a container: the source"),
+        Text.assemble("2. ", ("space", "bold"), " (or ", ("b", "bold"), ") on another: the destination"),
+        Text.assemble(
+            "3. ",
+            ("p", "bold"),
+            " ping, ",
+            ("P", "bold"),
+            " tcp/udp/port, ",
+            ("t", "bold"),
+            " trace, ",
+            ("w", "bold"),
+            " why",
+        ),
     ]
     if reason:
         lines.append(Text(reason, style="yellow"))

@@ -1,0 +1,121 @@
+"""The dashboard against the real lab: an active probe from the app, and `dockwire` itself in tmux.
+
+The blocked pair is dwlab-iso-a -> dwlab-iso-b (two user-defined bridges, isolated by Docker): ICMP is
+dropped, and the rule that drops it is the one the static engine names on the same host at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dockwire.collect import collect
+from dockwire.sources import LiveSource
+from dockwire.tui.app import make_app
+from dockwire.verdict.verdict import evaluate
+from dockwire.widgets.firewall import FirewallView
+from tests.tui_harness import fixed_clock, mark_by_filter, ready, settle
+
+pytestmark = pytest.mark.live
+
+SRC, DST = "dwlab-iso-a", "dwlab-iso-b"
+DOCKWIRE = Path(sys.executable).parent / "dockwire"
+
+
+def expected_culprit(client: Any) -> str:
+    """`table/CHAIN #n` of the rule the static engine blames for SRC -> DST on the host as it is now."""
+    model = asyncio.run(collect(client))
+    verdict = evaluate(model, SRC, DST)
+    assert verdict.verdict == "blocked" and verdict.culprit is not None, verdict.reason
+    return f"{verdict.culprit.table}/{verdict.culprit.chain} #{verdict.culprit.position}"
+
+
+async def test_p_in_the_app_sends_a_real_probe_and_highlights_the_dropping_rule(
+    lab: Any, docker_client: Any
+) -> None:
+    app = make_app(LiveSource(docker_client, "live · test"), clock=fixed_clock, root=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        await mark_by_filter(pilot, SRC)
+        await mark_by_filter(pilot, DST)
+        await pilot.press("p")
+        await settle(pilot)
+        outcome = app.last_outcome
+        assert outcome is not None
+        assert outcome.mode == "active", outcome
+        assert outcome.status == "blocked", outcome.summary
+        assert outcome.culprit is not None
+        row = app.main_screen.query_one(FirewallView).culprit_row
+        assert row is not None and row.rule is not None
+        assert (row.rule.table, row.rule.chain, row.rule.position) == (
+            outcome.culprit.table,
+            outcome.culprit.chain,
+            outcome.culprit.position,
+        )
+
+
+@pytest.fixture
+def tmux_session() -> Iterator[str]:
+    if shutil.which("tmux") is None:
+        pytest.skip("no tmux")
+    name = f"dwtest-tui-{uuid.uuid4().hex[:8]}"
+    yield name
+    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, check=False)
+
+
+def capture(session: str) -> str:
+    return subprocess.run(
+        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False
+    ).stdout
+
+
+def wait_for(session: str, text: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = capture(session)
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+
+
+def send(session: str, *keys: str, literal: bool = False) -> None:
+    subprocess.run(["tmux", "send-keys", "-t", session, *(["-l"] if literal else []), *keys], check=True)
+    time.sleep(0.3)
+
+
+def test_dockwire_in_tmux_shows_the_rule_that_blocks_a_ping(
+    lab: Any, docker_client: Any, tmux_session: str
+) -> None:
+    """Start `dockwire` on the live host in a real terminal, mark A and B with the keys a user would press,
+    ping, and read the rule's name off the screen."""
+    rule = expected_culprit(docker_client)
+    # The short sleep lets tmux settle the pane's size before the app reads it (else it may start at 80x24).
+    command = f"sleep 0.5; exec {DOCKWIRE}"
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", tmux_session, "-x", "160", "-y", "45", command], check=True
+    )
+    wait_for(tmux_session, "firewall rules")
+    for name in (SRC, DST):
+        send(tmux_session, "2")
+        send(tmux_session, "/")
+        send(tmux_session, name, literal=True)
+        send(tmux_session, "Enter")
+        send(tmux_session, "Space")
+        send(tmux_session, "Escape")
+    wait_for(tmux_session, f"{SRC} → ")
+    send(tmux_session, "p")
+    screen = wait_for(tmux_session, "BLOCKED")
+    screen = wait_for(tmux_session, rule) if rule not in screen else screen
+    assert f"{SRC} → {DST} icmp" in screen
+    send(tmux_session, "q")
