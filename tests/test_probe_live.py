@@ -64,6 +64,12 @@ def probe(model: HostModel, client: Any, src: str, dst: str, **kw: Any) -> Probe
     return asyncio.run(run_probe(model, client, src, dst, **{**FAST, **kw}))
 
 
+def layout(model: HostModel) -> str:
+    """Docker's firewall layout generation on this host ("<=27", "28", "29")."""
+    assert model.engine is not None
+    return model.engine.layout
+
+
 def ip_of(model: HostModel, name: str) -> str:
     c = model.container(name)
     assert c is not None and c.endpoints
@@ -76,10 +82,15 @@ def test_between_user_bridges_the_raw_prerouting_drop_is_named_then_connect_lets
     r = probe(model, docker_client, "dwlab-iso-a", "dwlab-iso-b")
     assert r.outcome == "blocked" and r.delivered is False
     drop = r.evidence.dropped_by
-    assert drop is not None and (drop.table, drop.chain) == ("raw", "PREROUTING")
-    assert re.fullmatch(
-        rf"-A PREROUTING -d {re.escape(ip_of(model, 'dwlab-iso-b'))}/32 ! -i br-\w+ -j DROP", drop.text
-    )
+    assert drop is not None
+    if layout(model) == "<=27":  # before 28.0 the isolation chains drop it, in FORWARD
+        assert (drop.table, drop.chain) == ("filter", "DOCKER-ISOLATION-STAGE-2")
+        assert re.fullmatch(r"-A DOCKER-ISOLATION-STAGE-2 -o br-\w+ -j DROP", drop.text)
+    else:  # 28.x: the per-container raw PREROUTING drop fires before any FORWARD chain
+        assert (drop.table, drop.chain) == ("raw", "PREROUTING")
+        assert re.fullmatch(
+            rf"-A PREROUTING -d {re.escape(ip_of(model, 'dwlab-iso-b'))}/32 ! -i br-\w+ -j DROP", drop.text
+        )
     assert r.static.available and r.static.agrees is True
     assert r.static.rule is not None and r.static.rule.position == drop.position
 
@@ -112,7 +123,9 @@ def test_icc_false_names_its_drop_rule(model: HostModel, docker_client: Any) -> 
     r = probe(model, docker_client, "dwlab-noicc-a", "dwlab-noicc-b")
     drop = r.evidence.dropped_by
     assert r.outcome == "blocked" and drop is not None
-    assert re.fullmatch(r"-A DOCKER-FORWARD -i (br-\w+) -o \1 -j DROP", drop.text)
+    chain = "FORWARD" if layout(model) == "<=27" else "DOCKER-FORWARD"
+    assert re.fullmatch(rf"-A {chain} -i (br-\w+) -o \1 -j DROP", drop.text)
+    assert r.static.agrees is True
 
 
 def test_published_port_from_outside_shows_the_dnat_rule(model: HostModel, docker_client: Any) -> None:
@@ -141,6 +154,13 @@ def test_container_mode_reaches_its_owner_on_loopback(model: HostModel, docker_c
 
 def test_internal_network_cannot_route_out_and_shows_its_routes(model: HostModel, docker_client: Any) -> None:
     r = probe(model, docker_client, "dwlab-internal-a", "198.51.100.2")
+    if layout(model) == "<=27":
+        # Before 28.0 an internal network's containers still get a default route: the packet leaves and
+        # the isolation chain drops it.
+        assert r.outcome == "blocked" and r.delivered is False
+        assert r.evidence.dropped_by is not None and r.evidence.dropped_by.chain == "DOCKER-ISOLATION-STAGE-1"
+        assert r.static.agrees is True
+        return
     assert r.outcome == "no-route" and r.delivered is False and r.sent == 0
     assert r.routes and all("default" not in line for line in r.routes)
     assert r.evidence.dropped_by is None

@@ -104,6 +104,10 @@ def test_culprit_is_the_rule_the_kernel_traces(lab_model: HostModel, case: Case)
     if not _nft_backend():
         pytest.skip("xtables-monitor --trace needs the iptables nf_tables backend")
     verdict = ask(lab_model, case)
+    if verdict.verdict == "allowed" and lab_model.engine is not None and lab_model.engine.layout == "<=27":
+        # Engines before 28.0 did not drop routed access to container addresses: no drop to trace. That the
+        # flow really goes through is checked with the other lab cases.
+        pytest.skip(f"{case.id}: allowed on Docker {lab_model.engine.version}, nothing to trace")
     assert verdict.verdict == "blocked" and verdict.culprit is not None, render_verdict(verdict)
     spec = trace_spec(verdict)
     added = _iptables("-t", "raw", "-I", "PREROUTING", "1", *spec)
