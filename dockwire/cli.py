@@ -38,6 +38,12 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def warn_stale(stale: dict[str, str]) -> None:
+    """Name, on stderr, each part of the model that could not be read, and why."""
+    for part, reason in sorted(stale.items()):
+        click.echo(f"dockwire: warning: {part}: {reason}", err=True)
+
+
 def _host(ctx: click.Context) -> str | None:
     return ctx.find_root().params.get("host")
 
@@ -104,8 +110,7 @@ def snapshot(ctx: click.Context, output: str) -> None:
         click.echo(
             f"wrote {output} ({len(model.containers)} containers, {len(model.networks)} networks)", err=True
         )
-    for part, reason in model.stale.items():
-        click.echo(f"dockwire: warning: {part}: {reason}", err=True)
+    warn_stale(model.stale)
 
 
 @main.group()

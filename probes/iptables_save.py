@@ -6,14 +6,12 @@ target. Nothing is dropped: options of modules dockwire does not know are kept v
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import NamedTuple
 
 from dockwire.model import Chain, Match, Rule, Table, Target
+from dockwire.probes.gc_paused import gc_paused
 
 # Match modules whose options dockwire understands.
 KNOWN_MODULES = frozenset(
@@ -339,25 +337,13 @@ def _chain_line(line: str, lineno: int) -> tuple[str, str | None, int, int]:
     return parts[0], None if policy == "-" else policy, packets, bytes_
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Bulk parsing makes many small containers; with the cyclic GC running over them it is ~3x slower."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def parse_iptables_save(text: str, source: str, family: str = "ip") -> list[Table]:
     """Parse `iptables-save [-c]` (or `ip6tables-save`) output into one Table per `*table` block.
 
     `source` says where it came from ("iptables-nft", "iptables-legacy"); `family` is "ip" or "ip6".
     Raises IptablesSaveError (a ValueError) for text that is not iptables-save output.
     """
-    with _gc_paused():
+    with gc_paused():
         return _parse_save(text, source, family)
 
 

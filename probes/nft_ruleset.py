@@ -8,16 +8,14 @@ the text stays stable while counters move). Expressions dockwire cannot render a
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from dockwire.model import Chain, Match, Rule, Table, Target
+from dockwire.probes.gc_paused import gc_paused
 
 
 class NftJsonError(ValueError):
@@ -450,24 +448,12 @@ def _load(data: dict[str, Any] | str | bytes) -> list[dict[str, Any]]:
     return [o for o in data["nftables"] if isinstance(o, dict) and len(o) == 1]
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Bulk parsing makes many small containers; with the cyclic GC running over them it is ~3x slower."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def parse_nft_json(data: dict[str, Any] | str | bytes) -> list[Table]:
     """Parse `nft -j list ruleset` (or `nft -j list table ...`) output into Table records, in listing order.
 
     Raises NftJsonError (a ValueError) for data that is not nft JSON.
     """
-    with _gc_paused():
+    with gc_paused():
         return _parse_objects(_load(data))
 
 

@@ -14,9 +14,8 @@ from dockwire.snapshot import load
 from tests.lab_model_checks import check_lab_model
 
 # Recorded from the real lab (scripts/record-snapshots); the docs-* ones are built from documented layouts.
-SNAPSHOTS = sorted(
-    p for p in (Path(__file__).parent / "fixtures" / "snapshots").glob("engine-*.json") if ".observed" not in p.name
-)
+FIXTURES = Path(__file__).parent / "fixtures" / "snapshots"
+SNAPSHOTS = sorted(p for p in FIXTURES.glob("engine-*.json") if ".observed" not in p.name)
 
 
 @pytest.fixture(params=SNAPSHOTS, ids=[p.stem for p in SNAPSHOTS])

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from dockwire.cli import EXIT_ERROR, friendly_errors
+from dockwire.cli import EXIT_ERROR, friendly_errors, warn_stale
 from dockwire.errors import DockwireError
 from dockwire.model import HostModel
 
@@ -28,9 +28,13 @@ def load_model(ctx: click.Context, snapshot_file: str | None) -> HostModel:
     return asyncio.run(collect(client))
 
 
-def _warn_stale(model: HostModel) -> None:
-    for part, reason in sorted(model.stale.items()):
-        click.echo(f"dockwire: warning: {part}: {reason}", err=True)
+snapshot_option = click.option(
+    "--snapshot",
+    "snapshot_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Reason over a snapshot file instead of the live host.",
+)
 
 
 @click.command("why")
@@ -44,13 +48,7 @@ def _warn_stale(model: HostModel) -> None:
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Destination port.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
-@click.option(
-    "--snapshot",
-    "snapshot_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Reason over a snapshot file instead of the live host.",
-)
+@snapshot_option
 @click.option("-v", "--verbose", is_flag=True, help="Also list the plain jumps the packet took.")
 @click.pass_context
 @friendly_errors
@@ -84,20 +82,14 @@ def _why(
     if as_json:
         sys.stdout.buffer.write(verdict_json(verdict))
     else:
-        _warn_stale(model)
+        warn_stale(model.stale)
         click.echo(render_verdict(verdict, verbose))
     ctx.exit(verdict.exit_code)
 
 
 @click.command("matrix")
 @click.option("--json", "as_json", is_flag=True, help="Print every cell as JSON.")
-@click.option(
-    "--snapshot",
-    "snapshot_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Reason over a snapshot file instead of the live host.",
-)
+@snapshot_option
 @click.option("--all", "include_stopped", is_flag=True, help="Include containers that are not running.")
 @click.pass_context
 @friendly_errors
@@ -110,7 +102,7 @@ def _matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, includ
     if as_json:
         sys.stdout.buffer.write(matrix_json(result))
     else:
-        _warn_stale(model)
+        warn_stale(model.stale)
         if not result.containers:
             click.echo("no containers")
             return
