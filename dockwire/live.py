@@ -91,12 +91,14 @@ class LiveModel:
         if self.client is None:
             self._subscribed.set()
             return
+        down = False  # one "connection lost" line per outage, not one per retry
         while not self._stop.is_set():
             stream = None
             try:
                 stream = self.client.events(decode=True, filters={"type": DOCKER_EVENT_TYPES})
                 self._streams.append(stream)
                 self._subscribed.set()
+                down = False
                 for event in stream:
                     line = describe_docker_event(event)
                     if line:
@@ -104,7 +106,9 @@ class LiveModel:
             except Exception as exc:
                 if self._stop.is_set():
                     return
-                self._signal("docker-lost", f"docker: connection lost ({type(exc).__name__})")
+                line = None if down else f"docker: connection lost ({type(exc).__name__})"
+                down = True
+                self._signal("docker-lost", line)
             if self._stop.wait(2.0):
                 return
             self._signal("docker", None)
