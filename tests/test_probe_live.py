@@ -55,8 +55,6 @@ def no_trace_rules_left() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def model(lab: Any, docker_client: Any) -> HostModel:
-    if iptables_backend() != "nft":
-        pytest.skip("these live tests expect the iptables-nft backend (the legacy path is unit-tested only)")
     return asyncio.run(collect(docker_client))
 
 
