@@ -222,15 +222,7 @@ class HookWalker:
             picked = _vmap_action(action, br.packet, where)
             if picked is None:
                 br.hits.append(hit)
-                return Outcome(
-                    "UNKNOWN",
-                    br.packet,
-                    br.hits,
-                    hit,
-                    br.assumptions,
-                    br.nat,
-                    note=f"cannot evaluate the verdict map key of: {action.text}",
-                )
+                return _unknown(br, hit, f"cannot evaluate the verdict map key of: {action.text}")
             if picked.kind == "continue":
                 return None
             hit = Hit(base, chain, rule, where, f"vmap: {picked.text}", assumed)
@@ -254,15 +246,7 @@ class HookWalker:
         if kind == "jump" or kind == "goto":
             target = self.ruleset.chain(chain.table, action.chain)
             if target is None:
-                return Outcome(
-                    "UNKNOWN",
-                    br.packet,
-                    br.hits,
-                    hit,
-                    br.assumptions,
-                    br.nat,
-                    note=f"chain {action.chain} not found",
-                )
+                return _unknown(br, hit, f"chain {action.chain} not found")
             if kind == "goto":
                 br.stack[-1] = [target, 0]
             else:
@@ -275,15 +259,7 @@ class HookWalker:
             return None
         if kind in ("dnat", "snat", "masquerade", "redirect"):
             return self._nat(where, br, hit, action)
-        return Outcome(
-            "UNKNOWN",
-            br.packet,
-            br.hits,
-            hit,
-            br.assumptions,
-            br.nat,
-            note=f"target {action.text or action.kind} is not understood",
-        )
+        return _unknown(br, hit, f"target {action.text or action.kind} is not understood")
 
     def _nat(self, where: Where, br: _Branch, hit: Hit, action: Action) -> Outcome:
         pkt = br.packet
@@ -322,3 +298,8 @@ class HookWalker:
             )
         br.nat.append(hit)
         return Outcome("ACCEPT", pkt, br.hits, None, br.assumptions, br.nat)
+
+
+def _unknown(br: _Branch, hit: Hit, note: str) -> Outcome:
+    """The branch stops at a rule dockwire cannot evaluate: the outcome is unknown, and says why."""
+    return Outcome("UNKNOWN", br.packet, br.hits, hit, br.assumptions, br.nat, note=note)
