@@ -207,9 +207,8 @@ def _raw_29(nets: list[Net], ctrs: list[Ctr]) -> list[str]:
     return rules
 
 
-def layout_28_iptables(model: HostModel, prefix: str = "dwlab-") -> str:
-    """Docker 28.2-28.5 iptables: moby v28.5.2 iptabler (DOCKER-FORWARD/-BRIDGE/-CT, isolation chains)."""
-    nets, ctrs, user = lab_view(model, prefix)
+def _filter_head_28(nets: list[Net], ctrs: list[Ctr]) -> list[str]:
+    """The filter rules 28.x and 29.x write alike: FORWARD jumps, port ACCEPTs, DOCKER/-BRIDGE/-CT."""
     filt = ["-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-FORWARD"]
     for n in _ext(nets):
         filt += _port_rules(ctrs, n)
@@ -218,11 +217,12 @@ def layout_28_iptables(model: HostModel, prefix: str = "dwlab-") -> str:
     filt += [
         f"-A DOCKER-CT -o {n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" for n in _ext(nets)
     ]
-    filt += [
-        "-A DOCKER-FORWARD -j DOCKER-CT",
-        "-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1",
-        "-A DOCKER-FORWARD -j DOCKER-BRIDGE",
-    ]
+    return filt
+
+
+def _forward_rules_28(nets: list[Net]) -> list[str]:
+    """DOCKER-FORWARD's per-network rules (icc, internal), the same in 28.x and 29.x."""
+    filt: list[str] = []
     for n in nets:
         if n.internal:
             filt.append(f"-A DOCKER-FORWARD -i {n.bridge} -o {n.bridge} -j {'ACCEPT' if n.icc else 'DROP'}")
@@ -233,6 +233,19 @@ def layout_28_iptables(model: HostModel, prefix: str = "dwlab-") -> str:
                 f"-A DOCKER-FORWARD -i {n.bridge} -o {n.bridge} -j DROP",
                 f"-A DOCKER-FORWARD -i {n.bridge} ! -o {n.bridge} -j ACCEPT",
             ]
+    return filt
+
+
+def layout_28_iptables(model: HostModel, prefix: str = "dwlab-") -> str:
+    """Docker 28.2-28.5 iptables: moby v28.5.2 iptabler (DOCKER-FORWARD/-BRIDGE/-CT, isolation chains)."""
+    nets, ctrs, user = lab_view(model, prefix)
+    filt = _filter_head_28(nets, ctrs)
+    filt += [
+        "-A DOCKER-FORWARD -j DOCKER-CT",
+        "-A DOCKER-FORWARD -j DOCKER-ISOLATION-STAGE-1",
+        "-A DOCKER-FORWARD -j DOCKER-BRIDGE",
+    ]
+    filt += _forward_rules_28(nets)
     for n in nets:
         if n.internal:
             filt += [
@@ -266,29 +279,13 @@ def layout_28_iptables(model: HostModel, prefix: str = "dwlab-") -> str:
 def layout_29_iptables(model: HostModel) -> str:
     """Docker 29.x iptables backend: moby docker-v29.0.0 iptabler (network.go, port.go, endpoint.go)."""
     nets, ctrs, user = lab_view(model)
-    filt = ["-A FORWARD -j DOCKER-USER", "-A FORWARD -j DOCKER-FORWARD"]
-    for n in _ext(nets):
-        filt += _port_rules(ctrs, n)
-    filt += [f"-A DOCKER ! -i {n.bridge} -o {n.bridge} -j DROP" for n in _ext(nets)]
-    filt += [f"-A DOCKER-BRIDGE -o {n.bridge} -j DOCKER" for n in _ext(nets)]
-    filt += [
-        f"-A DOCKER-CT -o {n.bridge} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" for n in _ext(nets)
-    ]
+    filt = _filter_head_28(nets, ctrs)
     filt += [
         "-A DOCKER-FORWARD -j DOCKER-CT",
         "-A DOCKER-FORWARD -j DOCKER-INTERNAL",
         "-A DOCKER-FORWARD -j DOCKER-BRIDGE",
     ]
-    for n in nets:
-        if n.internal:
-            filt.append(f"-A DOCKER-FORWARD -i {n.bridge} -o {n.bridge} -j {'ACCEPT' if n.icc else 'DROP'}")
-        elif n.icc:
-            filt.append(f"-A DOCKER-FORWARD -i {n.bridge} -j ACCEPT")
-        else:
-            filt += [
-                f"-A DOCKER-FORWARD -i {n.bridge} -o {n.bridge} -j DROP",
-                f"-A DOCKER-FORWARD -i {n.bridge} ! -o {n.bridge} -j ACCEPT",
-            ]
+    filt += _forward_rules_28(nets)
     for n in nets:
         if n.internal:
             filt += [
