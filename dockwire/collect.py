@@ -6,7 +6,6 @@ A failing probe marks its part stale with the reason; it never stops the rest.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from datetime import UTC, datetime
 from typing import Any
@@ -234,7 +233,3 @@ def assemble(base: HostModel, stale: dict[str, str], **parts: Any) -> HostModel:
 async def collect(client: Any | None) -> HostModel:
     """Read the whole host once. `client` is a docker.DockerClient, or None when no daemon is reachable."""
     return await Collector(client).everything()
-
-
-def is_privileged() -> bool:
-    return os.geteuid() == 0

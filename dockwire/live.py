@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import select
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -220,9 +220,3 @@ class LiveModel:
         for stream in getattr(self, "_streams", []):
             with contextlib.suppress(Exception):
                 stream.close()
-
-
-async def follow(live: LiveModel, on_update: Callable[[ModelUpdate], None]) -> None:
-    """Feed every update to a callback; handy for consumers that are not async iterators."""
-    async for update in live.updates():
-        on_update(update)

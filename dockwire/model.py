@@ -326,6 +326,3 @@ class HostModel(Record, frozen=True):
 
     def network_by_bridge(self, bridge: str) -> Network | None:
         return next((n for n in self.networks if n.bridge and n.bridge == bridge), None)
-
-    def tables(self, name: str, family: str = "ip") -> list[Table]:
-        return [t for t in self.firewall.tables if t.name == name and t.family == family]
