@@ -10,6 +10,11 @@ from msgspec import Struct, field
 
 SCHEMA_VERSION = 1
 
+# Docker's embedded DNS server, inside every container on a user-defined network.
+EMBEDDED_DNS = "127.0.0.11"
+# The networks every engine has, which cannot be removed or given aliases.
+DEFAULT_NETWORKS = ("bridge", "host", "none")
+
 
 class Record(Struct, frozen=True, kw_only=True, omit_defaults=False, forbid_unknown_fields=True):
     """Base of every model record."""
@@ -121,6 +126,10 @@ class Interface(Record, frozen=True):
     peer_netnsid: int | None = None
     # macvlan/ipvlan/vlan parent ifindex.
     parent_ifindex: int | None = None
+
+    def first_address(self, family: int = 4) -> str | None:
+        """The interface's first address of that family (4 or 6), as text; None when it has none."""
+        return next((a.address for a in self.addresses if a.family == family), None)
 
 
 class Route(Record, frozen=True):
@@ -291,6 +300,57 @@ class Firewall(Record, frozen=True):
 
 
 # --- The whole host -------------------------------------------------------------------------------------
+
+
+class RuleRef(Record, frozen=True, kw_only=True):
+    """A rule (or a base chain's policy) as the host prints it: what a verdict blames, a trace names and the
+    firewall pane lights. One type for the verdict engine, the active probes and the UI."""
+
+    # "request", "reply", ... when a verdict met the rule on a flow; "" otherwise.
+    direction: str = ""
+    hook: str = ""
+    # "iptables-nft", "iptables-legacy", "nftables"; "" when only the kernel's text is known (any backend).
+    source: str = ""
+    family: str = "ip"
+    table: str
+    chain: str
+    # 1-based position as `iptables -L --line-numbers` counts; None for a policy or a rule the model lacks.
+    position: int | None = None
+    text: str = ""
+    # What it did to the packet: "DROP", "ACCEPT", "jump DOCKER", "policy DROP", ...
+    effect: str = ""
+    packets: int = 0
+    bytes: int = 0
+    owner: str = "other"
+    handle: int | None = None
+    # True when the rule has a condition dockwire could not evaluate.
+    unknown: bool = False
+    # "rule", or "policy" for a base chain's policy.
+    kind: str = "rule"
+
+    @property
+    def is_policy(self) -> bool:
+        return self.kind == "policy"
+
+    @property
+    def title(self) -> str:
+        """`filter/DOCKER-USER #1`, or `filter/FORWARD policy`."""
+        where = "policy" if self.is_policy else (f"#{self.position}" if self.position is not None else "")
+        return f"{self.table}/{self.chain} {where}".rstrip()
+
+    @property
+    def body(self) -> str:
+        """The rule text without its `-A CHAIN ` prefix."""
+        prefix = f"-A {self.chain} "
+        return self.text[len(prefix) :] if self.text.startswith(prefix) else self.text
+
+    def label(self) -> str:
+        """`filter/DOCKER #3: -A DOCKER ...`, or `filter/FORWARD policy DROP`."""
+        where = f"{self.table}/{self.chain}"
+        if self.is_policy:
+            return f"{where} policy {self.text}"
+        pos = f" #{self.position}" if self.position is not None else ""
+        return f"{where}{pos}: {self.text}".rstrip(": ")
 
 
 class HostModel(Record, frozen=True):

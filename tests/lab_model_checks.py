@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dockwire.lab_scenarios import CONTAINERS, CUSTOM_IP, CUSTOM_MTU, WEB_HOST_PORT
+from dockwire.lab.scenarios import CONTAINERS, CUSTOM_IP, CUSTOM_MTU, WEB_HOST_PORT
 from dockwire.model import Container, HostModel
 
 EMBEDDED_DNS = "127.0.0.11"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dockwire.lab_scenarios import IMAGE
+from dockwire.lab.scenarios import IMAGE
 
 __all__ = ["IMAGE", "TEST_LABEL", "docker_or_skip", "live_unavailable"]
 

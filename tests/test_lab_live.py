@@ -20,9 +20,8 @@ import pytest
 
 docker = pytest.importorskip("docker")
 
-from dockwire import lab_netns, lab_rule  # noqa: E402
-from dockwire.lab import LabError, LabReport, lab_down, lab_status, lab_up  # noqa: E402
-from dockwire.lab_scenarios import (  # noqa: E402
+from dockwire.lab import LabError, LabReport, lab_down, lab_status, lab_up, outside, user_rule  # noqa: E402  # noqa: E402
+from dockwire.lab.scenarios import (  # noqa: E402
     CONTAINERS,
     CUSTOM_GATEWAY,
     CUSTOM_IP,
@@ -132,7 +131,7 @@ def outside_http_get(address: str, port: int) -> str:
         """
     )
     proc = subprocess.run(
-        ["ip", "netns", "exec", lab_netns.NETNS, sys.executable, "-c", script],
+        ["ip", "netns", "exec", outside.NETNS, sys.executable, "-c", script],
         capture_output=True,
         text=True,
         timeout=10,
@@ -148,7 +147,7 @@ def outside_http_get(address: str, port: int) -> str:
 def test_up_builds_every_object(lab: LabReport) -> None:
     names = {o.name for o in lab.objects}
     assert {s.name for s in CONTAINERS} | {s.name for s in NETWORKS} <= names
-    assert {lab_netns.NETNS, lab_netns.HOST_IF, lab_rule.RULE_NAME} <= names
+    assert {outside.NETNS, outside.HOST_IF, user_rule.RULE_NAME} <= names
     assert all(o.state in ("created", "recreated", "reused") for o in lab.objects), str(lab)
     assert "dwlab-web" in str(lab)
 
@@ -175,9 +174,9 @@ def test_status_sees_everything_running(client: Any, lab: LabReport) -> None:
         assert state(status, spec.name, "container") == "running"
     for net_spec in NETWORKS:
         assert state(status, net_spec.name, "network") == "present"
-    assert state(status, lab_rule.RULE_NAME) == "present"
-    assert state(status, lab_netns.NETNS) == "present"
-    assert state(status, lab_netns.HOST_IF) == "up"
+    assert state(status, user_rule.RULE_NAME) == "present"
+    assert state(status, outside.NETNS) == "present"
+    assert state(status, outside.HOST_IF) == "up"
 
 
 # --- scenarios ------------------------------------------------------------------------------------------
@@ -203,9 +202,9 @@ def test_internal_network_reaches_peers_but_not_outside(client: Any, lab: LabRep
     peer = ip_of(client, "dwlab-internal-b", "dwlab-internal")
     assert pings(client, "dwlab-internal-a", peer)
     assert http_body(client, "dwlab-internal-a", peer) == "dwlab-internal-b"
-    assert not pings(client, "dwlab-internal-a", lab_netns.NS_ADDR)
+    assert not pings(client, "dwlab-internal-a", outside.NS_ADDR)
     # The same probe from a non-internal user-defined network does reach the outside namespace.
-    assert pings(client, "dwlab-iso-a", lab_netns.NS_ADDR)
+    assert pings(client, "dwlab-iso-a", outside.NS_ADDR)
 
 
 def test_custom_network_fixed_ip_gateway_and_mtu(client: Any, lab: LabReport) -> None:
@@ -216,7 +215,7 @@ def test_custom_network_fixed_ip_gateway_and_mtu(client: Any, lab: LabReport) ->
 
 def test_outside_namespace_reaches_published_port_through_dnat(lab: LabReport) -> None:
     before = dnat_packets(WEB_HOST_PORT)
-    assert outside_http_get(lab_netns.HOST_ADDR, WEB_HOST_PORT) == "dwlab-web"
+    assert outside_http_get(outside.HOST_ADDR, WEB_HOST_PORT) == "dwlab-web"
     assert dnat_packets(WEB_HOST_PORT) > before
 
 
@@ -267,12 +266,12 @@ def test_embedded_dns_on_user_network_only(client: Any, lab: LabReport) -> None:
 
 
 def test_up_replaces_a_rule_for_old_addresses(client: Any, lab: LabReport) -> None:
-    stale = lab_rule.rule_spec("172.17.255.250", "172.17.255.251")
-    lab_rule.iptables("-I", lab_rule.CHAIN, "1", *stale)
+    stale = user_rule.rule_spec("172.17.255.250", "172.17.255.251")
+    user_rule.iptables("-I", user_rule.CHAIN, "1", *stale)
     report = lab_up(client)
-    assert state(report, lab_rule.RULE_NAME) == "recreated"
-    want = lab_rule.rule_spec(ip_of(client, "dwlab-default-a"), ip_of(client, "dwlab-default-b"))
-    assert lab_rule.lab_rules() == [want]
+    assert state(report, user_rule.RULE_NAME) == "recreated"
+    want = user_rule.rule_spec(ip_of(client, "dwlab-default-a"), ip_of(client, "dwlab-default-b"))
+    assert user_rule.lab_rules() == [want]
 
 
 # --- errors ---------------------------------------------------------------------------------------------
@@ -371,11 +370,9 @@ def test_down_removes_every_lab_object_and_nothing_else(client: Any, lab: LabRep
     assert [c.name for c in client.containers.list(all=True) if c.name.startswith("dwlab-")] == []
     assert [n.name for n in client.networks.list() if n.name.startswith("dwlab-")] == []
     assert client.networks.list(filters={"label": SCENARIO_LABEL}) == []
-    assert (
-        lab_netns.NETNS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    )
-    assert subprocess.run(["ip", "link", "show", lab_netns.HOST_IF], capture_output=True).returncode != 0
-    assert lab_rule.lab_rules() == []
+    assert outside.NETNS not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert subprocess.run(["ip", "link", "show", outside.HOST_IF], capture_output=True).returncode != 0
+    assert user_rule.lab_rules() == []
 
     bystander.reload()
     assert bystander.status == "running"

@@ -17,8 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from dockwire.model import Firewall, HostModel, Rule
-from dockwire.probe.evidence import (
+from dockwire.actions.evidence import (
     ProbeKey,
     RuleMapper,
     build_evidence,
@@ -28,9 +27,10 @@ from dockwire.probe.evidence import (
     handle_orders_from_nft_json,
     rewrites,
 )
-from dockwire.probe.result import Evidence
-from dockwire.probe.trace import Marker
-from dockwire.probe.trace_parse import parse_kmsg_record, parse_log_line, parse_nft_line, parse_nft_output
+from dockwire.actions.result import Evidence
+from dockwire.actions.tracing.base import Marker
+from dockwire.actions.tracing.parse import parse_kmsg_record, parse_log_line, parse_nft_line, parse_nft_output
+from dockwire.model import Firewall, HostModel, Rule
 from dockwire.probes.iptables_save import parse_iptables_save
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"

@@ -21,22 +21,16 @@ from typing import Any
 
 import pytest
 
+from dockwire.actions.endpoints import ProbeError
+from dockwire.actions.result import ProbeResult
+from dockwire.actions.runner import run_probe
+from dockwire.actions.tracing.base import PREFIX, Marker, iptables_backend, new_run_id
+from dockwire.actions.tracing.leftovers import list_trace_objects, sweep_leftovers
+from dockwire.actions.tracing.legacy_log import LegacyLogTracer
+from dockwire.actions.tracing.nft import NftTracer
+from dockwire.actions.tracing.session import TraceSession
 from dockwire.collect import collect
 from dockwire.model import HostModel
-from dockwire.probe.endpoints import ProbeError
-from dockwire.probe.result import ProbeResult
-from dockwire.probe.runner import run_probe
-from dockwire.probe.trace import (
-    PREFIX,
-    LegacyLogTracer,
-    Marker,
-    NftTracer,
-    TraceSession,
-    iptables_backend,
-    list_trace_objects,
-    new_run_id,
-    sweep_leftovers,
-)
 
 pytestmark = pytest.mark.live
 if os.geteuid() != 0:

@@ -12,20 +12,21 @@ from typing import Any
 import msgspec
 import pytest
 
-from dockwire.model import Container, DnsConfig, Endpoint, HostEntry, HostModel
-from dockwire.probe.cli import EXIT_BLOCKED, EXIT_OK, EXIT_UNCERTAIN, exit_code
-from dockwire.probe.endpoints import (
+from dockwire.actions.endpoints import (
     GATEWAY,
     ProbeError,
     check_outbound,
     resolve_destination,
     resolve_source,
 )
-from dockwire.probe.interpret import interpret
-from dockwire.probe.netns_exec import WorkerReport, check_privileges
-from dockwire.probe.render import DISAGREE_BANNER, render_text
-from dockwire.probe.result import Evidence, ProbeResult, Reply, RuleRef, StaticComparison
-from dockwire.probe.runner import _dns_target, _hosts_answer, check_args, split_destination
+from dockwire.actions.interpret import interpret
+from dockwire.actions.netns_exec import WorkerReport, check_privileges
+from dockwire.actions.render import DISAGREE_BANNER, render_text
+from dockwire.actions.result import Evidence, ProbeResult, Reply, StaticComparison
+from dockwire.actions.runner import _dns_target, _hosts_answer, check_args, split_destination
+from dockwire.cli.common import EXIT_BLOCKED, EXIT_OK, EXIT_UNCERTAIN
+from dockwire.cli.probe import exit_code
+from dockwire.model import Container, DnsConfig, Endpoint, HostEntry, HostModel, RuleRef
 
 ME = os.getpid()  # a process whose network namespace surely exists
 
@@ -230,7 +231,7 @@ def test_without_root_the_error_says_what_is_needed() -> None:
 
 def test_nothing_imports_scapy_before_sending() -> None:
     code = (
-        "import sys, dockwire.cli, dockwire.probe.runner, dockwire.probe.cli, dockwire.probe.trace;"
+        "import sys, dockwire.cli, dockwire.actions.runner, dockwire.actions.tracing.session;"
         "print('scapy' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -19,11 +19,12 @@ from textual.binding import BindingType
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
+from dockwire.answer import Answer, Mode, Question
 from dockwire.live import ModelUpdate
 from dockwire.model import HostModel
 from dockwire.snapshot import SnapshotError, save
 from dockwire.sources import ModelSource
-from dockwire.tui import actions
+from dockwire.tui import answers
 from dockwire.tui.bindings import APP_KEYS, bindings
 from dockwire.tui.commands import DockwireCommands
 from dockwire.tui.help_screen import HelpScreen
@@ -32,7 +33,6 @@ from dockwire.tui.matrix_screen import MatrixScreen
 from dockwire.tui.messages import ModelArrived, ModelShown, ProbeFinished, ProbeStarted, SourceFailed
 from dockwire.tui.probe_dialog import ProbeDialog
 from dockwire.tui.pump import SourcePump
-from dockwire.widgets.outcome import Mode, Outcome, ProbeRequest
 
 NO_LIVE_HOST = "no live host (demo or snapshot): static verdict, no packet was sent"
 
@@ -61,14 +61,14 @@ class DockwireApp(App[None]):
         super().__init__()
         self.source = source
         self.clock = clock
-        self.root = actions.is_root() if root is None else root
+        self.root = answers.is_root() if root is None else root
         self.snapshot_dir = snapshot_dir or Path.cwd()
         self.model = HostModel()
         self.generation = 0
         self.daemon = ""
-        self.last_request: ProbeRequest | None = None
+        self.last_request: Question | None = None
         self.last_active = False
-        self.last_outcome: Outcome | None = None
+        self.last_outcome: Answer | None = None
         self.model_shown: Signal[ModelShown] = Signal(self, "model-shown")
         self.probe_started: Signal[ProbeStarted] = Signal(self, "probe-started")
         self.probe_finished: Signal[ProbeFinished] = Signal(self, "probe-finished")
@@ -97,7 +97,7 @@ class DockwireApp(App[None]):
 
     @property
     def probes_off(self) -> str:
-        return actions.probe_disabled_reason(self.source.live, self.root)
+        return answers.probe_disabled_reason(self.source.live, self.root)
 
     def on_model_arrived(self, message: ModelArrived) -> None:
         update = message.update
@@ -141,8 +141,6 @@ class DockwireApp(App[None]):
             return None
         if action == "rerun" and (self.last_request is None or (self.last_active and self.probes_off)):
             return None
-        if action == "why" and not actions.engine_available():
-            return None
         return True
 
     def _pair(self) -> tuple[str, str] | None:
@@ -157,21 +155,21 @@ class DockwireApp(App[None]):
     def action_probe(self) -> None:
         pair = self._pair()
         if pair is not None:
-            self.start(ProbeRequest(*pair), active=True)
+            self.start(Question(*pair), active=True)
 
     def action_trace(self) -> None:
         pair = self._pair()
         if pair is not None:
             last = self.last_request
             proto, port = (last.proto, last.port) if last and (last.src, last.dst) == pair else ("icmp", None)
-            self.start(ProbeRequest(*pair, proto=proto, port=port, trace=True), active=True)
+            self.start(Question(*pair, proto=proto, port=port, trace=True), active=True)
 
     def action_why(self) -> None:
         pair = self._pair()
         if pair is not None:
             last = self.last_request
             proto, port = (last.proto, last.port) if last and (last.src, last.dst) == pair else ("icmp", None)
-            self.start(ProbeRequest(*pair, proto=proto, port=port), active=False)
+            self.start(Question(*pair, proto=proto, port=port), active=False)
 
     def action_probe_options(self) -> None:
         pair = self._pair()
@@ -180,11 +178,11 @@ class DockwireApp(App[None]):
         dst = self.model.container(pair[1])
         ports = sorted(dst.ports, key=lambda p: (p.proto != "tcp", p.container_port)) if dst else []
         port = ports[0] if ports else None
-        initial = ProbeRequest(
+        initial = Question(
             *pair, proto=port.proto if port else "tcp", port=port.container_port if port else 80
         )
 
-        def chosen(request: ProbeRequest | None) -> None:
+        def chosen(request: Question | None) -> None:
             if request is not None:
                 self.start(request, active=True)
 
@@ -195,7 +193,7 @@ class DockwireApp(App[None]):
         if self.last_request is not None:
             self.start(self.last_request, active=self.last_active)
 
-    def start(self, request: ProbeRequest, active: bool) -> None:
+    def start(self, request: Question, active: bool) -> None:
         """Run a probe (active) or a why (static) in a worker; the result arrives as ProbeFinished."""
         self.last_request, self.last_active = request, active
         self.refresh_bindings()
@@ -205,19 +203,19 @@ class DockwireApp(App[None]):
         self._run_request(request, active, self.model)
 
     @work(exclusive=True, group="probe", exit_on_error=False)
-    async def _run_request(self, request: ProbeRequest, active: bool, model: HostModel) -> None:
+    async def _run_request(self, request: Question, active: bool, model: HostModel) -> None:
         mode: Mode = "active" if active and self.source.live else "static"
         try:
             if mode == "active":
-                outcome = await actions.probe(model, self.source.client, request)
+                outcome = await answers.probe(model, self.source.client, request)
             else:
                 banner = NO_LIVE_HOST if active else ""
-                outcome = await asyncio.to_thread(actions.why, model, request, banner)
+                outcome = await asyncio.to_thread(answers.why, model, request, banner)
         except Exception as exc:  # an engine bug is a result to show, never a crash of the dashboard
-            outcome = Outcome(request, mode, "error", f"{type(exc).__name__}: {exc}")
+            outcome = Answer(request, mode, "error", f"{type(exc).__name__}: {exc}")
         self.finish(outcome)
 
-    def finish(self, outcome: Outcome) -> None:
+    def finish(self, outcome: Answer) -> None:
         self.last_outcome = outcome
         if outcome.culprit is not None:
             line = f"{outcome.request.describe()}: {outcome.status} by {outcome.culprit.title}"

@@ -14,7 +14,7 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from dockwire.model import HostModel
-from dockwire.tui import actions
+from dockwire.tui import answers
 from dockwire.tui.bindings import MATRIX_KEYS, bindings
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.widgets.matrix import MARKS, MatrixGrid
@@ -94,19 +94,16 @@ class MatrixScreen(Screen[None]):
 
     def recompute(self, model: HostModel, generation: int) -> None:
         grid = self.query_one(MatrixGrid)
-        members = actions.matrix_members(model)
+        members = answers.matrix_members(model)
         grid.set_containers(members)
         self._computed_generation = generation
-        if not actions.engine_available():
-            self.query_one(VerdictPanel).show_idle(actions.NO_ENGINE)
-            return
         self._compute(model, members)
 
     @work(thread=True, exclusive=True, group="matrix", exit_on_error=False)
     def _compute(self, model: HostModel, members: list) -> None:
         worker = get_current_worker()
         grid = self.query_one(MatrixGrid)
-        for batch in actions.matrix_cells(model, members):
+        for batch in answers.matrix_cells(model, members):
             if worker.is_cancelled:
                 return
             self.app.call_from_thread(grid.update_cells, batch)
@@ -122,13 +119,13 @@ class MatrixScreen(Screen[None]):
 
     def _explain(self, src: str, dst: str) -> None:
         grid = self.query_one(MatrixGrid)
-        request = actions.cell_request(self.dw_app.model, src, dst, grid.cells.get((src, dst)))
-        if request is not None and actions.engine_available():
+        request = answers.cell_request(self.dw_app.model, src, dst, grid.cells.get((src, dst)))
+        if request is not None:
             self._why(self.dw_app.model, request)
 
     @work(thread=True, exclusive=True, group="matrix-why", exit_on_error=False)
-    def _why(self, model: HostModel, request: actions.ProbeRequest) -> None:
-        outcome = actions.why(model, request)
+    def _why(self, model: HostModel, request: answers.Question) -> None:
+        outcome = answers.why(model, request)
         self.app.call_from_thread(self.query_one(VerdictPanel).show_outcome, outcome)
 
     def probe_pair(self) -> tuple[str, str] | str:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from dockwire.answer import Answer, Question
 from dockwire.live import ModelUpdate
 from dockwire.model import HostModel
-from dockwire.widgets.outcome import Outcome, ProbeRequest
 
 
 class ModelArrived(Message):
@@ -42,10 +42,10 @@ class ModelShown:
 
 @dataclass(frozen=True, slots=True)
 class ProbeStarted:
-    request: ProbeRequest
+    request: Question
     what: str
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeFinished:
-    outcome: Outcome
+    outcome: Answer

@@ -12,12 +12,12 @@ from textual.screen import ModalScreen
 from textual.validation import Integer
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet
 
-from dockwire.widgets.outcome import ProbeRequest
+from dockwire.answer import Question
 
 PROTOCOLS = ("tcp", "udp", "icmp")
 
 
-class ProbeDialog(ModalScreen[ProbeRequest | None]):
+class ProbeDialog(ModalScreen[Question | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dockwire.probe-cancel"),
         Binding("ctrl+s", "run", "Run", id="dockwire.probe-run"),
@@ -37,7 +37,7 @@ class ProbeDialog(ModalScreen[ProbeRequest | None]):
     ProbeDialog Button { margin-left: 1; }
     """
 
-    def __init__(self, initial: ProbeRequest, known_ports: list[str] | None = None) -> None:
+    def __init__(self, initial: Question, known_ports: list[str] | None = None) -> None:
         super().__init__()
         self.initial = initial
         self.known_ports = known_ports or []
@@ -103,4 +103,4 @@ class ProbeDialog(ModalScreen[ProbeRequest | None]):
                 return
             port = int(box.value)
         trace = self.query_one("#trace", Checkbox).value
-        self.dismiss(ProbeRequest(self.initial.src, self.initial.dst, proto, port, trace))
+        self.dismiss(Question(self.initial.src, self.initial.dst, proto, port, trace))

@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from dockwire.model import Chain, Firewall, Rule, Table
+from dockwire.model import Chain, Firewall, Rule, RuleRef, Table
 from dockwire.widgets.formatting import (
     ACCEPTING_TARGETS,
     DROPPING_TARGETS,
@@ -31,7 +31,6 @@ from dockwire.widgets.formatting import (
     owner_badge,
     rule_body,
 )
-from dockwire.widgets.outcome import RuleSpot
 
 RowKey = tuple[str, ...]
 RowKind = Literal["table", "chain", "rule"]
@@ -79,7 +78,7 @@ def rule_keys(table: Table, chain: Chain) -> list[RowKey]:
     return keys
 
 
-def key_for_spot(firewall: Firewall, spot: RuleSpot) -> RowKey | None:
+def key_for_spot(firewall: Firewall, spot: RuleRef) -> RowKey | None:
     """The row key of the rule a verdict names (by source, family, table, chain and position; an empty
     source matches any); a chain's policy (no position) is its chain row."""
     for table in firewall.tables:
@@ -328,7 +327,7 @@ class FirewallView(ScrollView, can_focus=True):
 
     # --- verdicts -------------------------------------------------------------------------------------
 
-    def mark_culprit(self, spot: RuleSpot | None) -> bool:
+    def mark_culprit(self, spot: RuleRef | None) -> bool:
         """Mark the rule a verdict blamed (None clears it) and bring it into view; False if it is not here."""
         self._culprit = key_for_spot(self.firewall, spot) if spot is not None else None
         if self._culprit is None:

@@ -16,8 +16,8 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist
 
+from dockwire.answer import Status
 from dockwire.model import Container
-from dockwire.widgets.outcome import Status
 
 MARKS: dict[str | None, tuple[str, str]] = {
     "allowed": ("✔", "bold green"),

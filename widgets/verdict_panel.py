@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from dockwire.widgets.outcome import Outcome, ProbeRequest
+from dockwire.answer import Answer, Question
 
 STATUS_STYLE = {
     "allowed": ("✔ ALLOWED", "bold green"),
@@ -17,7 +17,7 @@ STATUS_STYLE = {
 }
 
 
-def render_outcome(outcome: Outcome) -> RenderableType:
+def render_outcome(outcome: Answer) -> RenderableType:
     title, style = STATUS_STYLE[outcome.status]
     parts: list[RenderableType] = []
     head = Text.assemble((f" {title} ", f"{style} reverse"), " ", (outcome.request.describe(), "bold"))
@@ -70,7 +70,7 @@ def render_outcome(outcome: Outcome) -> RenderableType:
     return Group(*parts)
 
 
-def render_pending(request: ProbeRequest, what: str) -> RenderableType:
+def render_pending(request: Question, what: str) -> RenderableType:
     return Text.assemble(("… ", "bold yellow"), (what, "bold"), " ", request.describe())
 
 
@@ -108,7 +108,7 @@ class VerdictPanel(VerticalScroll):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(Static(render_idle(""), id="verdict-body"), id=id, classes=classes)
-        self.outcome: Outcome | None = None
+        self.outcome: Answer | None = None
 
     def _body(self) -> Static:
         return self.query_one("#verdict-body", Static)
@@ -117,12 +117,12 @@ class VerdictPanel(VerticalScroll):
         if self.outcome is None:
             self._body().update(render_idle(reason))
 
-    def show_pending(self, request: ProbeRequest, what: str) -> None:
+    def show_pending(self, request: Question, what: str) -> None:
         self._body().update(render_pending(request, what))
         self.set_class(False, "-blocked")
         self.set_class(False, "-allowed")
 
-    def show_outcome(self, outcome: Outcome) -> None:
+    def show_outcome(self, outcome: Answer) -> None:
         self.outcome = outcome
         self._body().update(render_outcome(outcome))
         self.set_class(outcome.status == "blocked", "-blocked")

@@ -6,11 +6,8 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
-from dockwire.model import Container, Network
+from dockwire.model import DEFAULT_NETWORKS, EMBEDDED_DNS, Container, Network
 from dockwire.verdict.context import EngineContext
-
-EMBEDDED_DNS = "127.0.0.11"
-DEFAULT_NETWORKS = ("bridge", "host", "none")
 
 
 @dataclass

@@ -10,12 +10,10 @@ import shlex
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from dockwire.model import Container, Network, Rule, Table
+from dockwire.model import DEFAULT_NETWORKS, Container, Network, Rule, Table
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.netfilter_eval import Hit
-
-DEFAULT_NETWORKS = ("bridge", "host", "none")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from dockwire.verdict.context import EngineContext
-from dockwire.verdict.netfilter_eval import Hit, Outcome
+from dockwire.verdict.netfilter_eval import Hit, HookResult
 from dockwire.verdict.packet import Packet, ipv4
 from dockwire.verdict.routing import RouteResult
 from dockwire.verdict.trace import HitRecord, Stop, Trace
@@ -53,7 +53,7 @@ class Exit:
     physdev_out: str = ""
 
 
-def _same(a: Outcome, b: Outcome) -> bool:
+def _same(a: HookResult, b: HookResult) -> bool:
     return a.verdict == b.verdict and a.packet == b.packet
 
 

@@ -39,7 +39,7 @@ class Hit:
 
 
 @dataclass(slots=True)
-class Outcome:
+class HookResult:
     """How one branch of the walk ended for a whole hook."""
 
     verdict: str  # "ACCEPT", "DROP", "REJECT", "UNKNOWN"
@@ -103,7 +103,7 @@ class HookWalker:
 
     def run(
         self, family: str, where: Where, pkt: Packet, nat_point: Callable[[Packet], Packet] | None = None
-    ) -> list[Outcome]:
+    ) -> list[HookResult]:
         """Every distinct way the hook can end for `pkt` (one element when nothing is unknown).
 
         Conntrack looks at packets entering at prerouting/output at priority -200, so chains before that
@@ -112,8 +112,8 @@ class HookWalker:
         """
         if where.hook in ("prerouting", "output"):
             pkt = pkt.evolve(ct_seen=False)
-        live: list[Outcome] = [Outcome("ACCEPT", pkt)]
-        finished: list[Outcome] = []
+        live: list[HookResult] = [HookResult("ACCEPT", pkt)]
+        finished: list[HookResult] = []
         manip = NAT_MANIP.get(where.hook, "")
         nat_priority = NAT_PRIORITY.get(where.hook, 0)
         pending_nat = nat_point
@@ -126,7 +126,7 @@ class HookWalker:
                     state.packet = pending_nat(state.packet)
             if order >= nat_priority:
                 pending_nat = None
-            next_live: list[Outcome] = []
+            next_live: list[HookResult] = []
             for state in live:
                 if base.is_nat and not self._nat_applies(state.packet, manip):
                     next_live.append(state)
@@ -135,7 +135,7 @@ class HookWalker:
                     (next_live if out.verdict == "ACCEPT" else finished).append(out)
             live = next_live
             if len(live) + len(finished) > MAX_BRANCHES:
-                return [Outcome("UNKNOWN", pkt, note="too many conditions could not be evaluated")]
+                return [HookResult("UNKNOWN", pkt, note="too many conditions could not be evaluated")]
         for state in live:
             if not state.packet.ct_seen:
                 state.packet = state.packet.evolve(ct_seen=True)
@@ -152,12 +152,12 @@ class HookWalker:
 
     # --- one base chain -----------------------------------------------------------------------------------
 
-    def _walk_base(self, base: BaseChain, where: Where, state: Outcome) -> list[Outcome]:
+    def _walk_base(self, base: BaseChain, where: Where, state: HookResult) -> list[HookResult]:
         start = _Branch(
             state.packet, [[base.compiled, 0]], list(state.hits), list(state.assumptions), list(state.nat)
         )
         pending = [start]
-        results: list[Outcome] = []
+        results: list[HookResult] = []
         steps = 0
         while pending:
             br = pending.pop()
@@ -165,7 +165,7 @@ class HookWalker:
             while outcome is None:
                 steps += 1
                 if steps > MAX_STEPS:
-                    return [Outcome("UNKNOWN", state.packet, note="rule walk did not finish (loop?)")]
+                    return [HookResult("UNKNOWN", state.packet, note="rule walk did not finish (loop?)")]
                 frame = br.stack[-1]
                 chain: CompiledChain = frame[0]
                 if frame[1] >= len(chain.rules):
@@ -182,7 +182,7 @@ class HookWalker:
                 if assumed:
                     if len(pending) + len(results) >= MAX_BRANCHES:
                         return [
-                            Outcome(
+                            HookResult(
                                 "UNKNOWN", state.packet, note="too many conditions could not be evaluated"
                             )
                         ]
@@ -198,11 +198,11 @@ class HookWalker:
             results.append(outcome)
         return results
 
-    def _policy(self, base: BaseChain, where: Where, br: _Branch) -> Outcome:
+    def _policy(self, base: BaseChain, where: Where, br: _Branch) -> HookResult:
         policy = (base.compiled.chain.policy or "ACCEPT").upper()
         hit = Hit(base, base.compiled, None, where, f"policy {policy}")
         verdict = "DROP" if policy == "DROP" else "ACCEPT"
-        return Outcome(
+        return HookResult(
             verdict, br.packet, [*br.hits, hit], hit if verdict == "DROP" else None, br.assumptions, br.nat
         )
 
@@ -215,8 +215,8 @@ class HookWalker:
         rule: CompiledRule,
         action: Action,
         assumed: bool,
-    ) -> Outcome | None:
-        """Do what a matched rule says; an Outcome ends this base chain, None continues the walk."""
+    ) -> HookResult | None:
+        """Do what a matched rule says; an HookResult ends this base chain, None continues the walk."""
         hit = Hit(base, chain, rule, where, action.text or action.kind, assumed)
         if action.kind == "vmap":
             picked = _vmap_action(action, br.packet, where)
@@ -240,9 +240,9 @@ class HookWalker:
             br.packet = br.packet.evolve(ct_state="UNTRACKED")
             return None
         if kind == "accept":
-            return Outcome("ACCEPT", br.packet, br.hits, None, br.assumptions, br.nat)
+            return HookResult("ACCEPT", br.packet, br.hits, None, br.assumptions, br.nat)
         if kind in ("drop", "reject"):
-            return Outcome(kind.upper(), br.packet, br.hits, hit, br.assumptions, br.nat)
+            return HookResult(kind.upper(), br.packet, br.hits, hit, br.assumptions, br.nat)
         if kind == "jump" or kind == "goto":
             target = self.ruleset.chain(chain.table, action.chain)
             if target is None:
@@ -261,7 +261,7 @@ class HookWalker:
             return self._nat(where, br, hit, action)
         return _unknown(br, hit, f"target {action.text or action.kind} is not understood")
 
-    def _nat(self, where: Where, br: _Branch, hit: Hit, action: Action) -> Outcome:
+    def _nat(self, where: Where, br: _Branch, hit: Hit, action: Action) -> HookResult:
         pkt = br.packet
         if action.kind in ("dnat", "redirect"):
             if action.kind == "redirect":
@@ -279,7 +279,7 @@ class HookWalker:
             if action.kind == "masquerade":
                 addr = primary_address(self.interfaces, where.oif)
                 if addr is None:
-                    return Outcome(
+                    return HookResult(
                         "UNKNOWN",
                         pkt,
                         br.hits,
@@ -297,9 +297,9 @@ class HookWalker:
                 nat_done=pkt.nat_done | {"src"},
             )
         br.nat.append(hit)
-        return Outcome("ACCEPT", pkt, br.hits, None, br.assumptions, br.nat)
+        return HookResult("ACCEPT", pkt, br.hits, None, br.assumptions, br.nat)
 
 
-def _unknown(br: _Branch, hit: Hit, note: str) -> Outcome:
+def _unknown(br: _Branch, hit: Hit, note: str) -> HookResult:
     """The branch stops at a rule dockwire cannot evaluate: the outcome is unknown, and says why."""
-    return Outcome("UNKNOWN", br.packet, br.hits, hit, br.assumptions, br.nat, note=note)
+    return HookResult("UNKNOWN", br.packet, br.hits, hit, br.assumptions, br.nat, note=note)

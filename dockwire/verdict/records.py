@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from msgspec import Struct, field
 
-from dockwire.model import Rule
+from dockwire.model import Rule, RuleRef
 
 VERDICT_SCHEMA = 1
 ALLOWED, BLOCKED, UNCERTAIN = "allowed", "blocked", "uncertain"
@@ -31,27 +31,6 @@ class Hop(VRecord, frozen=True, kw_only=True):
     direction: str  # "request", "reply", "proxy request", "proxy reply"
     kind: str  # "netns", "link", "bridge", "route", "hook", "nat", "proxy", "deliver", "dns"
     text: str
-
-
-class RuleRef(VRecord, frozen=True, kw_only=True):
-    """A rule (or chain policy) met on the way, as the host prints it."""
-
-    direction: str
-    hook: str
-    source: str  # "iptables-nft", "iptables-legacy", "nftables"
-    family: str
-    table: str
-    chain: str
-    # 1-based position in its chain; None for a chain policy.
-    position: int | None
-    text: str
-    effect: str
-    packets: int = 0
-    bytes: int = 0
-    owner: str = "other"
-    handle: int | None = None
-    # True when the rule has a condition dockwire could not evaluate.
-    unknown: bool = False
 
 
 class Verdict(VRecord, frozen=True, kw_only=True):

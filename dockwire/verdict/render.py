@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from dockwire.verdict.records import ALLOWED, BLOCKED, EndpointRef, RuleRef, Verdict
+from dockwire.model import RuleRef
+from dockwire.verdict.records import ALLOWED, BLOCKED, EndpointRef, Verdict
 
 WORDS = {ALLOWED: "ALLOWED", BLOCKED: "BLOCKED"}
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from msgspec.structs import replace
 
 from dockwire.errors import DockwireError
-from dockwire.model import HostModel
+from dockwire.model import HostModel, RuleRef
 from dockwire.verdict.context import EngineContext, context_for
 from dockwire.verdict.dns import resolve_name
 from dockwire.verdict.endpoints import Endpoint, resolve_endpoint
@@ -17,7 +17,7 @@ from dockwire.verdict.fixes import FixInput, suggest_fix
 from dockwire.verdict.netfilter_eval import Hit
 from dockwire.verdict.packet import first_packet
 from dockwire.verdict.path import Arrival, FlowFollower, Place
-from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, EndpointRef, Hop, RuleRef, Verdict
+from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, EndpointRef, Hop, Verdict
 from dockwire.verdict.trace import Stop, Trace
 
 PROTOCOLS = ("icmp", "tcp", "udp")
@@ -48,6 +48,7 @@ def rule_ref(direction: str, hit: Hit) -> RuleRef:
             packets=chain.packets,
             bytes=chain.bytes,
             owner=chain.owner,
+            kind="policy",
         )
     rule = hit.rule.rule
     return RuleRef(

@@ -14,8 +14,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from dockwire.lab_report import LabError, LabObject
-from dockwire.lab_scenarios import RULE_DEST, RULE_PORT, RULE_SOURCE
+from dockwire.lab.report import LabError, LabObject
+from dockwire.lab.scenarios import RULE_DEST, RULE_PORT, RULE_SOURCE
 
 CHAIN = "DOCKER-USER"
 COMMENT = "dockwire-lab"

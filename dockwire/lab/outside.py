@@ -14,7 +14,7 @@ import json
 import subprocess
 from typing import Any
 
-from dockwire.lab_report import LabError, LabObject
+from dockwire.lab.report import LabError, LabObject
 
 NETNS = "dwlab-outside"
 HOST_IF = "dwlab-out0"

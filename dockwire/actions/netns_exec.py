@@ -1,6 +1,6 @@
 """Run the packet sender inside another network namespace, in a worker process.
 
-The worker is a fresh interpreter (`python -m dockwire.probe.worker`), not a bare fork: dockwire's own
+The worker is a fresh interpreter (`python -m dockwire.actions.worker`), not a bare fork: dockwire's own
 process may run an event loop with threads (the TUI), and forking such a process without exec is unsafe.
 The worker enters the namespace with setns(2) (Python 3.11 has no os.setns, so through ctypes), only then
 imports scapy (so scapy reads that namespace's interfaces and routes), says it is ready, waits for "go",
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import msgspec
 
-from dockwire.probe.endpoints import ProbeError
-from dockwire.probe.result import Hop, Reply
+from dockwire.actions.endpoints import ProbeError
+from dockwire.actions.result import Hop, Reply
 
 CLONE_NEWNET = 0x40000000
 CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN = 12, 13, 21
@@ -106,7 +106,7 @@ class Worker:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "dockwire.probe.worker",
+            "dockwire.actions.worker",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,

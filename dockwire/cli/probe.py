@@ -8,30 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from dockwire.errors import DockwireError
+from dockwire.cli.common import EXIT_BLOCKED, EXIT_OK, EXIT_UNCERTAIN, docker_host, friendly_errors
 
-EXIT_OK, EXIT_BLOCKED, EXIT_ERROR, EXIT_UNCERTAIN = 0, 1, 2, 3
+if TYPE_CHECKING:
+    from dockwire.actions.result import ProbeResult
 
 
 def exit_code(outcome: str) -> int:
-    from dockwire.probe.interpret import OK_OUTCOMES, UNCERTAIN_OUTCOMES
+    from dockwire.actions.interpret import OK_OUTCOMES, UNCERTAIN_OUTCOMES
 
     if outcome in OK_OUTCOMES:
         return EXIT_OK
     return EXIT_UNCERTAIN if outcome in UNCERTAIN_OUTCOMES else EXIT_BLOCKED
 
 
-async def _collect_and_probe(host: str | None, src: str, dst: str, **options: object) -> object:
+async def _collect_and_probe(host: str | None, src: str, dst: str, **options: Any) -> ProbeResult:
+    from dockwire.actions.runner import run_probe
     from dockwire.collect import collect
     from dockwire.docker_client import connect
-    from dockwire.probe.runner import run_probe
 
     client = await asyncio.to_thread(connect, host)
     model = await collect(client)
-    return await run_probe(model, client, src, dst, **options)  # type: ignore[arg-type]
+    return await run_probe(model, client, src, dst, **options)
 
 
 @click.command()
@@ -62,8 +64,16 @@ async def _collect_and_probe(host: str | None, src: str, dst: str, **options: ob
 @click.option("--no-trace", is_flag=True, help="Read-only: add no trace rule, report no kernel evidence.")
 @click.option("--no-static", is_flag=True, help="Do not compare with the static verdict.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--outside",
+    metavar="NETNS",
+    envvar="DOCKWIRE_OUTSIDE_NETNS",
+    default=None,
+    help="The network namespace (under /run/netns) that SRC `outside` sends from ($DOCKWIRE_OUTSIDE_NETNS).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Show every traced packet.")
 @click.pass_context
+@friendly_errors(cleanup="trace rules removed")
 def probe(
     ctx: click.Context,
     src: str,
@@ -77,54 +87,43 @@ def probe(
     no_trace: bool,
     no_static: bool,
     as_json: bool,
+    outside: str | None,
     verbose: bool,
 ) -> None:
     """Send real packets from SRC to DST and show what the kernel did with them.
 
-    SRC: a container, `host`, or a named network namespace (netns:NAME). DST: a container, an IPv4 address,
+    SRC: a container, `host`, a named network namespace (netns:NAME), or `outside` (the namespace given
+    with --outside). DST: a container, an IPv4 address,
     `host`, or ADDRESS:PORT; for --proto dns, the name to look up. Needs root. The temporary trace rules
     carry the comment dockwire-trace-<run id> and are removed when the probe ends.
     """
-    from dockwire.probe.runner import split_destination
+    from dockwire.actions.netns_exec import check_privileges
+    from dockwire.actions.runner import check_args, split_destination
 
     dst, proto, port = split_destination(dst, proto, port)
-    host = ctx.find_root().params.get("host")
-    try:
-        from dockwire.probe.netns_exec import check_privileges
-        from dockwire.probe.runner import check_args
-
-        check_args(proto, port, count, timeout, max_hops)
-        check_privileges(need_trace=not no_trace)
-        result = asyncio.run(
-            _collect_and_probe(
-                host,
-                src,
-                dst,
-                proto=proto,
-                port=port,
-                count=count,
-                trace=not no_trace,
-                timeout=timeout,
-                max_hops=max_hops,
-                server=server,
-                static=not no_static,
-            )
+    check_args(proto, port, count, timeout, max_hops)
+    check_privileges(need_trace=not no_trace)
+    # SIGTERM reaches here as a cancellation (run_probe turns it into one), after the trace rules are gone.
+    result = asyncio.run(
+        _collect_and_probe(
+            docker_host(ctx),
+            src,
+            dst,
+            proto=proto,
+            port=port,
+            count=count,
+            trace=not no_trace,
+            timeout=timeout,
+            max_hops=max_hops,
+            server=server,
+            static=not no_static,
+            outside=outside,
         )
-    except DockwireError as exc:
-        click.echo(f"dockwire: {exc}", err=True)
-        sys.exit(EXIT_ERROR)
-    except KeyboardInterrupt:
-        click.echo("dockwire: interrupted (trace rules removed)", err=True)
-        sys.exit(130)
-    except asyncio.CancelledError:  # SIGTERM, turned into a cancellation by run_probe
-        click.echo("dockwire: terminated (trace rules removed)", err=True)
-        sys.exit(143)
+    )
     import msgspec
 
-    from dockwire.probe.render import render_text
-    from dockwire.probe.result import ProbeResult
+    from dockwire.actions.render import render_text
 
-    assert isinstance(result, ProbeResult)
     if as_json:
         sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
     else:

@@ -8,30 +8,11 @@ from __future__ import annotations
 
 from msgspec import Struct, field
 
+from dockwire.model import RuleRef
+
 
 class Record(Struct, frozen=True, kw_only=True, omit_defaults=False, forbid_unknown_fields=True):
     """Base of every probe result record."""
-
-
-class RuleRef(Record, frozen=True):
-    """A firewall rule as the model knows it (or as the kernel printed it, when the model has no match)."""
-
-    table: str
-    chain: str
-    # 1-based position as `iptables -L --line-numbers` counts; None when only the kernel's text is known.
-    position: int | None = None
-    text: str = ""
-    family: str = "ip"
-    handle: int | None = None
-    # "rule", or "policy" for a base chain's policy (then `text` is the policy).
-    kind: str = "rule"
-
-    def label(self) -> str:
-        where = f"{self.table}/{self.chain}"
-        if self.kind == "policy":
-            return f"{where} policy {self.text}"
-        pos = f" #{self.position}" if self.position is not None else ""
-        return f"{where}{pos}: {self.text}".rstrip(": ")
 
 
 class Reply(Record, frozen=True):

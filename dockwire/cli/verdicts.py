@@ -1,40 +1,12 @@
-"""The `dockwire why` and `dockwire matrix` commands (registered on the root group in dockwire.cli)."""
+"""`dockwire why` and `dockwire matrix`: the static verdict engine's answers, without sending a packet."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import click
 
-from dockwire.cli import EXIT_ERROR, friendly_errors, warn_stale
-from dockwire.errors import DockwireError
-from dockwire.model import HostModel
-
-
-def load_model(ctx: click.Context, snapshot_file: str | None) -> HostModel:
-    """The model from a snapshot file, or collected live from the daemon the root group points at."""
-    if snapshot_file:
-        from dockwire.snapshot import SnapshotError, load
-
-        try:
-            return load(snapshot_file)
-        except SnapshotError as exc:
-            raise DockwireError(str(exc)) from None
-    from dockwire.collect import collect
-    from dockwire.docker_client import connect
-
-    client = connect(ctx.find_root().params.get("host"))
-    return asyncio.run(collect(client))
-
-
-snapshot_option = click.option(
-    "--snapshot",
-    "snapshot_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Reason over a snapshot file instead of the live host.",
-)
+from dockwire.cli.common import EXIT_ERROR, friendly_errors, load_model, snapshot_option, warn_stale
 
 
 @click.command("why")
@@ -51,8 +23,8 @@ snapshot_option = click.option(
 @snapshot_option
 @click.option("-v", "--verbose", is_flag=True, help="Also list the plain jumps the packet took.")
 @click.pass_context
-@friendly_errors
-def _why(
+@friendly_errors()
+def why(
     ctx: click.Context,
     src: str,
     dst: str,
@@ -92,8 +64,8 @@ def _why(
 @snapshot_option
 @click.option("--all", "include_stopped", is_flag=True, help="Include containers that are not running.")
 @click.pass_context
-@friendly_errors
-def _matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include_stopped: bool) -> None:
+@friendly_errors()
+def matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include_stopped: bool) -> None:
     """Which container reaches which: ICMP and every published or exposed port, for every pair."""
     from dockwire.verdict.matrix import build_matrix, matrix_json, render_matrix
 
@@ -109,8 +81,3 @@ def _matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, includ
         click.echo(render_matrix(result))
     if any(cell.error for cell in result.cells):
         ctx.exit(EXIT_ERROR)
-
-
-# Declared types: dockwire.cli imports these while it is itself being imported.
-why: click.Command = _why
-matrix: click.Command = _matrix

@@ -15,10 +15,8 @@ from typing import Any
 
 import msgspec
 
-from dockwire.model import HostModel
-from dockwire.probe.compare import compare_static
-from dockwire.probe.endpoints import (
-    EMBEDDED_DNS,
+from dockwire.actions.compare import compare_static
+from dockwire.actions.endpoints import (
     ProbeError,
     Source,
     check_outbound,
@@ -26,10 +24,12 @@ from dockwire.probe.endpoints import (
     resolve_destination,
     resolve_source,
 )
-from dockwire.probe.interpret import interpret
-from dockwire.probe.netns_exec import Worker, WorkerReport, WorkerRequest, check_privileges
-from dockwire.probe.result import Evidence, ProbeResult
-from dockwire.probe.trace import Marker, Tracer, TraceSession, cancel_on_sigterm, choose_tracer, new_run_id
+from dockwire.actions.interpret import interpret
+from dockwire.actions.netns_exec import Worker, WorkerReport, WorkerRequest, check_privileges
+from dockwire.actions.result import Evidence, ProbeResult
+from dockwire.actions.tracing.base import Marker, Tracer, new_run_id
+from dockwire.actions.tracing.session import TraceSession, cancel_on_sigterm, choose_tracer
+from dockwire.model import EMBEDDED_DNS, HostModel
 
 PROTOS = ("icmp", "tcp", "udp", "dns", "trace")
 MAX_COUNT = 10
@@ -66,10 +66,10 @@ def check_args(proto: str, port: int | None, count: int, timeout: float, max_hop
         raise ProbeError(f"--max-hops must be 1-{MAX_HOPS}")
 
 
-async def _fresh_source(model: HostModel, client: Any, src: str) -> Source:
+async def _fresh_source(model: HostModel, client: Any, src: str, outside: str | None) -> Source:
     """Resolve SRC; when the model's pid is stale, ask Docker for the current one."""
     try:
-        return resolve_source(model, src)
+        return resolve_source(model, src, outside)
     except ProbeError:
         c = model.container(src)
         if c is None or client is None:
@@ -82,7 +82,7 @@ async def _fresh_source(model: HostModel, client: Any, src: str) -> Source:
     fresh = msgspec.structs.replace(owner, pid=pid or None, state=status)
     container_netns(fresh)  # raises the clear error when it is still not running
     containers = [fresh if x.id == owner.id else x for x in model.containers]
-    return resolve_source(msgspec.structs.replace(model, containers=containers), src)
+    return resolve_source(msgspec.structs.replace(model, containers=containers), src, outside)
 
 
 def _transport(proto: str, port: int | None) -> str:
@@ -134,16 +134,18 @@ async def run_probe(
     max_hops: int = 8,
     server: str | None = None,
     static: bool = True,
+    outside: str | None = None,
 ) -> ProbeResult:
     """Send real packets from SRC to DST and report what happened, with the kernel's trace of the rules.
 
-    For `dns`, DST is the name to look up and the query goes to SRC's resolver (or `server`).
+    For `dns`, DST is the name to look up and the query goes to SRC's resolver (or `server`). SRC `outside`
+    sends from the network namespace named by `outside` (a name under /run/netns).
     Raises ProbeError (one line) for bad input, missing privileges, or a SRC without a namespace.
     """
     started = time.monotonic()
     dst, proto, port = split_destination(dst, proto, port)
     check_args(proto, port, count, timeout, max_hops)
-    source = await _fresh_source(model, client, src)
+    source = await _fresh_source(model, client, src, outside)
     base = ProbeResult(src=source.label, dst=dst, proto=proto, port=port, count=count)
     qname, skip_reason, dst_addr = "", "", ""
     if proto == "dns":

@@ -1,4 +1,4 @@
-"""The sender process: `python -m dockwire.probe.worker`, talked to over stdin/stdout (one JSON line each).
+"""The sender process: `python -m dockwire.actions.worker`, talked to over stdin/stdout (one JSON line each).
 
 1. read a WorkerRequest line; 2. enter its namespace; 3. import scapy; 4. print WorkerReady;
 5. wait for "go"; 6. send, print the WorkerReport, exit. EOF on stdin at any point ends it quietly.
@@ -10,7 +10,7 @@ import sys
 
 import msgspec
 
-from dockwire.probe.netns_exec import WorkerReady, WorkerReport, WorkerRequest, enter_netns
+from dockwire.actions.netns_exec import WorkerReady, WorkerReport, WorkerRequest, enter_netns
 
 
 def _write(msg: msgspec.Struct) -> None:
@@ -35,7 +35,7 @@ def main() -> int:
                 WorkerReady(ready=False, error=f"cannot enter the network namespace: {exc.strerror or exc}")
             )
             return 2
-    from dockwire.probe import sender
+    from dockwire.actions import sender
 
     try:
         sender.load_scapy()

@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from dockwire.probe.netns_exec import WorkerReport, WorkerRequest
-from dockwire.probe.result import Hop, Reply
+from dockwire.actions.netns_exec import WorkerReport, WorkerRequest
+from dockwire.actions.result import Hop, Reply
 
 # The scapy module, set by load_scapy(); scapy is imported only here, in the worker.
 S: Any = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dockwire.probe.result import PacketTrace, ProbeResult, TraceStep
+from dockwire.actions.result import PacketTrace, ProbeResult, TraceStep
 
 DISAGREE_BANNER = "!!! THE PROBE AND THE STATIC VERDICT DISAGREE !!!"
 

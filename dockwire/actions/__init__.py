@@ -13,22 +13,22 @@ __all__ = ["PROTOS", "ProbeError", "ProbeResult", "run_probe"]
 PROTOS = ("icmp", "tcp", "udp", "dns", "trace")
 
 if TYPE_CHECKING:
-    from dockwire.probe.endpoints import ProbeError
-    from dockwire.probe.result import ProbeResult
-    from dockwire.probe.runner import run_probe
+    from dockwire.actions.endpoints import ProbeError
+    from dockwire.actions.result import ProbeResult
+    from dockwire.actions.runner import run_probe
 
 
 def __getattr__(name: str) -> Any:
     if name == "run_probe":
-        from dockwire.probe.runner import run_probe
+        from dockwire.actions.runner import run_probe
 
         return run_probe
     if name == "ProbeResult":
-        from dockwire.probe.result import ProbeResult
+        from dockwire.actions.result import ProbeResult
 
         return ProbeResult
     if name == "ProbeError":
-        from dockwire.probe.endpoints import ProbeError
+        from dockwire.actions.endpoints import ProbeError
 
         return ProbeError
     raise AttributeError(name)

@@ -1,16 +1,20 @@
-"""What a probe or a "why" found, in the shape the panes show it (independent of the engines' own types)."""
+"""The dashboard's questions and answers as plain data: a `Question` (can SRC reach DST, and how), and the
+`Answer` a static verdict or a probe gave, in the shape the panes show it. Widgets read these; nothing here
+knows Textual or the engines."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
+from dockwire.model import RuleRef
+
 Status = Literal["allowed", "blocked", "uncertain", "error"]
 Mode = Literal["static", "active"]
 
 
 @dataclass(frozen=True, slots=True)
-class ProbeRequest:
+class Question:
     """A question: can `src` reach `dst` (container names or ids) with this protocol and port?"""
 
     src: str
@@ -25,36 +29,8 @@ class ProbeRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class RuleSpot:
-    """A rule (or a chain's policy, when `position` is None) a packet met, and what it did to it."""
-
-    source: str
-    family: str
-    table: str
-    chain: str
-    position: int | None
-    text: str = ""
-    effect: str = ""
-    owner: str = "other"
-    direction: str = ""
-    #: True when the rule has a condition the engine could not evaluate.
-    unknown: bool = False
-
-    @property
-    def title(self) -> str:
-        """`filter/DOCKER-USER #1`, or `filter/FORWARD policy`."""
-        where = f"#{self.position}" if self.position is not None else "policy"
-        return f"{self.table}/{self.chain} {where}"
-
-    @property
-    def body(self) -> str:
-        prefix = f"-A {self.chain} "
-        return self.text[len(prefix) :] if self.text.startswith(prefix) else self.text
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    request: ProbeRequest
+class Answer:
+    request: Question
     mode: Mode
     status: Status
     #: One line: "blocked by filter/DOCKER-USER #1", "allowed, rtt 0.08 ms".
@@ -62,16 +38,16 @@ class Outcome:
     #: The hops the packet takes (or would take), in order.
     path: tuple[str, ...] = ()
     #: Rules the packet met that decided something, in order.
-    rules: tuple[RuleSpot, ...] = ()
+    rules: tuple[RuleRef, ...] = ()
     #: The rule (or policy) that dropped it.
-    culprit: RuleSpot | None = None
+    culprit: RuleRef | None = None
     #: What is missing when no rule is to blame ("ip_forward", "route", "not-published", ...).
     missing: str = ""
     #: Commands that would let it through (blocked only), and a sentence on why they work.
     fix: tuple[str, ...] = ()
     fix_note: str = ""
     #: Rules the engine could not evaluate that decide the outcome (uncertain only).
-    unknown: tuple[RuleSpot, ...] = ()
+    unknown: tuple[RuleRef, ...] = ()
     rtt_ms: float | None = None
     #: Caveats the engine made.
     notes: tuple[str, ...] = field(default_factory=tuple)

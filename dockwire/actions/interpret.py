@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import msgspec
 
+from dockwire.actions.endpoints import Source
+from dockwire.actions.netns_exec import WorkerReport
+from dockwire.actions.result import Evidence, Hop, ProbeResult, Reply
 from dockwire.model import HostModel
-from dockwire.probe.endpoints import Source
-from dockwire.probe.netns_exec import WorkerReport
-from dockwire.probe.result import Evidence, Hop, ProbeResult, Reply
 
 # Outcomes that mean "the destination answered" / "the probe got nowhere" / "cannot tell".
 OK_OUTCOMES = frozenset({"reached", "open", "answered"})

@@ -7,10 +7,10 @@ that is not listening, the destination's own rules).
 
 from __future__ import annotations
 
+from dockwire.actions.endpoints import Source
+from dockwire.actions.result import ProbeResult, StaticComparison
 from dockwire.errors import DockwireError
-from dockwire.model import HostModel
-from dockwire.probe.endpoints import Source
-from dockwire.probe.result import ProbeResult, RuleRef, StaticComparison
+from dockwire.model import HostModel, RuleRef
 
 OTHER_CAUSES = "rp_filter, ARP, MTU, a service that is not listening, or the destination's own firewall"
 

@@ -1,7 +1,7 @@
 """Turn the user's SRC and DST into a namespace to send from and an address to send to.
 
-SRC: a container (name, id or id prefix), `host`, or a named network namespace (`netns:NAME`, or a bare
-NAME that exists under /run/netns, such as the lab's `dwlab-outside`).
+SRC: a container (name, id or id prefix), `host`, a named network namespace (`netns:NAME`, or a bare
+NAME that exists under /run/netns), or `outside`: the namespace the caller names as the outside client.
 DST: an IPv4 address, a container (its address on a network it shares with SRC, else its first one), or
 `host` (SRC's gateway: the host as SRC reaches it). Only addresses the user named, directly or by a
 container's name, are ever probed.
@@ -18,11 +18,8 @@ from dockwire.errors import DockwireError
 from dockwire.model import Container, HostEntry, HostModel
 
 NETNS_DIR = Path("/run/netns")
-EMBEDDED_DNS = "127.0.0.11"
 # Placeholder for "SRC's default gateway", resolved by the worker inside SRC's namespace.
 GATEWAY = "@gateway"
-# The lab's outside client namespace (dockwire.lab_netns.NETNS), used for SRC `outside`.
-OUTSIDE_NETNS = "dwlab-outside"
 
 
 class ProbeError(DockwireError):
@@ -95,20 +92,20 @@ def container_netns(c: Container) -> str:
     return path
 
 
-def resolve_source(model: HostModel, text: str) -> Source:
+def resolve_source(model: HostModel, text: str, outside: str | None = None) -> Source:
+    """SRC as a namespace to send from; `outside` names the namespace that stands for SRC `outside`."""
     if text == "host":
         return Source(label="host", kind="host", netns=None)
     c = model.container(text)
     if c is None:
         if text == "outside" or text.startswith("outside:"):
-            # `why` calls any client beyond the host "outside"; a probe needs a real one: the lab's namespace.
-            ns = _named_netns(OUTSIDE_NETNS)
+            # `why` calls any client beyond the host "outside"; a probe needs a real one: a namespace.
+            if not outside:
+                raise ProbeError(f"{text}: name the outside client's network namespace with --outside NETNS")
+            ns = _named_netns(outside)
             if ns is None:
-                raise ProbeError(
-                    f"{text}: no outside namespace to send from (`dockwire lab up` makes "
-                    f"{OUTSIDE_NETNS}; or name one as netns:NAME)"
-                )
-            return Source(label=OUTSIDE_NETNS, kind="netns", netns=ns)
+                raise ProbeError(f"{text}: --outside {outside}: no such network namespace under {NETNS_DIR}")
+            return Source(label=outside, kind="netns", netns=ns)
         ns = _named_netns(text)
         if ns is not None:
             return Source(label=text, kind="netns", netns=ns)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import msgspec
 
-from dockwire.model import Chain, HostModel, Rule, Table
-from dockwire.probe.result import Evidence, PacketTrace, RuleRef, TraceStep
-from dockwire.probe.trace_parse import TraceEvent
+from dockwire.actions.result import Evidence, PacketTrace, TraceStep
+from dockwire.actions.tracing.parse import TraceEvent
+from dockwire.model import Chain, HostModel, Rule, RuleRef, Table
 
 TABLE_ORDER = {"raw": 0, "mangle": 1, "nat": 2, "filter": 3, "security": 4}
 _NAT_WORDS = ("dnat", "snat", "masquerade", "redirect", "DNAT", "SNAT", "MASQUERADE", "REDIRECT")

@@ -1,9 +1,9 @@
 """The teaching lab: a set of small Docker scenarios that each show one way traffic flows or is stopped.
 
-`lab_up` builds them (see `dockwire.lab_scenarios.SCENARIOS`), `lab_down` removes exactly them and
+`lab_up` builds them (see `dockwire.lab.scenarios.SCENARIOS`), `lab_down` removes exactly them and
 `lab_status` lists them. Docker objects are found by their labels and `dwlab-` names; the outside namespace
-and its veth by their fixed names (`dockwire.lab_netns`); the firewall rule by its comment
-(`dockwire.lab_rule`). All three commands are idempotent: `lab up` keeps what is already right and
+and its veth by their fixed names (`dockwire.lab.outside`); the firewall rule by its comment
+(`dockwire.lab.user_rule`). All three commands are idempotent: `lab up` keeps what is already right and
 recreates what is stale, `lab down` on a clean host removes nothing.
 
 Every container except the sidecar serves its own name over HTTP on :80 (busybox httpd), so a TCP probe knows
@@ -23,9 +23,9 @@ import docker
 import docker.errors
 import docker.types
 
-from dockwire import lab_netns, lab_rule
-from dockwire.lab_report import LabError, LabObject, LabReport
-from dockwire.lab_scenarios import (
+from dockwire.lab import outside, user_rule
+from dockwire.lab.report import LabError, LabObject, LabReport
+from dockwire.lab.scenarios import (
     CONTAINERS,
     CUSTOM_SUBNET,
     IMAGE,
@@ -55,7 +55,7 @@ def lab_up(client: docker.DockerClient) -> LabReport:
     _require_image(client)
     _check_names_free(client)
     _check_subnet_free(client, CUSTOM_SUBNET, "dwlab-custom")
-    _check_subnet_free(client, lab_netns.SUBNET, lab_netns.NETNS)
+    _check_subnet_free(client, outside.SUBNET, outside.NETNS)
 
     report = LabReport("up")
     replaced: set[str] = set()  # containers removed with a stale network
@@ -65,7 +65,7 @@ def lab_up(client: docker.DockerClient) -> LabReport:
     for spec in CONTAINERS:
         report.objects.append(_ensure_container(client, spec, fresh, replaced))
     report.objects.append(_ensure_rule(client, report))
-    report.objects.extend(lab_netns.ensure_outside())
+    report.objects.extend(outside.ensure_outside())
     _sort(report)
     return report
 
@@ -77,10 +77,10 @@ def lab_down(client: docker.DockerClient) -> LabReport:
     _ping(client)
     report = LabReport("down")
 
-    if lab_rule.chain_exists():
-        report.objects.extend(lab_rule.remove_rules())
+    if user_rule.chain_exists():
+        report.objects.extend(user_rule.remove_rules())
     else:
-        report.notes.append(f"no {lab_rule.CHAIN} chain: no lab firewall rule to remove")
+        report.notes.append(f"no {user_rule.CHAIN} chain: no lab firewall rule to remove")
 
     order = {spec.name: i for i, spec in enumerate(CONTAINERS)}
     containers = sorted(_lab_containers(client), key=lambda c: -order.get(c.name, len(order)))
@@ -106,7 +106,7 @@ def lab_down(client: docker.DockerClient) -> LabReport:
     for n_spec in NETWORKS:
         if ("network", n_spec.name) not in touched:
             report.objects.append(LabObject("network", n_spec.name, "absent", n_spec.scenario))
-    report.objects.extend(lab_netns.remove_outside())
+    report.objects.extend(outside.remove_outside())
     _sort(report)
     return report
 
@@ -150,11 +150,11 @@ def lab_status(client: docker.DockerClient) -> LabReport:
             add(LabObject("container", container.name, "extra", _scenario(container.attrs)))
 
     if os.geteuid() != 0:
-        add(LabObject("rule", lab_rule.RULE_NAME, "unknown", "firewall", "reading it needs root"))
+        add(LabObject("rule", user_rule.RULE_NAME, "unknown", "firewall", "reading it needs root"))
     elif shutil.which("iptables"):
-        report.objects.append(lab_rule.rule_status())
+        report.objects.append(user_rule.rule_status())
     if shutil.which("ip"):
-        report.objects.extend(lab_netns.outside_status())
+        report.objects.extend(outside.outside_status())
     _sort(report)
     return report
 
@@ -200,7 +200,7 @@ def _check_names_free(client: docker.DockerClient) -> None:
 def _check_subnet_free(client: docker.DockerClient, subnet: str, owner: str) -> None:
     """Fail when a Docker network other than the lab's own, or a host route, already uses `subnet`."""
     wanted = ipaddress.ip_network(subnet)
-    skip_devs = {lab_netns.HOST_IF}
+    skip_devs = {outside.HOST_IF}
     for net in client.networks.list():
         if net.name == owner and _is_lab(net.attrs.get("Labels")):
             skip_devs.add(_bridge_name(net.attrs))
@@ -209,7 +209,7 @@ def _check_subnet_free(client: docker.DockerClient, subnet: str, owner: str) -> 
             other = ipaddress.ip_network(cfg.get("Subnet") or "::/128", strict=False)
             if other.version == 4 and other.overlaps(wanted):
                 raise LabError(f"{subnet} (for {owner}) overlaps Docker network {net.name} ({other})")
-    routes = lab_netns.overlapping_routes(subnet, skip_devs)
+    routes = outside.overlapping_routes(subnet, skip_devs)
     if routes:
         raise LabError(f"{subnet} (for {owner}) overlaps the host route {routes[0]}")
 
@@ -359,18 +359,18 @@ def _container_detail(client: docker.DockerClient, container: Any) -> str:
 
 
 def _ensure_rule(client: docker.DockerClient, report: LabReport) -> LabObject:
-    if not lab_rule.chain_exists():
+    if not user_rule.chain_exists():
         report.notes.append(
-            f"no {lab_rule.CHAIN} chain (Docker's nftables backend?): the firewall scenario is skipped"
+            f"no {user_rule.CHAIN} chain (Docker's nftables backend?): the firewall scenario is skipped"
         )
-        return LabObject("rule", lab_rule.RULE_NAME, "skipped", "firewall", f"no {lab_rule.CHAIN} chain")
+        return LabObject("rule", user_rule.RULE_NAME, "skipped", "firewall", f"no {user_rule.CHAIN} chain")
     source, dest = _container_ip(client, RULE_SOURCE), _container_ip(client, RULE_DEST)
     if not source or not dest:
         raise LabError(f"{RULE_SOURCE} or {RULE_DEST} has no address on the default bridge")
-    note = lab_rule.bridge_filtering_note()
+    note = user_rule.bridge_filtering_note()
     if note:
         report.notes.append(note)
-    return lab_rule.ensure_rule(source, dest)
+    return user_rule.ensure_rule(source, dest)
 
 
 # --- lookups and small helpers --------------------------------------------------------------------------

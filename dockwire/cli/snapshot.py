@@ -1,0 +1,39 @@
+"""`dockwire snapshot`: write the host's network model as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from dockwire.cli.common import docker_host, friendly_errors, warn_stale
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    metavar="FILE",
+    help="Write to FILE instead of standard output.",
+)
+@click.pass_context
+@friendly_errors()
+def snapshot(ctx: click.Context, output: str) -> None:
+    """Write the host's network model as JSON."""
+    from dockwire.collect import collect
+    from dockwire.docker_client import connect
+    from dockwire.snapshot import dumps, save
+
+    client = connect(docker_host(ctx))
+    model = asyncio.run(collect(client))
+    if output == "-":
+        sys.stdout.buffer.write(dumps(model))
+    else:
+        save(model, output)
+        click.echo(
+            f"wrote {output} ({len(model.containers)} containers, {len(model.networks)} networks)", err=True
+        )
+    warn_stale(model.stale)
