@@ -31,6 +31,12 @@ class ModelUpdate:
     moved: frozenset[RuleKey] = frozenset()
     events: tuple[str, ...] = ()
 
+    def then(self, newer: ModelUpdate) -> ModelUpdate:
+        """`newer`'s model, with what changed in this update as well as in it (updates coalesced)."""
+        return ModelUpdate(
+            newer.model, self.parts | newer.parts, self.moved | newer.moved, self.events + newer.events
+        )
+
 
 @dataclass(slots=True)
 class _Signals:

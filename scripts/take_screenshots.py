@@ -66,7 +66,7 @@ async def take(app_factory: Callable[[], DockwireApp], shot: Shot) -> Path:
         for name in shot.marks:
             await pilot.press("2", "slash", *name.removeprefix("dwlab-"), "enter", "space", "escape")
         await pilot.press(*shot.keys)
-        await app.workers.wait_for_complete()
+        await app.wait_for_tasks()
         await pilot.pause(0.3)
         path = OUT / f"{shot.name}.svg"
         app.save_screenshot(filename=path.name, path=str(OUT))

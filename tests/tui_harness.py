@@ -83,8 +83,14 @@ async def until(pilot: Pilot[Any], condition: Any, what: str, tries: int = 200) 
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def app_of(pilot: Pilot[Any]) -> DockwireApp:
+    app = pilot.app
+    assert isinstance(app, DockwireApp)
+    return app
+
+
 async def ready(pilot: Pilot[Any], generation: int = 1) -> DockwireApp:
-    app: DockwireApp = pilot.app  # type: ignore[assignment]
+    app = app_of(pilot)
     await until(pilot, lambda: app.generation >= generation, f"model generation {generation}")
     await pilot.pause()
     return app
@@ -92,7 +98,7 @@ async def ready(pilot: Pilot[Any], generation: int = 1) -> DockwireApp:
 
 async def settle(pilot: Pilot[Any]) -> None:
     """Wait for every worker (probe, why, matrix) to finish and the screen to catch up."""
-    await pilot.app.workers.wait_for_complete()
+    await app_of(pilot).wait_for_tasks()
     await pilot.pause()
 
 

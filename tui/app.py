@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,10 +18,9 @@ from textual import work
 from textual.app import App
 from textual.binding import BindingType
 from textual.signal import Signal
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from dockwire.answer import Answer, Mode, Question
-from dockwire.live import ModelUpdate
 from dockwire.model import HostModel
 from dockwire.snapshot import SnapshotError, save
 from dockwire.sources import ModelSource
@@ -32,8 +32,9 @@ from dockwire.tui.main_screen import MainScreen
 from dockwire.tui.matrix_screen import MatrixScreen
 from dockwire.tui.messages import ModelArrived, ModelShown, ProbeFinished, ProbeStarted, SourceFailed
 from dockwire.tui.probe_dialog import ProbeDialog
-from dockwire.tui.pump import SourcePump
 
+SOURCE_RETRY_SECONDS = 3.0
+SOURCE_GROUP = "source"
 NO_LIVE_HOST = "no live host (demo or snapshot): static verdict, no packet was sent"
 
 
@@ -73,25 +74,44 @@ class DockwireApp(App[None]):
         self.probe_started: Signal[ProbeStarted] = Signal(self, "probe-started")
         self.probe_finished: Signal[ProbeFinished] = Signal(self, "probe-finished")
         self.main_screen = MainScreen()
-        self._pump: SourcePump | None = None
+        self._source_run: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         self.sub_title = self.source.label
         self.push_screen(self.main_screen)
-        self._pump = SourcePump(self.source, self._deliver, self._failed)
-        self._pump.start()
+        self.follow_source()
 
     def on_unmount(self) -> None:
-        if self._pump is not None:
-            self._pump.stop()
+        """Stop the source's own event loop, which stops its watchers and lets its worker thread end."""
+        if self._source_run is not None:
+            loop, task = self._source_run
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
 
-    def _deliver(self, update: ModelUpdate) -> None:
-        self.post_message(ModelArrived(update))
+    async def wait_for_tasks(self) -> None:
+        """Wait until every worker but the model source's (probes, whys, the matrix, saves) has finished."""
+        tasks = [w for w in self.workers if w.group != SOURCE_GROUP]
+        if tasks:  # an empty list would mean "every worker" to wait_for_complete
+            await self.workers.wait_for_complete(tasks)
 
-    def _failed(self, error: BaseException) -> None:
-        self.post_message(SourceFailed(error))
+    @work(thread=True, exclusive=True, group=SOURCE_GROUP, exit_on_error=False, name="model source")
+    async def follow_source(self) -> None:
+        """Follow the model source in a worker thread with an event loop of its own, so nothing the source
+        does can stall the UI. Each model arrives as a ModelArrived message (coalesced when the UI lags);
+        a source that fails is reported as SourceFailed and followed again after a pause."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._source_run = (asyncio.get_running_loop(), task)
+        while not get_current_worker().is_cancelled:
+            try:
+                async for update in self.source.updates():
+                    self.post_message(ModelArrived(update))
+                return
+            except Exception as exc:
+                self.post_message(SourceFailed(exc))
+            await asyncio.sleep(SOURCE_RETRY_SECONDS)
 
     # --- the model ----------------------------------------------------------------------------------------
 

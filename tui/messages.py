@@ -12,11 +12,18 @@ from dockwire.model import HostModel
 
 
 class ModelArrived(Message):
-    """The source produced a new model (posted from the source's thread)."""
+    """The source produced a new model (posted from the source's worker thread)."""
 
     def __init__(self, update: ModelUpdate) -> None:
         self.update = update
         super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer model waiting behind this one supersedes it, and inherits what changed in this one."""
+        if not isinstance(message, ModelArrived):
+            return False
+        message.update = self.update.then(message.update)
+        return True
 
 
 class SourceFailed(Message):
