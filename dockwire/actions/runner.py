@@ -120,6 +120,51 @@ def _hosts_answer(source: Source, qname: str) -> list[str]:
     return [h.ip for h in source.hosts if name in h.names and ":" not in h.ip]
 
 
+def _done(result: ProbeResult, started: float, **changes: Any) -> ProbeResult:
+    return msgspec.structs.replace(result, **changes, elapsed_s=round(time.monotonic() - started, 3))
+
+
+def _dns_without_sending(base: ProbeResult, source: Source, qname: str, started: float) -> ProbeResult | None:
+    """A DNS probe /etc/hosts already answers: the result, with no query sent."""
+    found = _hosts_answer(source, qname)
+    if not found:
+        return None
+    summary = f"{qname} is in {source.label}'s /etc/hosts: {', '.join(found)} (no query sent)"
+    return _done(base, started, outcome="answered", delivered=True, answers=found, summary=summary)
+
+
+def _choose_tracer_for(source: Source, dst_addr: str, trace: bool, run_id: str, marker: Marker) -> Tracer:
+    """Loopback inside a container never meets a host rule: nothing to trace there."""
+    if source.kind == "container" and dst_addr.startswith("127."):
+        what = (
+            "Docker's embedded DNS inside SRC's namespace"
+            if dst_addr == EMBEDDED_DNS
+            else "loopback in SRC's namespace"
+        )
+        return Tracer(run_id, marker, f"{what}: no host rule is on the path, so nothing was traced")
+    return choose_tracer(trace, run_id, marker)
+
+
+async def _send_traced(
+    model: HostModel, request: WorkerRequest, tracer: Tracer
+) -> tuple[WorkerReport, Evidence, list[str]]:
+    """Send from the worker process while the tracer's rules are in place; they go away whatever happens."""
+    worker = await Worker.start(request)
+    warnings: list[str] = []
+    try:
+        with cancel_on_sigterm():
+            async with TraceSession(tracer) as session:
+                await worker.ready()
+                report = await worker.go()
+            if session.swept:
+                warnings.append(f"removed trace rules left by a crashed run: {'; '.join(session.swept)}")
+            answered = any(r.kind not in ("none", "time-exceeded") for r in report.replies)
+            evidence = await session.tracer.evidence(model, answered)
+    finally:
+        await worker.close()
+    return report, evidence, warnings
+
+
 async def run_probe(
     model: HostModel,
     client: Any,
@@ -147,28 +192,15 @@ async def run_probe(
     check_args(proto, port, count, timeout, max_hops)
     source = await _fresh_source(model, client, src, outside)
     base = ProbeResult(src=source.label, dst=dst, proto=proto, port=port, count=count)
-    qname, skip_reason, dst_addr = "", "", ""
+    qname = dst if proto == "dns" else ""
     if proto == "dns":
-        qname = dst
-        found = _hosts_answer(source, qname)
-        if found:
-            return msgspec.structs.replace(
-                base,
-                outcome="answered",
-                delivered=True,
-                answers=found,
-                summary=f"{qname} is in {source.label}'s /etc/hosts: {', '.join(found)} (no query sent)",
-                elapsed_s=round(time.monotonic() - started, 3),
-            )
+        if (answered := _dns_without_sending(base, source, qname, started)) is not None:
+            return answered
         dst_addr, skip_reason = _dns_target(source, qname, server)
         if skip_reason:
-            return msgspec.structs.replace(
-                base,
-                dst_ip=dst_addr,
-                outcome="no-docker-dns",
-                delivered=None,
-                summary=f"{source.label} -> {qname} dns: not resolvable by Docker: {skip_reason}",
-                elapsed_s=round(time.monotonic() - started, 3),
+            summary = f"{source.label} -> {qname} dns: not resolvable by Docker: {skip_reason}"
+            return _done(
+                base, started, dst_ip=dst_addr, outcome="no-docker-dns", delivered=None, summary=summary
             )
     else:
         destination = resolve_destination(model, source, dst)
@@ -190,44 +222,17 @@ async def run_probe(
         max_hops=max_hops,
         qname=qname,
     )
-    if source.kind == "container" and dst_addr.startswith("127."):
-        what = (
-            "Docker's embedded DNS inside SRC's namespace"
-            if dst_addr == EMBEDDED_DNS
-            else "loopback in SRC's namespace"
-        )
-        tracer: Tracer = Tracer(
-            run_id, Marker(transport, marker), f"{what}: no host rule is on the path, so nothing was traced"
-        )
-    else:
-        tracer = await asyncio.to_thread(choose_tracer, trace, run_id, Marker(transport, marker))
-
-    worker = await Worker.start(request)
-    warnings: list[str] = []
-    try:
-        with cancel_on_sigterm():
-            async with TraceSession(tracer) as session:
-                await worker.ready()
-                report = await worker.go()
-            if session.swept:
-                warnings.append(f"removed trace rules left by a crashed run: {'; '.join(session.swept)}")
-            answered = any(r.kind not in ("none", "time-exceeded") for r in report.replies)
-            evidence = await session.tracer.evidence(model, answered)
-    finally:
-        await worker.close()
+    tracer = await asyncio.to_thread(
+        _choose_tracer_for, source, dst_addr, trace, run_id, Marker(transport, marker)
+    )
+    report, evidence, warnings = await _send_traced(model, request, tracer)
     if report.error:
         raise ProbeError(f"the probe failed inside {source.label}: {report.error}")
-    result = interpret(
-        msgspec.structs.replace(base, run_id=run_id, marker=marker, warnings=warnings),
-        source,
-        dst_addr,
-        report,
-        evidence,
-        model,
-    )
+    traced = msgspec.structs.replace(base, run_id=run_id, marker=marker, warnings=warnings)
+    result = interpret(traced, source, dst_addr, report, evidence, model)
     if static and proto != "dns":
         result = msgspec.structs.replace(result, static=compare_static(model, source, dst, result))
-    return msgspec.structs.replace(result, elapsed_s=round(time.monotonic() - started, 3))
+    return _done(result, started)
 
 
 __all__ = ["Evidence", "ProbeResult", "WorkerReport", "run_probe"]

@@ -33,9 +33,6 @@ class LabReport:
         """The first object with this name (and kind, when given)."""
         return next((o for o in self.objects if o.name == name and (not kind or o.kind == kind)), None)
 
-    def with_state(self, *states: str) -> list[LabObject]:
-        return [o for o in self.objects if o.state in states]
-
     def render(self) -> str:
         """A plain text table, one object a line, then the notes."""
         header = ("SCENARIO", "KIND", "NAME", "STATE", "DETAIL")

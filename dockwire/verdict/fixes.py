@@ -75,10 +75,6 @@ def delete_rule(ctx: EngineContext, hit: Hit) -> str:
     return f"nft -a list chain {table.family} {table.name} {hit.chain.chain.name}  # then delete it by handle"
 
 
-def _name(ep: Endpoint) -> str:
-    return ep.container.name if ep.container is not None else ep.text
-
-
 def _connect(fx: FixInput, why: str) -> Fix | None:
     """`docker network connect` the source to one of the destination's networks."""
     if fx.src.container is None or fx.dst.container is None:

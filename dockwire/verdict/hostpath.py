@@ -13,9 +13,9 @@ from ipaddress import IPv4Address
 
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.netfilter_eval import Hit, HookResult
+from dockwire.verdict.notebook import HitRecord, Stop, Trace
 from dockwire.verdict.packet import Packet, ipv4
 from dockwire.verdict.routing import RouteResult
-from dockwire.verdict.trace import HitRecord, Stop, Trace
 from dockwire.verdict.where import Where
 
 
@@ -139,7 +139,7 @@ class HostStack:
             facts={"dst": str(pkt.dst), "route": result.describe()},
         )
 
-    def _check_forwarding(self, iif: str) -> None:
+    def _check_forwarding(self) -> None:
         forward = self.ctx.model.sysctls.ip_forward
         if forward == 1:
             return
@@ -203,7 +203,7 @@ class HostStack:
             return Exit("local", pkt, oif="lo")
         if not result.ok:
             raise self._no_route(pkt, result, f"arriving on {iif}")
-        self._check_forwarding(iif)
+        self._check_forwarding()
         self._check_rp_filter(pkt, iif)
         oif = result.dev
         pkt = self.hook(Where("forward", iif=iif, oif=oif, physdev_in=physdev_in), pkt)

@@ -42,10 +42,6 @@ class ContainerView:
         result = self.routing.lookup(dst)
         return result, self.attachments.get(result.dev)
 
-    def address_on(self, dev: str) -> IPv4Address | None:
-        att = self.attachments.get(dev)
-        return att.address if att else None
-
 
 def _network_for(ctx: EngineContext, container: Container, addr: IPv4Address | None) -> tuple[str, str, str]:
     """(network name, bridge, parent) of the endpoint whose IP or subnet holds `addr`."""

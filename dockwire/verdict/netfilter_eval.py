@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from dockwire.verdict.actions import Action, apply_mark
 from dockwire.verdict.packet import Packet
 from dockwire.verdict.routing import primary_address
 from dockwire.verdict.ruleset import NAT_PRIORITY, BaseChain, CompiledChain, CompiledRule, RuleSet
+from dockwire.verdict.targets import Action, apply_mark
 from dockwire.verdict.values import iface_matches
 from dockwire.verdict.where import HostFacts, Where
 

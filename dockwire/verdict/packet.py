@@ -46,10 +46,6 @@ class Packet:
     def evolve(self, **changes: object) -> Packet:
         return replace(self, **changes)  # type: ignore[arg-type]
 
-    @property
-    def proto_number(self) -> int | None:
-        return PROTO_NUMBERS.get(self.proto)
-
     def describe(self) -> str:
         """Short flow text, e.g. `tcp 172.17.0.2:40000 -> 172.17.0.3:80`."""
         if self.proto in ("tcp", "udp"):

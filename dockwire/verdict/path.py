@@ -15,9 +15,9 @@ from dockwire.verdict.context import EngineContext
 from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.hostpath import Conn, Exit, HostStack
 from dockwire.verdict.namespaces import MACVLAN_KINDS, Attachment, ContainerView, container_view
+from dockwire.verdict.notebook import Stop, Trace
 from dockwire.verdict.packet import Packet, first_packet, ipv4, reply_to
 from dockwire.verdict.routing import LOOPBACK_NET
-from dockwire.verdict.trace import Stop, Trace
 
 LOCALHOST = IPv4Address("127.0.0.1")
 

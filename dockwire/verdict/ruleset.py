@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockwire.model import Chain, Firewall, Rule, Table
-from dockwire.verdict.actions import NAT_TARGETS, Action, parse_target
 from dockwire.verdict.matches import Test, compile_match
+from dockwire.verdict.targets import NAT_TARGETS, Action, parse_target
 
 # iptables table -> built-in chain -> (hook, priority), as the kernel registers them.
 IPTABLES_HOOKS: dict[str, dict[str, tuple[str, int]]] = {

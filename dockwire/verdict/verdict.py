@@ -15,10 +15,10 @@ from dockwire.verdict.dns import resolve_name
 from dockwire.verdict.endpoints import Endpoint, resolve_endpoint
 from dockwire.verdict.fixes import FixInput, suggest_fix
 from dockwire.verdict.netfilter_eval import Hit
+from dockwire.verdict.notebook import Stop, Trace
 from dockwire.verdict.packet import first_packet
 from dockwire.verdict.path import Arrival, FlowFollower, Place
 from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, EndpointRef, Hop, Verdict
-from dockwire.verdict.trace import Stop, Trace
 
 PROTOCOLS = ("icmp", "tcp", "udp")
 

@@ -58,10 +58,6 @@ class Action:
     vmap_ref: str = ""
     text: str = ""
 
-    @property
-    def terminal(self) -> bool:
-        return self.kind in ("accept", "drop", "reject", "dnat", "snat", "masquerade", "redirect", "unknown")
-
 
 def _opt(args: list[str], *names: str) -> str | None:
     for i, arg in enumerate(args):
@@ -106,6 +102,31 @@ def _mark_action(name: str, args: list[str]) -> Action:
     return Action("mark", mark_op="unknown", text=name)
 
 
+def _nat_action(upper: str, args: list[str]) -> Action:
+    """DNAT/SNAT to an address (and port), MASQUERADE and REDIRECT to a port."""
+    if upper in ("DNAT", "SNAT"):
+        value = _opt(args, "--to-destination", "--to-source", "to", "--to")
+        if value is None and args:
+            value = args[-1]
+        try:
+            addr, port = _addr_port(value or "")
+        except ValueError:
+            return Action("unknown", text=f"{upper} {' '.join(args)}")
+        return Action(upper.lower(), to_addr=addr, to_port=port, text=f"{upper} {value}")
+    if upper == "MASQUERADE":
+        ports = _opt(args, "--to-ports", "to")
+        port = int(ports.lstrip(":").split("-")[0]) if ports else None
+        return Action("masquerade", to_port=port, text="MASQUERADE")
+    ports = _opt(args, "--to-ports", "to")
+    if ports is None and args:
+        ports = args[-1]
+    try:
+        port = int(ports.lstrip(":").split("-")[0]) if ports else None
+    except ValueError:
+        return Action("unknown", text=f"REDIRECT {' '.join(args)}")
+    return Action("redirect", to_port=port, text=f"REDIRECT {ports or ''}".strip())
+
+
 def parse_target(target: Target | None, sets: dict[str, list[str]] | None = None) -> Action:
     """The engine action for a rule target; a rule without one only counts/logs (continue).
 
@@ -135,28 +156,8 @@ def parse_target(target: Target | None, sets: dict[str, list[str]] | None = None
         return Action("return", text="RETURN")
     if upper in ("JUMP", "GOTO") and args:
         return Action(upper.lower(), chain=args[0], text=f"{upper.lower()} {args[0]}")
-    if upper in ("DNAT", "SNAT"):
-        value = _opt(args, "--to-destination", "--to-source", "to", "--to")
-        if value is None and args:
-            value = args[-1]
-        try:
-            addr, port = _addr_port(value or "")
-        except ValueError:
-            return Action("unknown", text=f"{upper} {' '.join(args)}")
-        return Action(upper.lower(), to_addr=addr, to_port=port, text=f"{upper} {value}")
-    if upper == "MASQUERADE":
-        ports = _opt(args, "--to-ports", "to")
-        port = int(ports.lstrip(":").split("-")[0]) if ports else None
-        return Action("masquerade", to_port=port, text="MASQUERADE")
-    if upper == "REDIRECT":
-        ports = _opt(args, "--to-ports", "to")
-        if ports is None and args:
-            ports = args[-1]
-        try:
-            port = int(ports.lstrip(":").split("-")[0]) if ports else None
-        except ValueError:
-            return Action("unknown", text=f"REDIRECT {' '.join(args)}")
-        return Action("redirect", to_port=port, text=f"REDIRECT {ports or ''}".strip())
+    if upper in ("DNAT", "SNAT", "MASQUERADE", "REDIRECT"):
+        return _nat_action(upper, args)
     if upper in ("MARK",):
         return _mark_action(upper, args)
     if upper in ("CONNMARK",):
