@@ -1,9 +1,10 @@
 """Real traffic in the lab, to compare the verdict engine with what the kernel really does.
 
 Each `Case` is one `dockwire why` question about the lab. `observe()` answers it by sending one real probe
-(ping, a TCP connect, an embedded-DNS lookup) from the source's own namespace to the address the engine chose,
-so the engine and the probe talk about the same packets. Traffic only goes to lab containers, the host's own
-addresses and the lab's outside namespace.
+(ping, a TCP connect, an embedded-DNS lookup) from the source's own namespace to the destination's address
+as Docker gives it (`docker inspect`, see `docker_destination`), never as the engine computes it, so the
+recording is ground truth. Traffic only goes to lab containers, the host's own addresses and the lab's
+outside namespace.
 
 Run as `python -m tests.lab_traffic record PATH` (what scripts/record-verdict-fixtures does): writes a
 snapshot of the host to PATH.json and the observed outcome of every case to PATH.observed.json.
@@ -17,6 +18,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from dockwire.model import HostModel
 from dockwire.verdict.records import Verdict
@@ -114,26 +116,58 @@ def resolves(src: str, name: str) -> bool:
     return proc.returncode == 0 and "Address" in proc.stdout.split("Non-authoritative", 1)[-1]
 
 
-def _address_of(model: HostModel, dst: str) -> str:
-    """The destination's address when the engine stopped before choosing one (e.g. the source cannot send)."""
-    container = model.container(dst.split(":")[0])
-    if container is not None:
-        return next((ep.ip for ep in container.endpoints if ep.ip), "")
-    return ""
+def _networks(inspect: dict[str, dict[str, Any]], name: str) -> dict[str, dict[str, Any]]:
+    """A container's networks as `docker inspect` shows them; a container:X one's are X's."""
+    doc = inspect[name]
+    mode = doc["HostConfig"]["NetworkMode"]
+    if mode.startswith("container:"):
+        owner = mode.removeprefix("container:")
+        doc = next(d for d in inspect.values() if d["Id"].startswith(owner) or d["Name"] == f"/{owner}")
+    networks: dict[str, dict[str, Any]] = doc["NetworkSettings"]["Networks"] or {}
+    return networks
 
 
-def observe(case: Case, verdict: Verdict, model: HostModel) -> bool:
-    """Send the real probe for `case` to the addresses `verdict` reasoned about; True when it got through."""
+def docker_destination(inspect: dict[str, dict[str, Any]], networks: list[dict[str, Any]], case: Case) -> str:
+    """Where `case` sends its packet, from Docker's own `docker inspect` documents (by container name), not
+    from the verdict engine: a container's address on a network it shares with the source (else its first
+    one) or 127.0.0.1 when the source shares its namespace, the source network's IPAM gateway for `host`,
+    the address given for an address."""
+    dst = case.dst.removeprefix("outside:")
+    target = dst.rsplit(":", 1)[0] if dst.rsplit(":", 1)[-1].isdigit() else dst
+    if target == "host":
+        if case.src.startswith("outside"):
+            return OUTSIDE_HOST_ADDR
+        first = next(iter(_networks(inspect, case.src).values()))
+        network = next(n for n in networks if n["Id"] == first["NetworkID"])
+        return str(network["IPAM"]["Config"][0]["Gateway"])
+    if target not in inspect:
+        return target  # an address
+    if case.src in inspect and inspect[case.src]["HostConfig"]["NetworkMode"] in (
+        f"container:{target}",
+        f"container:{inspect[target]['Id']}",
+    ):
+        return "127.0.0.1"
+    nets = _networks(inspect, target)
+    src_nets = _networks(inspect, case.src) if case.src in inspect else {}
+    src_ids = {n["NetworkID"] for n in src_nets.values()}
+    shared = [n["IPAddress"] for n in nets.values() if n["NetworkID"] in src_ids and n["IPAddress"]]
+    return (shared or [n["IPAddress"] for n in nets.values() if n["IPAddress"]] or [""])[0]
+
+
+def inspect_by_name(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {d["Name"].lstrip("/"): d for d in documents}
+
+
+def observe(case: Case, address: str) -> bool:
+    """Send the real probe for `case` to `address` (Docker's: docker_destination); True if it got through."""
     if case.proto == "dns":
         return resolves(case.src, case.dst.removeprefix("name:"))
-    addr = verdict.dst.address or _address_of(model, case.dst)
-    if not addr:
+    if not address:
         raise ValueError(f"{case.id}: no destination address to probe")
-    port = verdict.port
     if case.proto == "icmp":
-        return ping(case.src, addr)
-    assert port is not None
-    return tcp_connect(case.src, addr, port)
+        return ping(case.src, address)
+    port = case.port or int(case.dst.rsplit(":", 1)[-1])
+    return tcp_connect(case.src, address, port)
 
 
 def ask(model: HostModel, case: Case) -> Verdict:
@@ -147,19 +181,23 @@ def record(path: Path) -> None:
     from dockwire.collect import collect
     from dockwire.snapshot import save
 
-    model = asyncio.run(collect(docker.from_env(timeout=60)))
+    client = docker.from_env(timeout=60)
+    model = asyncio.run(collect(client))
+    inspect = inspect_by_name([c.attrs for c in client.containers.list(all=True)])
+    networks = [n.attrs for n in client.networks.list(greedy=True)]
     path.parent.mkdir(parents=True, exist_ok=True)
     save(model, path.parent / f"{path.name}.json")
     results = []
     for case in CASES:
         verdict = ask(model, case)
-        reached = observe(case, verdict, model)
+        address = "" if case.proto == "dns" else docker_destination(inspect, networks, case)
+        reached = observe(case, address)
         results.append(
             {
                 **asdict(case),
                 "reached": reached,
                 "engine_said": verdict.verdict,
-                "dst_address": verdict.dst.address,
+                "dst_address": address,
             }
         )
         print(f"{case.id:<55} real={'reached' if reached else 'blocked':<8} engine={verdict.verdict}")

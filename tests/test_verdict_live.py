@@ -20,7 +20,7 @@ import pytest
 from dockwire.model import HostModel
 from dockwire.verdict.records import Verdict
 from dockwire.verdict.render import render_verdict
-from tests.lab_traffic import CASES, OUTSIDE, Case, ask, observe
+from tests.lab_traffic import CASES, OUTSIDE, Case, ask, docker_destination, inspect_by_name, observe
 
 pytestmark = pytest.mark.live
 
@@ -37,11 +37,25 @@ def lab_model(lab: Any, docker_client: Any) -> HostModel:
     return model
 
 
+@pytest.fixture(scope="module")
+def docker_docs(lab: Any, docker_client: Any) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Docker's own view of the lab (`docker inspect` of containers and networks): where packets go."""
+    containers = inspect_by_name([c.attrs for c in docker_client.containers.list(all=True)])
+    return containers, [n.attrs for n in docker_client.networks.list(greedy=True)]
+
+
+def _address(docs: tuple[dict[str, dict[str, Any]], list[dict[str, Any]]], case: Case) -> str:
+    return "" if case.proto == "dns" else docker_destination(*docs, case)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_engine_agrees_with_real_traffic(lab_model: HostModel, case: Case) -> None:
+def test_engine_agrees_with_real_traffic(lab_model: HostModel, docker_docs: Any, case: Case) -> None:
     verdict = ask(lab_model, case)
     assert verdict.verdict != "uncertain", render_verdict(verdict)
-    reached = observe(case, verdict, lab_model)
+    address = _address(docker_docs, case)
+    if case.proto != "dns":
+        assert verdict.dst.address == address, render_verdict(verdict)
+    reached = observe(case, address)
     expected = "allowed" if reached else "blocked"
     assert verdict.verdict == expected, (
         f"real traffic was {'' if reached else 'not '}delivered\n" + render_verdict(verdict)
@@ -100,7 +114,7 @@ def _iptables(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("case", TRACED, ids=[c.id for c in TRACED])
-def test_culprit_is_the_rule_the_kernel_traces(lab_model: HostModel, case: Case) -> None:
+def test_culprit_is_the_rule_the_kernel_traces(lab_model: HostModel, docker_docs: Any, case: Case) -> None:
     if not _nft_backend():
         pytest.skip("xtables-monitor --trace needs the iptables nf_tables backend")
     verdict = ask(lab_model, case)
@@ -118,7 +132,7 @@ def test_culprit_is_the_rule_the_kernel_traces(lab_model: HostModel, case: Case)
             ["xtables-monitor", "--trace"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         time.sleep(0.5)  # let the monitor subscribe before the packet goes
-        reached = observe(case, verdict, lab_model)
+        reached = observe(case, _address(docker_docs, case))
         monitor.terminate()
         output, _ = monitor.communicate(timeout=TRACE_WAIT)
     finally:

@@ -70,7 +70,10 @@ def rule_ref(direction: str, hit: Hit) -> RuleRef:
 
 
 def _endpoint_ref(ep: Endpoint, address: str = "") -> EndpointRef:
+    """The end as the verdict reports it; a container the walk never reached is named by its first address."""
     c = ep.container
+    if not address and not ep.address and c is not None and ep.kind == "container":
+        address = next((e.ip for e in c.endpoints if e.ip), "")
     return EndpointRef(
         kind=ep.kind,
         text=ep.text,
