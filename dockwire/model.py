@@ -14,6 +14,8 @@ SCHEMA_VERSION = 1
 EMBEDDED_DNS = "127.0.0.11"
 # The networks every engine has, which cannot be removed or given aliases.
 DEFAULT_NETWORKS = ("bridge", "host", "none")
+# What names dockwire's own temporary trace tables and marks its trace rules (comment) on the host.
+TRACE_PREFIX = "dockwire-trace-"
 
 
 class Record(Struct, frozen=True, kw_only=True, omit_defaults=False, forbid_unknown_fields=True):
@@ -343,6 +345,22 @@ class RuleRef(Record, frozen=True, kw_only=True):
         """The rule text without its `-A CHAIN ` prefix."""
         prefix = f"-A {self.chain} "
         return self.text[len(prefix) :] if self.text.startswith(prefix) else self.text
+
+    def same_rule(self, other: RuleRef) -> bool:
+        """True when both name the same rule by identity — family, table, chain, then the nft handle or the
+        rule text (positions may come from different reads and are compared only when nothing else is
+        known); an empty source matches any backend."""
+        if (self.family, self.table, self.chain) != (other.family, other.table, other.chain):
+            return False
+        if self.source and other.source and self.source != other.source:
+            return False
+        if self.is_policy or other.is_policy:
+            return self.is_policy and other.is_policy
+        if self.handle is not None and other.handle is not None:
+            return self.handle == other.handle
+        if self.text and other.text:
+            return self.text == other.text
+        return self.position == other.position
 
     def label(self) -> str:
         """`filter/DOCKER #3: -A DOCKER ...`, or `filter/FORWARD policy DROP`."""

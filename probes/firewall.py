@@ -32,6 +32,7 @@ from dockwire.model import Firewall, Table
 from .firewall_owner import assign_owners
 from .iptables_save import IptablesSaveError, parse_iptables_save
 from .nft_ruleset import NftJsonError, parse_nft_json
+from .own_rules import without_trace_rules
 
 DEFAULT_TIMEOUT = 10.0
 _PROC = Path("/proc/net")
@@ -332,7 +333,7 @@ def build_firewall(raw: RawFirewall, docker_bridges: Collection[str] = ()) -> tu
 
     firewall = Firewall(
         iptables_backend=raw.backend,
-        tables=assign_owners(tables, docker_bridges),
+        tables=assign_owners(without_trace_rules(tables), docker_bridges),
         warnings=warnings,
         ipsets=ipsets,
     )

@@ -267,7 +267,7 @@ def test_legacy_log_names_isolation_stage_2_and_discounts_the_trace_rules() -> N
     journeys = group_log(events)
     assert len(journeys) == 1
     key = ProbeKey("icmp", 4242)
-    mapper = RuleMapper(_legacy_model(), shifts={("raw", "PREROUTING"): 1, ("raw", "OUTPUT"): 1})
+    mapper = RuleMapper(_legacy_model(), trace_rules={("raw", "PREROUTING"): [1], ("raw", "OUTPUT"): [1]})
     ev = build_evidence("kernel-log", "", journeys, key, mapper)
     drop = ev.dropped_by
     assert drop is not None

@@ -101,12 +101,7 @@ def answer_from_probe(request: Question, result: ProbeResult, static: Answer) ->
         _kernel_ref(dropped) if dropped is not None else (static.culprit if status == "blocked" else None)
     )
     same = static.culprit
-    if (
-        culprit is not None
-        and same is not None
-        and (same.family, same.table, same.chain, same.position)
-        == (culprit.family, culprit.table, culprit.chain, culprit.position)
-    ):
+    if culprit is not None and same is not None and same.same_rule(culprit):
         culprit = same  # the static engine's copy also knows the rule's source and owner
     notes = [
         f"kernel evidence: {result.evidence.mode}"

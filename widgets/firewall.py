@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -24,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from dockwire.model import Chain, Firewall, Rule, RuleRef, Table
+from dockwire.text import safe
 from dockwire.widgets.formatting import (
     ACCEPTING_TARGETS,
     DROPPING_TARGETS,
@@ -79,19 +81,29 @@ def rule_keys(table: Table, chain: Chain) -> list[RowKey]:
 
 
 def key_for_spot(firewall: Firewall, spot: RuleRef) -> RowKey | None:
-    """The row key of the rule a verdict names (by source, family, table, chain and position; an empty
-    source matches any); a chain's policy (no position) is its chain row."""
+    """The row key of the rule a verdict or a probe names, found by identity: family, table and chain
+    (an empty source matches any backend), then the nft handle or the rule's text, never by a position
+    taken from another read of the ruleset; among identical texts the nearest position wins. A chain's
+    policy is its chain row."""
     for table in firewall.tables:
         if (table.family, table.name) != (spot.family, spot.table) or spot.source not in ("", table.source):
             continue
         for chain in table.chains:
             if chain.name != spot.chain:
                 continue
-            if spot.position is None:
+            if spot.is_policy or (spot.position is None and not spot.text and spot.handle is None):
                 return chain_key(table, chain)
-            for rule, key in zip(chain.rules, rule_keys(table, chain), strict=True):
-                if rule.position == spot.position:
-                    return key
+            keyed = list(zip(chain.rules, rule_keys(table, chain), strict=True))
+            if spot.handle is not None:
+                found = [key for rule, key in keyed if rule.handle == spot.handle]
+            elif spot.text:
+                same = [(rule, key) for rule, key in keyed if rule.text == spot.text]
+                same.sort(key=lambda pair: abs(pair[0].position - (spot.position or pair[0].position)))
+                found = [key for _, key in same]
+            else:
+                found = [key for rule, key in keyed if rule.position == spot.position]
+            if found:
+                return found[0]
     return None
 
 
@@ -322,7 +334,7 @@ class FirewallView(ScrollView, can_focus=True):
 
     def _row_width(self, row: FirewallRow) -> int:
         if row.rule is not None:
-            return RULE_PREFIX + len(rule_body(row.rule)) + 16
+            return RULE_PREFIX + cell_len(safe(rule_body(row.rule))) + 16
         return 80
 
     # --- verdicts -------------------------------------------------------------------------------------
@@ -453,7 +465,7 @@ class FirewallView(ScrollView, can_focus=True):
         style = self.get_component_rich_style("firewall--header")
         total, shown = self._rule_count, self._shown_rule_count
         if not total and self.empty_reason:
-            return [Segment(f" firewall not read: {self.empty_reason}", self._style("drop"))]
+            return [Segment(f" firewall not read: {safe(self.empty_reason)}", self._style("drop"))]
         count = (
             f"{shown} of {total} rules match /{self.filter_text}" if self.filter_text else f"{total} rules"
         )
@@ -473,9 +485,10 @@ class FirewallView(ScrollView, can_focus=True):
             table = row.table
             rules = sum(len(c.rules) for c in table.chains)
             return [
-                Segment(f" {arrow} {table.family} {table.name}", self._style("table")),
+                Segment(f" {arrow} {safe(table.family)} {safe(table.name)}", self._style("table")),
                 Segment(
-                    f"  {table.source} · {plural(len(table.chains), 'chain')}, {plural(rules, 'rule')}", dim
+                    f"  {safe(table.source)} · {plural(len(table.chains), 'chain')}, {plural(rules, 'rule')}",
+                    dim,
                 ),
             ]
         if row.kind == "chain":
@@ -484,17 +497,17 @@ class FirewallView(ScrollView, can_focus=True):
             culprit = row.key == self._culprit
             segs = [
                 Segment("▌" if culprit else " ", self._style("drop")),
-                Segment(f"  {arrow} {chain.name}", self._style("chain")),
+                Segment(f"  {arrow} {safe(chain.name)}", self._style("chain")),
             ]
             if chain.policy:
                 policy_style = self._style("drop" if chain.policy in DROPPING_TARGETS else "accept")
-                segs += [Segment("  policy ", dim), Segment(chain.policy, policy_style)]
+                segs += [Segment("  policy ", dim), Segment(safe(chain.policy), policy_style)]
                 segs.append(
                     Segment(f" [{human_count(chain.packets)} pkts]", self._counter_style(row.key, dim))
                 )
             detail = f"  · {plural(len(chain.rules), 'rule')}"
             if chain.hook:
-                detail += f" · hook {chain.hook} prio {chain.priority}"
+                detail += f" · hook {safe(chain.hook)} prio {chain.priority}"
             segs.append(Segment(detail, dim))
             if culprit:
                 segs.append(Segment("  ◀ the policy dropped it", self._style("drop")))
@@ -507,11 +520,11 @@ class FirewallView(ScrollView, can_focus=True):
         overlay = self._style("culprit") if culprit else Style()
         owner = rule.owner if rule.owner in ("docker", "user", "ufw", "firewalld", "dockwire") else "other"
         counter_style = self._counter_style(row.key, Style()) + overlay
-        body = rule_body(rule)
+        body = safe(rule_body(rule))
         segs = [
             Segment("✘" if culprit else " ", self._style("drop") + overlay),
             Segment(f"    {rule.position:>4} ", dim + overlay),
-            Segment(f"{owner_badge(rule.owner):<6} ", self._style(f"owner-{owner}") + overlay),
+            Segment(f"{safe(owner_badge(rule.owner)):<6} ", self._style(f"owner-{owner}") + overlay),
             Segment(f"{human_count(rule.packets):>5} ", counter_style),
             Segment(f"{human_count(rule.bytes):>5}", counter_style),
             Segment("  ", overlay),
@@ -530,8 +543,8 @@ class FirewallView(ScrollView, can_focus=True):
         return default
 
     def _body_segments(self, rule: Rule, body: str, overlay: Style) -> Iterable[Segment]:
-        """The rule text with its target coloured by what it does."""
-        name = rule.target.name if rule.target is not None else ""
+        """The rule text (escaped) with its target coloured by what it does."""
+        name = safe(rule.target.name) if rule.target is not None else ""
         marker = f"-j {name}" if name else ""
         at = body.rfind(marker) if marker else -1
         if at < 0:

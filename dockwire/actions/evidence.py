@@ -77,14 +77,21 @@ class RuleMapper:
         self,
         model: HostModel,
         handle_orders: dict[tuple[str, str, str], list[int]] | None = None,
-        shifts: dict[tuple[str, str], int] | None = None,
+        trace_rules: dict[tuple[str, str], list[int]] | None = None,
     ) -> None:
         self.model = model
         # (family, table, chain) -> rule handles in chain order, from the live nft ruleset.
         self.handle_orders = handle_orders or {}
-        # (table, chain) -> how many of dockwire's own rules sit before the others (legacy TRACE rules).
-        self.shifts = shifts or {}
+        # (table, chain) -> positions, as the kernel numbered them while tracing, of dockwire's own trace
+        # rules there (legacy TRACE rules: any run's), which the model leaves out.
+        self.trace_rules = trace_rules or {}
         self.mismatches: set[str] = set()
+
+    def model_position(self, ev: TraceEvent) -> int:
+        """The model's position of the rule the kernel numbered `ev.rulenum` (trace rules not counted)."""
+        assert ev.rulenum is not None
+        ours = self.trace_rules.get((ev.table, ev.chain), [])
+        return ev.rulenum - sum(1 for p in ours if p < ev.rulenum)
 
     def chain(self, family: str, table: str, chain: str) -> Chain | None:
         for t in self.model.firewall.tables:
@@ -107,7 +114,7 @@ class RuleMapper:
     def rule(self, ev: TraceEvent) -> RuleRef | None:
         chain = self.chain(ev.family, ev.table, ev.chain)
         if ev.rulenum is not None:  # legacy log: the kernel's own rule number
-            pos = ev.rulenum - self.shifts.get((ev.table, ev.chain), 0)
+            pos = self.model_position(ev)
             if chain is not None and 1 <= pos <= len(chain.rules):
                 return _rule_ref(chain.rules[pos - 1], ev.family)
             self.mismatches.add(f"{ev.table}/{ev.chain}")
@@ -157,7 +164,7 @@ class RuleMapper:
         verdict = ev.verdict
         if not verdict and ev.rulenum is not None:
             chain = self.chain(ev.family, ev.table, ev.chain)
-            pos = ev.rulenum - self.shifts.get((ev.table, ev.chain), 0)
+            pos = self.model_position(ev)
             verdict = _verdict_of(chain.rules[pos - 1]) if chain and 1 <= pos <= len(chain.rules) else ""
         return TraceStep(
             table=ev.table,

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from dockwire.actions.evidence import ProbeKey
 from dockwire.actions.result import Evidence
-from dockwire.model import HostModel
+from dockwire.model import TRACE_PREFIX, HostModel
 
-PREFIX = "dockwire-trace-"
+PREFIX = TRACE_PREFIX
 PRIORITY = -350
 ACCEPT = "policy accept;"
 RUN_ID = re.compile(r"dockwire-trace-(\d+)-[0-9a-f]+")

@@ -9,6 +9,7 @@ from pathlib import Path
 from dockwire.actions.evidence import RuleMapper, build_evidence, group_log
 from dockwire.actions.result import Evidence
 from dockwire.actions.tracing.base import (
+    PREFIX,
     Marker,
     Tracer,
     TraceUnavailable,
@@ -42,6 +43,8 @@ class LegacyLogTracer(Tracer):
         self.added: list[tuple[str, list[str]]] = []
         self.kmsg: int | None = None
         self.records: list[str] = []
+        # (table, chain) -> positions of every dockwire trace rule there once ours are in (kernel numbering).
+        self.trace_positions: dict[tuple[str, str], list[int]] = {}
 
     def _spec(self, match: list[str]) -> list[str]:
         return [*match, "-m", "comment", "--comment", self.comment, "-j", "TRACE"]
@@ -60,6 +63,15 @@ class LegacyLogTracer(Tracer):
                 if proc.returncode != 0:
                     self.added.pop()
                     raise TraceUnavailable(f"iptables could not add the TRACE rule: {first_line(proc)}")
+        for chain in self.CHAINS:
+            self.trace_positions[("raw", chain)] = await self._trace_rule_positions(chain)
+
+    @staticmethod
+    async def _trace_rule_positions(chain: str) -> list[int]:
+        """Where dockwire's trace rules (this run's and any other's) sit in a raw chain, 1-based."""
+        proc = await run_command_async(["iptables", "-w", "5", "-t", "raw", "-S", chain])
+        rules = [line for line in proc.stdout.splitlines() if line.startswith("-A ")]
+        return [n for n, line in enumerate(rules, 1) if PREFIX in line]
 
     def _read_kmsg(self) -> None:
         if self.kmsg is None:
@@ -97,6 +109,7 @@ class LegacyLogTracer(Tracer):
         events: list[TraceEvent] = []
         for record in self.records:
             events.extend(parse_log_line(record))
-        shifts = {("raw", c): len(self.marker.iptables_matches()) for c in self.CHAINS}
-        mapper = RuleMapper(model, shifts=shifts)
+        own = len(self.marker.iptables_matches())
+        ours = {("raw", c): list(range(1, own + 1)) for c in self.CHAINS}
+        mapper = RuleMapper(model, trace_rules=self.trace_positions or ours)
         return build_evidence(self.mode, self.note, group_log(events), self.marker.key, mapper)
