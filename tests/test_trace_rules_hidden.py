@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dockwire.actions.evidence import RuleMapper
+from dockwire.actions.evidence import RuleMapper, chain_texts_from_save, without_trace_handles
 from dockwire.actions.tracing.parse import TraceEvent
 from dockwire.model import HostModel, RuleRef
 from dockwire.probes.firewall import CommandResult, RawFirewall, build_firewall
@@ -86,3 +86,17 @@ def test_kernel_rule_numbers_skip_every_trace_rule_above_them() -> None:
     event = TraceEvent(trace_id="1", kind="rule", family="ip", table="raw", chain="PREROUTING", rulenum=7)
     ref = mapper.rule(event)
     assert ref is not None and (ref.position, ref.text) == (4, rules[3].text)
+
+
+def test_nft_handles_of_trace_rules_are_dropped_by_their_iptables_text() -> None:
+    """nft JSON hides an iptables-nft comment in an xt match: the rule texts read beside it tell which."""
+    save = _with_trace_rule("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n")
+    save += "[0:0] -A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP\n"
+    texts = chain_texts_from_save(save, "ip")
+    assert texts[("ip", "raw", "PREROUTING")][1] == "-A PREROUTING -d 172.17.0.2/32 ! -i docker0 -j DROP"
+    orders = {("ip", "raw", "PREROUTING"): [136, 7]}
+    assert without_trace_handles(orders, texts) == {("ip", "raw", "PREROUTING"): [7]}
+    # Counts that disagree (the ruleset changed between the reads): the order is left as it was.
+    assert without_trace_handles({("ip", "raw", "PREROUTING"): [1, 2, 3]}, texts)[
+        ("ip", "raw", "PREROUTING")
+    ] == [1, 2, 3]

@@ -7,6 +7,8 @@ dropped, and the rule that drops it is the one the static engine names on the sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from dockwire.sources import LiveSource
 from dockwire.tui.app import make_app
 from dockwire.verdict.verdict import evaluate
 from dockwire.widgets.firewall import FirewallView
-from tests.tui_harness import fixed_clock, mark_by_filter, ready, settle
+from tests.tui_harness import fixed_clock, mark_by_filter, ready, settle, until
 
 pytestmark = pytest.mark.live
 
@@ -39,27 +41,79 @@ def expected_culprit(client: Any) -> str:
     return f"{verdict.culprit.table}/{verdict.culprit.chain} #{verdict.culprit.position}"
 
 
+async def expected_rule(client: Any) -> tuple[str, str, int | None, str]:
+    """(table, chain, position, text) of the static culprit for SRC -> DST, read with no trace rule there."""
+    model = await collect(client)
+    verdict = evaluate(model, SRC, DST)
+    assert verdict.verdict == "blocked" and verdict.culprit is not None, verdict.reason
+    c = verdict.culprit
+    return (c.table, c.chain, c.position, c.text)
+
+
+POLL_MARKER = "dwtest-poll-marker"
+
+
+def _raw_prerouting(*args: str) -> int:
+    return subprocess.run(["iptables", "-w", "5", "-t", "raw", *args], check=False).returncode
+
+
+@contextlib.contextmanager
+def another_runs_trace_rule() -> Iterator[None]:
+    """A dockwire-style trace rule at the top of raw PREROUTING, as a concurrent probe's would sit there
+    (its run id names this test's live pid, so the probe's sweep leaves it alone), then a counting-only
+    marker rule at the end: once the model shows the marker, a firewall read has seen the trace rule too.
+    Both match no lab traffic (ICMP timestamp requests from TEST-NET addresses)."""
+    trace = [
+        "-s", "198.51.100.250/32", "-p", "icmp", "-m", "icmp", "--icmp-type", "13",
+        "-m", "comment", "--comment", f"dockwire-trace-{os.getpid()}-fa4e00", "-j", "TRACE",
+    ]  # fmt: skip
+    marker = ["-s", "198.51.100.251/32", "-p", "icmp", "-m", "icmp", "--icmp-type", "13",
+              "-m", "comment", "--comment", POLL_MARKER]  # fmt: skip
+    assert _raw_prerouting("-I", "PREROUTING", "1", *trace) == 0
+    try:
+        assert _raw_prerouting("-A", "PREROUTING", *marker) == 0
+        yield
+    finally:
+        for spec in (marker, trace):
+            while _raw_prerouting("-C", "PREROUTING", *spec) == 0:
+                _raw_prerouting("-D", "PREROUTING", *spec)
+
+
+def shows_marker(model: Any) -> bool:
+    return any(POLL_MARKER in r.text for t in model.firewall.tables for c in t.chains for r in c.rules)
+
+
 async def test_p_in_the_app_sends_a_real_probe_and_highlights_the_dropping_rule(
     lab: Any, docker_client: Any
 ) -> None:
+    """The probe's culprit is lit on screen by identity, at the position the user would count without
+    dockwire's temporary rules — even when the firewall pane was read while a trace rule sat at the top
+    of the chain (the test waits for a poll that saw one before the probe runs)."""
+    table, chain, position, text = await expected_rule(docker_client)
     app = make_app(LiveSource(docker_client, "live · test"), clock=fixed_clock, root=True)
     async with app.run_test(size=(160, 45)) as pilot:
         await ready(pilot)
         await mark_by_filter(pilot, SRC)
         await mark_by_filter(pilot, DST)
-        await pilot.press("p")
-        await settle(pilot)
+        with another_runs_trace_rule():
+            await until(
+                pilot, lambda: shows_marker(app.model), "a firewall read with the trace rule in place"
+            )
+            await pilot.press("p")
+            await settle(pilot)
         outcome = app.last_outcome
         assert outcome is not None
         assert outcome.mode == "active", outcome
         assert outcome.status == "blocked", outcome.summary
         assert outcome.culprit is not None
+        assert (outcome.culprit.table, outcome.culprit.chain, outcome.culprit.text) == (table, chain, text)
         row = app.main_screen.query_one(FirewallView).culprit_row
         assert row is not None and row.rule is not None
-        assert (row.rule.table, row.rule.chain, row.rule.position) == (
-            outcome.culprit.table,
-            outcome.culprit.chain,
-            outcome.culprit.position,
+        assert (row.rule.table, row.rule.chain, row.rule.position, row.rule.text) == (
+            table,
+            chain,
+            position,
+            text,
         )
 
 

@@ -18,12 +18,13 @@ from textual import work
 from textual.app import App
 from textual.binding import BindingType
 from textual.signal import Signal
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
 from dockwire.answer import Answer, Mode, Question
 from dockwire.model import HostModel
 from dockwire.snapshot import SnapshotError, save
 from dockwire.sources import ModelSource
+from dockwire.text import safe
 from dockwire.tui import answers
 from dockwire.tui.bindings import APP_KEYS, bindings
 from dockwire.tui.commands import DockwireCommands
@@ -79,7 +80,7 @@ class DockwireApp(App[None]):
     # --- lifecycle --------------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self.sub_title = self.source.label
+        self.sub_title = safe(self.source.label)
         self.push_screen(self.main_screen)
         self.follow_source()
 
@@ -91,10 +92,12 @@ class DockwireApp(App[None]):
                 loop.call_soon_threadsafe(task.cancel)
 
     async def wait_for_tasks(self) -> None:
-        """Wait until every worker but the model source's (probes, whys, the matrix, saves) has finished."""
-        tasks = [w for w in self.workers if w.group != SOURCE_GROUP]
-        if tasks:  # an empty list would mean "every worker" to wait_for_complete
-            await self.workers.wait_for_complete(tasks)
+        """Wait until every worker but the model source's (probes, whys, the matrix, saves) has ended,
+        whether it finished, failed or was cancelled (a newer exclusive one replaces an older one)."""
+        while tasks := [w for w in self.workers if w.group != SOURCE_GROUP and not w.is_finished]:
+            for worker in tasks:
+                with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                    await worker.wait()
 
     @work(thread=True, exclusive=True, group=SOURCE_GROUP, exit_on_error=False, name="model source")
     async def follow_source(self) -> None:
@@ -168,7 +171,7 @@ class DockwireApp(App[None]):
         pick = getattr(self.screen, "probe_pair", None)
         pair: tuple[str, str] | str = pick() if callable(pick) else "nothing to probe on this screen"
         if isinstance(pair, str):
-            self.notify(pair, title="Probe", severity="warning")
+            self.notify(pair, title="Probe", severity="warning", markup=False)
             return None
         return pair
 
@@ -251,7 +254,7 @@ class DockwireApp(App[None]):
         if event.state == WorkerState.ERROR:
             error = event.worker.error
             self.log_event("error", f"{event.worker.name or 'task'} failed: {type(error).__name__}: {error}")
-            self.notify(str(error), title="Failed", severity="error")
+            self.notify(safe(str(error)), title="Failed", severity="error", markup=False)
 
     # --- everything else ----------------------------------------------------------------------------------
 
@@ -279,10 +282,12 @@ class DockwireApp(App[None]):
         try:
             save(model, path)
         except SnapshotError as exc:
-            self.call_from_thread(self.notify, str(exc), title="Snapshot", severity="error")
+            self.call_from_thread(
+                self.notify, safe(str(exc)), title="Snapshot", severity="error", markup=False
+            )
             return
         self.call_from_thread(self.log_event, "info", f"snapshot saved to {path}")
-        self.call_from_thread(self.notify, str(path), title="Snapshot saved")
+        self.call_from_thread(self.notify, safe(str(path)), title="Snapshot saved", markup=False)
 
 
 def make_app(
@@ -297,4 +302,9 @@ def make_app(
 
 
 def run_app(source: ModelSource) -> None:
-    make_app(source).run()
+    """Run the dashboard until it quits. A crash (an unhandled exception: Textual prints it and sets the
+    return code to 1) exits the process with that code, never 0."""
+    app = make_app(source)
+    app.run()
+    if app.return_code:
+        raise SystemExit(app.return_code)

@@ -15,7 +15,7 @@ import msgspec
 
 from dockwire.actions.result import Evidence, PacketTrace, TraceStep
 from dockwire.actions.tracing.parse import TraceEvent
-from dockwire.model import Chain, HostModel, Rule, RuleRef, Table
+from dockwire.model import TRACE_PREFIX, Chain, HostModel, Rule, RuleRef, Table
 
 TABLE_ORDER = {"raw": 0, "mangle": 1, "nat": 2, "filter": 3, "security": 4}
 _NAT_WORDS = ("dnat", "snat", "masquerade", "redirect", "DNAT", "SNAT", "MASQUERADE", "REDIRECT")
@@ -407,3 +407,33 @@ def handle_orders_from_nft_json(doc: dict[str, object]) -> dict[tuple[str, str, 
         if isinstance(rule, dict) and "handle" in rule:
             orders.setdefault((rule["family"], rule["table"], rule["chain"]), []).append(int(rule["handle"]))
     return orders
+
+
+def chain_texts_from_save(text: str, family: str) -> dict[tuple[str, str, str], list[str]]:
+    """(family, table, chain) -> rule lines in order, from `iptables-nft-save` output."""
+    texts: dict[tuple[str, str, str], list[str]] = {}
+    table = ""
+    for line in text.split("\n"):
+        if line.startswith("*"):
+            table = line[1:].strip()
+        elif "-A " in line and table:
+            rule = line[line.index("-A ") :] if line.startswith("[") else line
+            words = rule.split(maxsplit=2)
+            if len(words) >= 2 and words[0] == "-A":
+                texts.setdefault((family, table, words[1]), []).append(rule)
+    return texts
+
+
+def without_trace_handles(
+    orders: dict[tuple[str, str, str], list[int]], texts: dict[tuple[str, str, str], list[str]]
+) -> dict[tuple[str, str, str], list[int]]:
+    """The handle orders without the handles of dockwire's trace rules (any run's), which the model leaves
+    out: a chain's handles are paired with its rule texts, read at the same time, when both have the same
+    number of rules (nft JSON shows an iptables-nft comment only as an opaque xt match)."""
+    kept = {}
+    for key, handles in orders.items():
+        lines = texts.get(key)
+        if lines is not None and len(lines) == len(handles):
+            handles = [h for h, line in zip(handles, lines, strict=True) if TRACE_PREFIX not in line]
+        kept[key] = handles
+    return kept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dockwire.actions.result import PacketTrace, ProbeResult, TraceStep
+from dockwire.text import safe
 
 DISAGREE_BANNER = "!!! THE PROBE AND THE STATIC VERDICT DISAGREE !!!"
 
@@ -33,6 +34,9 @@ def _packet_lines(p: PacketTrace) -> list[str]:
 
 
 def render_text(r: ProbeResult, verbose: bool = False) -> str:
+    """The result, one fact a line. Names, rule texts and the kernel's words come from the host: each line
+    is escaped as a whole (`dockwire.text.safe`; escaping is per character, so this is the same as escaping
+    every field), so the only line breaks are these lines' own and no control reaches the terminal."""
     out = [r.summary]
     if r.route and r.outcome != "no-route":
         out.append(f"  route in {r.src}: {r.route}")
@@ -84,7 +88,7 @@ def render_text(r: ProbeResult, verbose: bool = False) -> str:
     elif st.note:
         out.append(f"  static verdict: {st.note}")
     out.extend(f"  note: {w}" for w in r.warnings)
-    return "\n".join(out)
+    return "\n".join(map(safe, out))
 
 
 def _interesting(packets: list[PacketTrace]) -> list[PacketTrace]:

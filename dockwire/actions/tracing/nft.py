@@ -8,7 +8,14 @@ import time
 
 import msgspec
 
-from dockwire.actions.evidence import RuleMapper, build_evidence, group_nft, handle_orders_from_nft_json
+from dockwire.actions.evidence import (
+    RuleMapper,
+    build_evidence,
+    chain_texts_from_save,
+    group_nft,
+    handle_orders_from_nft_json,
+    without_trace_handles,
+)
 from dockwire.actions.result import Evidence
 from dockwire.actions.tracing.base import (
     ACCEPT,
@@ -22,6 +29,9 @@ from dockwire.actions.tracing.base import (
 )
 from dockwire.actions.tracing.parse import TraceEvent, parse_nft_output
 from dockwire.model import HostModel
+
+# The iptables-nft listing of a family's tables (for the rules behind nft handles).
+SAVE_TOOLS = {"ip": "iptables-nft-save", "ip6": "ip6tables-nft-save"}
 
 
 class NftTracer(Tracer):
@@ -111,12 +121,18 @@ class NftTracer(Tracer):
             {(ev.family, ev.table) for ev in events if ev.table != self.table and ev.kind != "packet"}
         )
         orders: dict[tuple[str, str, str], list[int]] = {}
+        texts: dict[tuple[str, str, str], list[str]] = {}
         for family, table in tables:
             proc = await run_command_async(["nft", "-a", "-j", "list", "table", family, table])
             if proc.returncode == 0:
                 with contextlib.suppress(msgspec.DecodeError, AssertionError):
                     orders.update(handle_orders_from_nft_json(msgspec.json.decode(proc.stdout)))
-        mapper = RuleMapper(model, handle_orders=orders)
+            if family in SAVE_TOOLS:
+                # iptables-nft's own listing of the same table tells which rules are trace rules.
+                save = await run_command_async([SAVE_TOOLS[family], "-t", table])
+                if save.returncode == 0:
+                    texts.update(chain_texts_from_save(save.stdout, family))
+        mapper = RuleMapper(model, handle_orders=without_trace_handles(orders, texts))
         return build_evidence(
             self.mode, self.note, group_nft(events, self.table, self.marker.key), self.marker.key, mapper
         )
