@@ -121,7 +121,10 @@ def test_icc_false_names_its_drop_rule(model: HostModel, docker_client: Any) -> 
 
 
 def test_published_port_from_outside_shows_the_dnat_rule(model: HostModel, docker_client: Any) -> None:
-    r = probe(model, docker_client, "dwlab-outside", "198.51.100.1", proto="tcp", port=18080)
+    r = probe(
+        model, docker_client, "outside", "198.51.100.1", proto="tcp", port=18080, outside="dwlab-outside"
+    )
+    assert r.src == "dwlab-outside"
     assert r.outcome == "open" and r.delivered is True
     web = ip_of(model, "dwlab-web")
     assert f"destination 198.51.100.1:18080 -> {web}:80 (DNAT)" in r.evidence.nat

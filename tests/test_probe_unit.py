@@ -99,6 +99,15 @@ def test_source_forms() -> None:
         resolve_source(m, "nobody-by-this-name")
 
 
+def test_outside_is_the_namespace_the_caller_names() -> None:
+    """`outside` is no fixed namespace of the lab's: without --outside it says what to give."""
+    m = host_model()
+    with pytest.raises(ProbeError, match="--outside NETNS"):
+        resolve_source(m, "outside")
+    with pytest.raises(ProbeError, match="no such network namespace"):
+        resolve_source(m, "outside:198.51.100.2", outside="dwtest-no-such-netns")
+
+
 def test_destination_prefers_a_shared_network_and_never_invents_addresses() -> None:
     m = host_model()
     web = resolve_source(m, "web")
