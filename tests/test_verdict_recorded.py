@@ -320,3 +320,15 @@ def test_unreadable_firewall_makes_netfilter_verdicts_uncertain(m28: HostModel) 
     v = why(stale, "dwlab-default-a", "dwlab-default-b")
     assert v.verdict == "uncertain" and "firewall could not be read" in v.reason
     assert why(stale, "dwlab-none", "dwlab-default-a").verdict == "blocked"  # no netfilter involved
+
+
+def test_on_a_mixed_backend_host_the_fix_names_the_culprits_backend() -> None:
+    """A real recording: `iptables` points at legacy, but the FORWARD DROP policy that drops the flow sits in
+    iptables-nft (left by an earlier engine). A plain `iptables -I FORWARD …` would go into the legacy table
+    and change nothing; the fix names iptables-nft."""
+    model = snapshot(SNAPSHOTS / "engine-28.5.2-iptables-legacy-nft-leftovers.json")
+    assert model.firewall.iptables_backend == "legacy"
+    v = why(model, "dwlab-default-a", "dwlab-default-b")
+    assert v.verdict == "blocked" and v.culprit is not None
+    assert (v.culprit.source, v.culprit.chain, v.culprit.kind) == ("iptables-nft", "FORWARD", "policy")
+    assert v.fix and all(cmd.startswith("iptables-nft ") for cmd in v.fix), v.fix

@@ -10,7 +10,7 @@ import shlex
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from dockwire.model import DEFAULT_NETWORKS, Container, Network, Rule, Table
+from dockwire.model import DEFAULT_NETWORKS, Container, Firewall, Network, Rule, Table
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.netfilter_eval import Hit
@@ -51,24 +51,38 @@ def _connect_target(ctx: EngineContext, dst: Container) -> Network | None:
     return nets[0] if nets else None
 
 
-def iptables_command(table: Table, rule: Rule, backend: str) -> str:
-    """`iptables [-t T] -D CHAIN SPEC` for an iptables rule, with the right binary for its backend."""
+def backends_with_rules(firewall: Firewall) -> set[str]:
+    """The iptables backends ("iptables-nft", "iptables-legacy") that hold at least one rule."""
+    return {
+        t.source
+        for t in firewall.tables
+        if t.source.startswith("iptables") and any(c.rules for c in t.chains)
+    }
+
+
+def iptables_tool(table: Table, firewall: Firewall) -> str:
+    """The iptables binary that reaches this table's backend: plain `iptables`/`ip6tables` when that is the
+    backend it points at and no other backend holds rules; else the explicit `-nft` or `-legacy` one."""
     tool = "ip6tables" if table.family == "ip6" else "iptables"
-    if table.source == "iptables-legacy" and backend != "legacy":
-        tool += "-legacy"
-    elif table.source == "iptables-nft" and backend == "legacy":
-        tool += "-nft"
+    points_at = "iptables-legacy" if firewall.iptables_backend == "legacy" else "iptables-nft"
+    if table.source == points_at and len(backends_with_rules(firewall)) < 2:
+        return tool
+    return f"{tool}-legacy" if table.source == "iptables-legacy" else f"{tool}-nft"
+
+
+def iptables_command(table: Table, rule: Rule, firewall: Firewall) -> str:
+    """`iptables [-t T] -D CHAIN SPEC` for an iptables rule, with the binary that reaches its backend."""
     words = shlex.split(rule.text)
     spec = words[2:] if words[:1] in (["-A"], ["--append"]) else words
     flag = [] if table.name == "filter" else ["-t", table.name]
-    return shlex.join([tool, *flag, "-D", rule.chain, *spec])
+    return shlex.join([iptables_tool(table, firewall), *flag, "-D", rule.chain, *spec])
 
 
 def delete_rule(ctx: EngineContext, hit: Hit) -> str:
     assert hit.rule is not None
     table, rule = hit.chain.table, hit.rule.rule
     if table.source.startswith("iptables"):
-        return iptables_command(table, rule, ctx.model.firewall.iptables_backend)
+        return iptables_command(table, rule, ctx.model.firewall)
     if rule.handle is not None:
         chain = shlex.quote(hit.chain.chain.name)
         return f"nft delete rule {table.family} {table.name} {chain} handle {rule.handle}"
@@ -238,11 +252,13 @@ def _icc_fix(fx: FixInput) -> Fix:
 def _policy_fix(fx: FixInput, hit: Hit) -> Fix:
     where = hit.where
     chain = hit.chain.chain.name
+    table = hit.chain.table
+    tool = iptables_tool(table, fx.ctx.model.firewall)
     if chain == "FORWARD" and where.iif and where.oif:
-        if "DOCKER-USER" in {c.name for c in hit.chain.table.chains}:
-            ins = "iptables -I DOCKER-USER"
+        if "DOCKER-USER" in {c.name for c in table.chains}:
+            ins = f"{tool} -I DOCKER-USER"
         else:
-            ins = "iptables -I FORWARD"
+            ins = f"{tool} -I FORWARD"
         if fx.direction.endswith("reply"):
             return Fix(
                 [f"{ins} -i {where.iif} -o {where.oif} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
@@ -255,7 +271,6 @@ def _policy_fix(fx: FixInput, hit: Hit) -> Fix:
             ],
             "nothing accepts this forwarded traffic, so the FORWARD policy (DROP) does",
         )
-    table = hit.chain.table
     if table.source == "nftables":
         return Fix(
             [],
@@ -263,7 +278,7 @@ def _policy_fix(fx: FixInput, hit: Hit) -> Fix:
             "end of that chain",
         )
     return Fix(
-        [f"iptables -t {table.name} -I {chain} -j ACCEPT  # narrow it to this flow"],
+        [f"{tool} -t {table.name} -I {chain} -j ACCEPT  # narrow it to this flow"],
         f"the policy of {table.name} {chain} drops it",
     )
 
