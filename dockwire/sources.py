@@ -56,14 +56,15 @@ class LiveSource:
 
 def open_source(host: str | None = None, demo: bool = False, snapshot: str | None = None) -> ModelSource:
     """The source the CLI asked for. DockwireError (one line) when it cannot be opened."""
-    if demo and snapshot:
+    if demo and snapshot is not None:
         raise DockwireError("--demo and --snapshot exclude each other")
     try:
         if demo:
             return SnapshotSource(load_demo(), "DEMO · recorded snapshot (no live host)")
-        if snapshot:
+        if snapshot is not None:
             model = load(snapshot)
-            return SnapshotSource(model, f"snapshot {snapshot} · taken {model.taken_at or '?'}")
+            taken = f"taken {model.taken_at}" if model.taken_at else "time of recording unknown"
+            return SnapshotSource(model, f"snapshot {snapshot} · {taken}")
     except SnapshotError as exc:
         raise DockwireError(str(exc)) from None
     from dockwire.docker_client import connect

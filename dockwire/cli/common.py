@@ -15,6 +15,7 @@ import click
 
 from dockwire.errors import DockwireError
 from dockwire.model import HostModel
+from dockwire.text import safe
 
 EXIT_OK, EXIT_BLOCKED, EXIT_ERROR, EXIT_UNCERTAIN = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -23,7 +24,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly_errors(cleanup: str = "") -> Callable[[F], F]:
-    """Turn dockwire's own errors into one line on stderr and exit 2, never a traceback.
+    """Turn dockwire's own errors into one line on stderr and exit 2, never a traceback. The message may
+    name things on the host: it is escaped (`dockwire.text.safe`), so it stays one line of plain text.
 
     Ctrl-C exits 130 and SIGTERM (a cancellation) 143; `cleanup` says what was undone on the way out.
     """
@@ -35,7 +37,7 @@ def friendly_errors(cleanup: str = "") -> Callable[[F], F]:
             try:
                 return func(*args, **kwargs)
             except DockwireError as exc:
-                click.echo(f"dockwire: {exc}", err=True)
+                click.echo(f"dockwire: {safe(str(exc))}", err=True)
                 sys.exit(EXIT_ERROR)
             except KeyboardInterrupt:
                 click.echo(f"dockwire: interrupted{suffix}", err=True)
@@ -52,13 +54,21 @@ def friendly_errors(cleanup: str = "") -> Callable[[F], F]:
 def warn_stale(stale: dict[str, str]) -> None:
     """Name, on stderr, each part of the model that could not be read, and why."""
     for part, reason in sorted(stale.items()):
-        click.echo(f"dockwire: warning: {part}: {reason}", err=True)
+        click.echo(f"dockwire: warning: {safe(part)}: {safe(reason)}", err=True)
 
 
 def docker_host(ctx: click.Context) -> str | None:
     """The daemon URL given to the root command (-H/--host or $DOCKER_HOST)."""
     host: str | None = ctx.find_root().params.get("host")
     return host
+
+
+def require_live(ctx: click.Context, what: str) -> None:
+    """`what` acts on the live host: refuse it when the root command was given a snapshot or the demo."""
+    root = ctx.find_root().params
+    if root.get("demo") or root.get("snapshot_file") is not None:
+        given = "--demo" if root.get("demo") else "--snapshot"
+        raise DockwireError(f"{what} acts on the live host; it does not take {given} (a recorded snapshot)")
 
 
 def load_model(ctx: click.Context, snapshot_file: str | None) -> HostModel:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from dockwire.cli.common import docker_host, friendly_errors
+from dockwire.cli.common import docker_host, friendly_errors, require_live
 from dockwire.errors import DockwireError
+from dockwire.text import safe_lines
 
 
 @click.group()
@@ -14,6 +15,7 @@ def lab() -> None:
 
 
 def _lab_run(ctx: click.Context, action: str) -> None:
+    require_live(ctx, "lab")
     from dockwire import lab as lab_mod
     from dockwire.docker_client import connect
 
@@ -23,7 +25,8 @@ def _lab_run(ctx: click.Context, action: str) -> None:
         report = run(client)
     except lab_mod.LabError as exc:
         raise DockwireError(str(exc)) from None
-    click.echo(str(report))
+    # The report's lines are ours; the names and details in them may come from the host.
+    click.echo(safe_lines(str(report)))
 
 
 @lab.command("up")

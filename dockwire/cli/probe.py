@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dockwire.cli.common import EXIT_BLOCKED, EXIT_OK, EXIT_UNCERTAIN, docker_host, friendly_errors
+from dockwire.cli.common import (
+    EXIT_BLOCKED,
+    EXIT_OK,
+    EXIT_UNCERTAIN,
+    docker_host,
+    friendly_errors,
+    require_live,
+)
 
 if TYPE_CHECKING:
     from dockwire.actions.result import ProbeResult
@@ -97,6 +104,7 @@ def probe(
     `host`, or ADDRESS:PORT; for --proto dns, the name to look up. Needs root. The temporary trace rules
     carry the comment dockwire-trace-<run id> and are removed when the probe ends.
     """
+    require_live(ctx, "probe (it sends real packets)")
     from dockwire.actions.netns_exec import check_privileges
     from dockwire.actions.runner import check_args, split_destination
 
@@ -123,9 +131,10 @@ def probe(
     import msgspec
 
     from dockwire.actions.render import render_text
+    from dockwire.text import safe_json
 
     if as_json:
-        sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(result)) + b"\n")
+        sys.stdout.buffer.write(safe_json(msgspec.json.format(msgspec.json.encode(result))) + b"\n")
     else:
         click.echo(render_text(result, verbose=verbose))
     sys.exit(exit_code(result.outcome))

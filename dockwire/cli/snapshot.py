@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from dockwire.cli.common import docker_host, friendly_errors, warn_stale
+from dockwire.cli.common import docker_host, friendly_errors, require_live, warn_stale
+from dockwire.text import safe, safe_json
 
 
 @click.command()
@@ -23,6 +24,7 @@ from dockwire.cli.common import docker_host, friendly_errors, warn_stale
 @friendly_errors()
 def snapshot(ctx: click.Context, output: str) -> None:
     """Write the host's network model as JSON."""
+    require_live(ctx, "snapshot (it reads the host)")
     from dockwire.collect import collect
     from dockwire.docker_client import connect
     from dockwire.snapshot import dumps, save
@@ -30,10 +32,11 @@ def snapshot(ctx: click.Context, output: str) -> None:
     client = connect(docker_host(ctx))
     model = asyncio.run(collect(client))
     if output == "-":
-        sys.stdout.buffer.write(dumps(model))
+        sys.stdout.buffer.write(safe_json(dumps(model)))
     else:
         save(model, output)
         click.echo(
-            f"wrote {output} ({len(model.containers)} containers, {len(model.networks)} networks)", err=True
+            f"wrote {safe(output)} ({len(model.containers)} containers, {len(model.networks)} networks)",
+            err=True,
         )
     warn_stale(model.stale)

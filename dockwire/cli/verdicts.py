@@ -7,6 +7,7 @@ import sys
 import click
 
 from dockwire.cli.common import EXIT_ERROR, friendly_errors, load_model, snapshot_option, warn_stale
+from dockwire.text import safe_json
 
 
 @click.command("why")
@@ -52,7 +53,7 @@ def why(
         proto = "tcp" if (port or dst_ep.port) else "icmp"
     verdict = evaluate(model, src_ep, dst_ep, proto, port)
     if as_json:
-        sys.stdout.buffer.write(verdict_json(verdict))
+        sys.stdout.buffer.write(safe_json(verdict_json(verdict)))
     else:
         warn_stale(model.stale)
         click.echo(render_verdict(verdict, verbose))
@@ -72,7 +73,7 @@ def matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include
     model = load_model(ctx, snapshot_file)
     result = build_matrix(model, include_stopped=include_stopped)
     if as_json:
-        sys.stdout.buffer.write(matrix_json(result))
+        sys.stdout.buffer.write(safe_json(matrix_json(result)))
     else:
         warn_stale(model.stale)
         if not result.containers:

@@ -71,11 +71,17 @@ def iptables_tool(table: Table, firewall: Firewall) -> str:
 
 
 def iptables_command(table: Table, rule: Rule, firewall: Firewall) -> str:
-    """`iptables [-t T] -D CHAIN SPEC` for an iptables rule, with the binary that reaches its backend."""
-    words = shlex.split(rule.text)
-    spec = words[2:] if words[:1] in (["-A"], ["--append"]) else words
+    """`iptables [-t T] -D CHAIN SPEC` for an iptables rule, with the binary that reaches its backend; by
+    position when the rule's text cannot be split into words (an unbalanced quote)."""
     flag = [] if table.name == "filter" else ["-t", table.name]
-    return shlex.join([iptables_tool(table, firewall), *flag, "-D", rule.chain, *spec])
+    tool = iptables_tool(table, firewall)
+    try:
+        words = shlex.split(rule.text)
+    except ValueError:
+        by_number = shlex.join([tool, *flag, "-D", rule.chain, str(rule.position)])
+        return f"{by_number}  # by position: check `{tool} -S {rule.chain}` first"
+    spec = words[2:] if words[:1] in (["-A"], ["--append"]) else words
+    return shlex.join([tool, *flag, "-D", rule.chain, *spec])
 
 
 def delete_rule(ctx: EngineContext, hit: Hit) -> str:

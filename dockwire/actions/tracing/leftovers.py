@@ -54,7 +54,10 @@ def list_trace_objects() -> list[TraceObject]:
             for line in run_command(["iptables", "-w", "5", "-t", "raw", "-S", chain]).stdout.splitlines():
                 if PREFIX not in line:
                     continue
-                tokens = shlex.split(line)
+                try:
+                    tokens = shlex.split(line)
+                except ValueError:  # not one of ours: ours are written by dockwire, quotes balanced
+                    continue
                 if tokens[:2] != ["-A", chain]:
                     continue
                 m = RUN_ID.search(line)
