@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import select
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,7 +186,7 @@ class LiveModel:
             self.model = assemble(model, stale, **parts)
         return read, moved
 
-    async def updates(self) -> AsyncIterator[ModelUpdate]:
+    async def updates(self) -> AsyncGenerator[ModelUpdate, None]:
         """The first full model, then one update per batch of changes, forever (until cancelled)."""
         self._loop = asyncio.get_running_loop()
         # Watch first, then read: a change that lands during the first read is re-read, never missed.

@@ -46,7 +46,8 @@ def check_network_modes(model: HostModel) -> None:
 
 def check_dns(model: HostModel) -> None:
     """Embedded DNS on user-defined networks only; --link writes /etc/hosts."""
-    assert lab_container(model, "dwlab-iso-a").dns.nameservers == [EMBEDDED_DNS]
+    embedded = lab_container(model, "dwlab-iso-a").dns
+    assert embedded is not None and embedded.nameservers == [EMBEDDED_DNS]
     default = lab_container(model, "dwlab-default-a").dns
     assert default is not None and default.nameservers and EMBEDDED_DNS not in default.nameservers
     linked = lab_container(model, "dwlab-linked").dns

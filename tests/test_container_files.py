@@ -25,21 +25,21 @@ fe00::\tip6-localnet
 """
 
 
-def test_resolv_conf_nameserver_search_and_options():
+def test_resolv_conf_nameserver_search_and_options() -> None:
     nameservers, search, options = parse_resolv_conf(USER_DEFINED_RESOLV)
     assert nameservers == ["127.0.0.11"]
     assert search == ["lab.example"]
     assert options == ["ndots:0"]
 
 
-def test_resolv_conf_ignores_comments_and_keeps_every_nameserver():
+def test_resolv_conf_ignores_comments_and_keeps_every_nameserver() -> None:
     text = "nameserver 10.0.0.2 # primary\n#nameserver 10.9.9.9\nnameserver 10.0.0.3\ndomain corp\n"
     nameservers, search, _ = parse_resolv_conf(text)
     assert nameservers == ["10.0.0.2", "10.0.0.3"]
     assert search == ["corp"]
 
 
-def test_hosts_keeps_link_aliases():
+def test_hosts_keeps_link_aliases() -> None:
     entries = parse_hosts(LINKED_HOSTS)
     linked = [e for e in entries if "db" in e.names]
     assert len(linked) == 1

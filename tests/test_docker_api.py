@@ -2,18 +2,23 @@
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from dockwire.model import Container, Network
 from dockwire.probes.docker_api import layout_for_version, read_container, read_engine, read_network
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "docker").glob("*.json"))
 
+# The recorded documents, and the containers and networks read from them (by name).
+Recorded = tuple[dict[str, Any], dict[str, Container], dict[str, Network]]
+
 
 @pytest.fixture(params=FIXTURES, ids=[p.stem for p in FIXTURES])
-def recorded(request):
+def recorded(request: pytest.FixtureRequest) -> Recorded:
     doc = json.loads(request.param.read_text())
-    names_to_ids = {}
+    names_to_ids: dict[str, str] = {}
     for raw in doc["containers"]:
         names_to_ids[raw["Name"].lstrip("/")] = raw["Id"]
         names_to_ids[raw["Id"]] = raw["Id"]
@@ -22,7 +27,7 @@ def recorded(request):
     return doc, containers, networks
 
 
-def test_engine_version_and_layout(recorded):
+def test_engine_version_and_layout(recorded: Recorded) -> None:
     doc, _, _ = recorded
     engine = read_engine(doc["version"], doc["info"])
     assert engine.version == doc["version"]["Version"]
@@ -40,11 +45,11 @@ def test_engine_version_and_layout(recorded):
         ("garbage", "unknown"),
     ],
 )
-def test_layout_for_version(version, layout):
+def test_layout_for_version(version: str, layout: str) -> None:
     assert layout_for_version(version) == layout
 
 
-def test_network_kinds(recorded):
+def test_network_kinds(recorded: Recorded) -> None:
     _, _, networks = recorded
     assert networks["bridge"].bridge == "docker0"
     assert networks["host"].driver == "host" and not networks["host"].bridge
@@ -58,7 +63,7 @@ def test_network_kinds(recorded):
     assert custom.mtu == 1400
 
 
-def test_network_modes(recorded):
+def test_network_modes(recorded: Recorded) -> None:
     _, containers, _ = recorded
     web, sidecar = containers["dwlab-web"], containers["dwlab-sidecar"]
     assert sidecar.network_mode == f"container:{web.id}"
@@ -71,14 +76,14 @@ def test_network_modes(recorded):
     assert containers["dwlab-custom-a"].endpoints[0].prefixlen == 24
 
 
-def test_published_ports(recorded):
+def test_published_ports(recorded: Recorded) -> None:
     _, containers, _ = recorded
     ports = {(p.proto, p.container_port, p.host_ip, p.host_port) for p in containers["dwlab-web"].ports}
     assert ("udp", 5353, "127.0.0.1", 15353) in ports
     assert any(p[:2] == ("tcp", 80) and p[3] == 18080 for p in ports)
 
 
-def test_links_and_running_state(recorded):
+def test_links_and_running_state(recorded: Recorded) -> None:
     _, containers, _ = recorded
     linked = containers["dwlab-linked"]
     assert any(link.endswith("/db") and "dwlab-default-a" in link for link in linked.links)

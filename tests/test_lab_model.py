@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
 
 from dockwire.collect import collect, match_veths
+from dockwire.model import HostModel
 from dockwire.snapshot import load
 from tests.lab_model_checks import check_lab_model
 
@@ -19,22 +21,23 @@ SNAPSHOTS = sorted(p for p in FIXTURES.glob("engine-*.json") if ".observed" not 
 
 
 @pytest.fixture(params=SNAPSHOTS, ids=[p.stem for p in SNAPSHOTS])
-def recorded(request):
+def recorded(request: pytest.FixtureRequest) -> HostModel:
     return load(request.param)
 
 
-def test_recorded_snapshot_holds_the_lab(recorded):
+def test_recorded_snapshot_holds_the_lab(recorded: HostModel) -> None:
     check_lab_model(recorded)
 
 
-def test_veth_matching_rederived_from_recorded_links(recorded):
+def test_veth_matching_rederived_from_recorded_links(recorded: HostModel) -> None:
     """Pairing the recorded interfaces again gives the recorded pairs."""
     assert match_veths(recorded.host.interfaces, recorded.containers) == recorded.veths
 
 
-def test_veth_matching_needs_both_sides_to_agree(recorded):
+def test_veth_matching_needs_both_sides_to_agree(recorded: HostModel) -> None:
     """A host veth whose peer index points elsewhere is not paired with a container."""
     web = recorded.container("dwlab-web")
+    assert web is not None
     pair = next(v for v in recorded.veths if v.container_id == web.id)
     host_ifaces = [
         msgspec.structs.replace(i, peer_ifindex=(i.peer_ifindex or 0) + 1000)
@@ -48,7 +51,7 @@ def test_veth_matching_needs_both_sides_to_agree(recorded):
 
 
 @pytest.mark.live
-def test_live_snapshot_holds_the_lab(lab, docker_client):
+def test_live_snapshot_holds_the_lab(lab: Any, docker_client: Any) -> None:
     model = asyncio.run(collect(docker_client))
     assert model.stale == {}, model.stale
     check_lab_model(model)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
 
 from dockwire.live import LiveModel, ModelUpdate
-from dockwire.model import HostModel
+from dockwire.model import HostModel, Rule
 from tests.live_env import IMAGE, TEST_LABEL, docker_or_skip
 
 pytestmark = pytest.mark.live
@@ -36,7 +37,7 @@ def veth_bridge(model: HostModel, container_name: str) -> str | None:
 
 
 @pytest.fixture
-def client():
+def client() -> Iterator[Any]:
     client = docker_or_skip()
     yield client
     for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
@@ -47,7 +48,7 @@ def client():
             n.remove()
 
 
-async def test_model_follows_a_new_network_and_container(client):
+async def test_model_follows_a_new_network_and_container(client: Any) -> None:
     live = LiveModel(client, poll_interval=0.5)
     updates = live.updates()
     first = await anext(updates)
@@ -85,7 +86,7 @@ async def test_model_follows_a_new_network_and_container(client):
     await updates.aclose()
 
 
-async def test_user_rule_appears_and_its_counter_moves(client):
+async def test_user_rule_appears_and_its_counter_moves(client: Any) -> None:
     a = client.containers.run(
         IMAGE, ["sleep", "600"], name="dwtest-live-a", labels={TEST_LABEL: "1"}, detach=True, init=True
     )
@@ -112,7 +113,7 @@ async def test_user_rule_appears_and_its_counter_moves(client):
     ]
     text = f"-A DOCKER-USER {' '.join(spec)}"
 
-    def the_rule(model: HostModel):
+    def the_rule(model: HostModel) -> Rule | None:
         return next(
             (
                 r

@@ -1,6 +1,7 @@
 """Snapshots: stable JSON that loads back to an equal model, and clear errors for bad files."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -41,12 +42,12 @@ def small_model() -> HostModel:
     )
 
 
-def test_round_trip_gives_an_equal_model():
+def test_round_trip_gives_an_equal_model() -> None:
     model = small_model()
     assert loads(dumps(model)) == model
 
 
-def test_json_is_stable_and_versioned():
+def test_json_is_stable_and_versioned() -> None:
     data = dumps(small_model())
     assert data == dumps(loads(data))
     doc = json.loads(data)
@@ -54,7 +55,7 @@ def test_json_is_stable_and_versioned():
     assert list(doc["networks"][0]["options"]) == ["a", "b"]
 
 
-def test_wrong_schema_version_is_named(tmp_path):
+def test_wrong_schema_version_is_named(tmp_path: Path) -> None:
     path = tmp_path / "old.json"
     doc = json.loads(dumps(small_model()))
     doc["schema_version"] = 99
@@ -71,7 +72,7 @@ def test_wrong_schema_version_is_named(tmp_path):
         ('{"schema_version": 1, "containers": [{"name": "x"}]}', r"invalid snapshot: .*\$\.containers\[0\]"),
     ],
 )
-def test_corrupt_files_get_one_line_errors(tmp_path, content, message):
+def test_corrupt_files_get_one_line_errors(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)
     with pytest.raises(SnapshotError, match=message) as info:
@@ -79,12 +80,12 @@ def test_corrupt_files_get_one_line_errors(tmp_path, content, message):
     assert "\n" not in str(info.value)
 
 
-def test_missing_file():
+def test_missing_file() -> None:
     with pytest.raises(SnapshotError, match="cannot read"):
         load("/nonexistent/snap.json")
 
 
-def test_bundled_demo_loads():
+def test_bundled_demo_loads() -> None:
     demo = load_demo()
     assert demo.engine is not None
     assert demo.containers and demo.networks and demo.firewall.tables

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import grp
 import os
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ def collect_as_docker_group_member() -> bytes:
     return data
 
 
-def test_model_without_root_names_what_is_missing(lab):
+def test_model_without_root_names_what_is_missing(lab: Any) -> None:
     model = loads(collect_as_docker_group_member())
     # The Docker API part is whole.
     assert model.engine is not None

@@ -44,7 +44,7 @@ def docker_documents(snap: Path) -> tuple[dict[str, dict[str, Any]], list[dict[s
 
 
 def recorded_cases() -> list[tuple[Path, dict]]:
-    pairs = []
+    pairs: list[tuple[Path, dict]] = []
     for observed in RECORDED:
         meta = json.loads(observed.read_text())
         snap = observed.with_name(observed.name.removesuffix(".observed.json") + ".json")

@@ -36,7 +36,7 @@ class LegacyLogTracer(Tracer):
     """TRACE rules in the legacy raw table, read back from the kernel log."""
 
     mode = "kernel-log"
-    CHAINS = ("PREROUTING", "OUTPUT")
+    CHAINS: tuple[str, ...] = ("PREROUTING", "OUTPUT")
 
     def __init__(self, run_id: str, marker: Marker, note: str = "") -> None:
         super().__init__(run_id, marker, note)
