@@ -39,3 +39,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from dockwire.lab import lab_down
 
         lab_down(_lab_clients.pop())
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The safety figures: inputs fuzzed, faults injected, host states compared."""
+    from tests import fuzz_stats, safety_stats
+
+    terminalreporter.write_line(f"safety: {fuzz_stats.summary()}; {safety_stats.summary()}")

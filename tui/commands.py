@@ -37,7 +37,12 @@ class DockwireCommands(Provider):
                 yield (
                     f"{title} — disabled",
                     f"{key.help}. Disabled: {reason}",
-                    partial(screen.app.notify, f"{key.description}: disabled ({reason})", severity="warning"),
+                    partial(
+                        screen.app.notify,
+                        f"{key.description}: disabled ({reason})",
+                        severity="warning",
+                        markup=False,
+                    ),
                 )
                 continue
             yield title, key.help, partial(screen.app.run_action, key.action, owner)

@@ -17,6 +17,7 @@ from dockwire.widgets.containers import ContainersTable, Marks
 from dockwire.widgets.detail import DetailPane, describe_ref, rule_detail
 from dockwire.widgets.events import EventLog, kind_of
 from dockwire.widgets.firewall import FirewallRow, FirewallView
+from dockwire.widgets.formatting import clip
 from dockwire.widgets.status_line import Status, StatusLine
 from dockwire.widgets.sysctl_bar import SysctlBar
 from dockwire.widgets.topology import NodeRef, TopologyTree
@@ -137,7 +138,7 @@ class MainScreen(Screen[None]):
 
         def name(cid: str | None) -> str:
             container = model.container(cid) if cid else None
-            return container.name if container else ""
+            return clip(container.name) if container else ""
 
         cursor = self._cursor_target()
         cursor_dst = "" if self.marks.destination or cursor == self.marks.source else name(cursor)

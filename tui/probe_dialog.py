@@ -8,11 +8,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.validation import Integer
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet
 
 from dockwire.answer import Question
+from dockwire.text import safe
+from dockwire.widgets.formatting import clip
 
 PROTOCOLS = ("tcp", "udp", "icmp")
 
@@ -45,7 +48,8 @@ class ProbeDialog(ModalScreen[Question | None]):
     def compose(self) -> ComposeResult:
         req = self.initial
         with Vertical() as box:
-            box.border_title = f"probe {req.src} → {req.dst}"
+            # Plain Content: a string here would be read as markup, and the names come from the host.
+            box.border_title = Content(f"probe {clip(req.src)} → {clip(req.dst)}")
             with Horizontal(classes="row"):
                 yield Label("protocol")
                 with RadioSet(id="proto"):
@@ -60,10 +64,8 @@ class ProbeDialog(ModalScreen[Question | None]):
                     validators=[Integer(minimum=1, maximum=65535)],
                     type="integer",
                 )
-                yield Label(
-                    f"ports of {req.dst}: {', '.join(self.known_ports)}" if self.known_ports else "",
-                    id="known-ports",
-                )
+                known = f"ports of {clip(req.dst)}: {safe(', '.join(self.known_ports))}"
+                yield Label(known if self.known_ports else "", id="known-ports", markup=False)
             with Horizontal(classes="row"):
                 yield Label("")
                 yield Checkbox("trace the path hop by hop", req.trace, id="trace")

@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from dockwire.model import Container, HostModel
-from dockwire.widgets.formatting import container_ips, port_text, published_ports
+from dockwire.widgets.formatting import NAME_CELLS, cell, clip, container_ips, port_text, published_ports
 
 #: Most useful first: at 80 columns the name and address are what a probe needs.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -49,13 +49,18 @@ class Marks:
         return Text(" ")
 
 
-def network_column(model: HostModel, container: Container) -> str:
+def network_column(model: HostModel, container: Container, limit: int | None = None) -> str:
+    """The networks a container is on; with a `limit`, as shown (each name escaped and clipped)."""
+
+    def name(value: str) -> str:
+        return clip(value, limit) if limit is not None else value
+
     if container.netns_owner:
         owner = model.container(container.netns_owner)
-        return f"container:{owner.name if owner else container.netns_owner[:12]}"
+        return f"container:{name(owner.name) if owner else name(container.netns_owner[:12])}"
     if container.endpoints:
-        return ",".join(ep.network for ep in container.endpoints)
-    return container.network_mode or "-"
+        return ",".join(name(ep.network) for ep in container.endpoints)
+    return name(container.network_mode or "-")
 
 
 def dns_column(container: Container) -> str:
@@ -64,19 +69,21 @@ def dns_column(container: Container) -> str:
     return ",".join(container.dns.nameservers) or "-"
 
 
-def container_cells(model: HostModel, container: Container, marks: Marks) -> tuple[Text | str, ...]:
-    state = Text(
+def container_cells(model: HostModel, container: Container, marks: Marks) -> tuple[Text, ...]:
+    """The row's cells, all plain `Text` (never markup); names longer than NAME_CELLS end in `…`."""
+    state = cell(
         "up" if container.state == "running" else container.state or "?",
         style=STATE_STYLES.get(container.state, ""),
+        limit=NAME_CELLS,
     )
     return (
         marks.badge(container.id),
-        Text(container.name, style="bold" if container.state == "running" else "dim"),
-        " ".join(container_ips(container)) or "-",
+        cell(container.name, style="bold" if container.state == "running" else "dim", limit=NAME_CELLS),
+        cell(" ".join(container_ips(container)) or "-"),
         state,
-        network_column(model, container),
-        " ".join(published_ports(container)),
-        dns_column(container),
+        cell(network_column(model, container, limit=NAME_CELLS)),
+        cell(" ".join(published_ports(container))),
+        cell(dns_column(container), limit=NAME_CELLS * 2),
     )
 
 
@@ -95,7 +102,7 @@ def matches(model: HostModel, container: Container, needle: str) -> bool:
     return all(word in haystack for word in needle.lower().split())
 
 
-class ContainersTable(DataTable[Text | str]):
+class ContainersTable(DataTable[Text]):
     """Name, state, networks, IPs, published ports and DNS server of every container."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -113,7 +120,7 @@ class ContainersTable(DataTable[Text | str]):
         self.model = HostModel()
         self.marks = Marks()
         self.filter_text = ""
-        self._cells: dict[str, tuple[Text | str, ...]] = {}
+        self._cells: dict[str, tuple[Text, ...]] = {}
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:

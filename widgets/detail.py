@@ -1,4 +1,8 @@
-"""The detail pane: everything known about whatever is selected (host, network, veth, container or rule)."""
+"""The detail pane: everything known about whatever is selected (host, network, veth, container or rule).
+
+Every value here comes from the host, so `section` and `lines` turn strings into escaped plain `Text`
+(never markup); names are shown whole (the narrow panes clip them).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from dockwire.model import Container, HostModel, Network, Rule
+from dockwire.model import Container, Endpoint, HostModel, Network, Rule
+from dockwire.text import safe
 from dockwire.widgets.firewall import FirewallRow
 from dockwire.widgets.formatting import (
     human_count,
@@ -33,18 +38,24 @@ def yes_no(value: bool | None, good: bool = True) -> Text:
     return Text("yes" if value else "no", style="bold red" if bad else "green")
 
 
+def plain(value: RenderableType | str) -> RenderableType:
+    """A string as escaped plain text (a Rich grid would read a string as markup); renderables as they are."""
+    return Text(safe(value)) if isinstance(value, str) else value
+
+
 def section(title: str, pairs: Pairs) -> RenderableType:
     grid = RichTable.grid(padding=(0, 1))
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     for key, value in pairs:
-        grid.add_row(key, value)
-    return Group(Text(title, style="bold reverse"), grid, Text(""))
+        grid.add_row(plain(key), plain(value))
+    return Group(Text(safe(title), style="bold reverse"), grid, Text(""))
 
 
 def lines(title: str, items: list[str], empty: str = "none") -> RenderableType:
-    body = Text("\n".join(items) if items else empty, style="" if items else "dim")
-    return Group(Text(title, style="bold reverse"), body, Text(""))
+    """One item a line; a newline inside an item is shown escaped, like every other control."""
+    body = Text("\n".join(map(safe, items)) if items else empty, style="" if items else "dim")
+    return Group(Text(safe(title), style="bold reverse"), body, Text(""))
 
 
 def host_detail(model: HostModel) -> RenderableType:
@@ -115,7 +126,8 @@ def network_detail(model: HostModel, network: Network) -> RenderableType:
     return Group(section("Network", pairs), lines("Containers", members), lines("Options", opts))
 
 
-def container_detail(model: HostModel, container: Container) -> RenderableType:
+def container_pairs(model: HostModel, container: Container) -> list[tuple[str, RenderableType | str]]:
+    """The container's own fields: name, id, image, state, network mode, namespace."""
     owner = model.container(container.netns_owner) if container.netns_owner else None
     pairs: list[tuple[str, RenderableType | str]] = [
         ("name", container.name),
@@ -130,32 +142,40 @@ def container_detail(model: HostModel, container: Container) -> RenderableType:
         pairs.append(("pid", str(container.pid)))
     if container.netns_inode:
         pairs.append(("netns", f"net:[{container.netns_inode}]"))
-    parts: list[RenderableType] = [section("Container", pairs)]
-    for ep in container.endpoints:
-        veth = next((v for v in model.veths if v.container_id == container.id), None)
-        network = model.network(ep.network_id) if ep.network_id else model.network(ep.network)
-        if network is not None and network.bridge:
-            veth = next(
-                (v for v in model.veths if v.container_id == container.id and v.bridge == network.bridge),
-                veth,
-            )
-        ep_pairs: list[tuple[str, RenderableType | str]] = [
-            ("address", f"{ep.ip}/{ep.prefixlen}" if ep.ip and ep.prefixlen is not None else ep.ip or "-"),
-            ("gateway", ep.gateway or "-"),
-            ("mac", ep.mac or "-"),
-        ]
-        if ep.ipv6:
-            ep_pairs.append(("ipv6", ep.ipv6))
-        if veth is not None:
-            ep_pairs.append(
-                ("veth", f"{veth.host_ifname} (host, on {veth.bridge or '-'}) ⇄ {veth.container_ifname}")
-            )
-        names = sorted(set(ep.aliases) | set(ep.dns_names))
-        if names:
-            ep_pairs.append(("names", " ".join(names)))
-        if ep.links:
-            ep_pairs.append(("links", " ".join(ep.links)))
-        parts.append(section(f"Endpoint on {ep.network}", ep_pairs))
+    return pairs
+
+
+def endpoint_section(model: HostModel, container: Container, ep: Endpoint) -> RenderableType:
+    """One network attachment: address, gateway, mac, the veth behind it and the names it answers to."""
+    veth = next((v for v in model.veths if v.container_id == container.id), None)
+    network = model.network(ep.network_id) if ep.network_id else model.network(ep.network)
+    if network is not None and network.bridge:
+        veth = next(
+            (v for v in model.veths if v.container_id == container.id and v.bridge == network.bridge),
+            veth,
+        )
+    ep_pairs: list[tuple[str, RenderableType | str]] = [
+        ("address", f"{ep.ip}/{ep.prefixlen}" if ep.ip and ep.prefixlen is not None else ep.ip or "-"),
+        ("gateway", ep.gateway or "-"),
+        ("mac", ep.mac or "-"),
+    ]
+    if ep.ipv6:
+        ep_pairs.append(("ipv6", ep.ipv6))
+    if veth is not None:
+        ep_pairs.append(
+            ("veth", f"{veth.host_ifname} (host, on {veth.bridge or '-'}) ⇄ {veth.container_ifname}")
+        )
+    names = sorted(set(ep.aliases) | set(ep.dns_names))
+    if names:
+        ep_pairs.append(("names", " ".join(names)))
+    if ep.links:
+        ep_pairs.append(("links", " ".join(ep.links)))
+    return section(f"Endpoint on {ep.network}", ep_pairs)
+
+
+def namespace_sections(container: Container) -> list[RenderableType]:
+    """What is inside the container's namespace: ports, interfaces and routes."""
+    parts: list[RenderableType] = []
     if container.ports:
         parts.append(lines("Ports", [port_text(p) for p in container.ports]))
     if container.interfaces:
@@ -175,21 +195,33 @@ def container_detail(model: HostModel, container: Container) -> RenderableType:
             for r in container.routes
         ]
         parts.append(lines("Routes", routes))
+    return parts
+
+
+def dns_sections(container: Container) -> list[RenderableType]:
+    """The container's resolv.conf and /etc/hosts extras (or why they were not read)."""
     dns = container.dns
-    if dns is not None:
-        parts.append(
-            section(
-                "resolv.conf",
-                [
-                    ("nameserver", " ".join(dns.nameservers) or "-"),
-                    ("search", " ".join(dns.search) or "-"),
-                    ("options", " ".join(dns.options) or "-"),
-                ],
-            )
-        )
-        parts.append(lines("/etc/hosts extras", [f"{h.ip:<16} {' '.join(h.names)}" for h in dns.hosts]))
-    elif container.state == "running":
-        parts.append(lines("resolv.conf", [], empty="not read (needs root)"))
+    if dns is None:
+        running = container.state == "running"
+        return [lines("resolv.conf", [], empty="not read (needs root)")] if running else []
+    return [
+        section(
+            "resolv.conf",
+            [
+                ("nameserver", " ".join(dns.nameservers) or "-"),
+                ("search", " ".join(dns.search) or "-"),
+                ("options", " ".join(dns.options) or "-"),
+            ],
+        ),
+        lines("/etc/hosts extras", [f"{h.ip:<16} {' '.join(h.names)}" for h in dns.hosts]),
+    ]
+
+
+def container_detail(model: HostModel, container: Container) -> RenderableType:
+    parts: list[RenderableType] = [section("Container", container_pairs(model, container))]
+    parts.extend(endpoint_section(model, container, ep) for ep in container.endpoints)
+    parts.extend(namespace_sections(container))
+    parts.extend(dns_sections(container))
     if container.links:
         parts.append(lines("Links", container.links))
     return Group(*parts)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from rich.text import Text
 from textual.widgets import RichLog
 
+from dockwire.text import safe
+
 #: kind -> (tag shown, style).
 KINDS: dict[str, tuple[str, str]] = {
     "docker": ("docker", "cyan"),
@@ -46,7 +48,8 @@ class EventLog(RichLog):
         self.can_focus = True
 
     def add(self, kind: str, message: str | Text) -> None:
+        """Log one line; a string (which names things on the host) is shown escaped, as plain text."""
         tag, style = KINDS.get(kind, (kind, ""))
-        line = Text.assemble((self.clock(), "dim"), " ", (f"{tag:>6}", style), " ")
-        line.append_text(message if isinstance(message, Text) else Text(message))
+        line = Text.assemble((self.clock(), "dim"), " ", (f"{safe(tag):>6}", style), " ")
+        line.append_text(message if isinstance(message, Text) else Text(safe(message)))
         self.write(line, expand=True)

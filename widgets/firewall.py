@@ -466,9 +466,8 @@ class FirewallView(ScrollView, can_focus=True):
         total, shown = self._rule_count, self._shown_rule_count
         if not total and self.empty_reason:
             return [Segment(f" firewall not read: {safe(self.empty_reason)}", self._style("drop"))]
-        count = (
-            f"{shown} of {total} rules match /{self.filter_text}" if self.filter_text else f"{total} rules"
-        )
+        needle = safe(self.filter_text)
+        count = f"{shown} of {total} rules match /{needle}" if needle else f"{total} rules"
         text = f"{' ' * 5}{'#':>4} {'owner':<6} {'pkts':>5} {'bytes':>5}  rule · {count}"
         return [Segment(text, style)]
 

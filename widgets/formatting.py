@@ -1,8 +1,21 @@
-"""Small text helpers shared by the panes: counters, owners, addresses, short ids."""
+"""Small text helpers shared by the panes: counters, owners, addresses, short ids, and host text.
+
+Everything from the host reaches the screen through `clip`, `host_text` or `dockwire.text.safe`: escaped
+(never a terminal control) and as `Text` (never markup).
+"""
 
 from __future__ import annotations
 
+from rich.cells import cell_len, set_cell_size
+from rich.style import StyleType
+from rich.text import Text
+
 from dockwire.model import Container, Network, PortBinding, Rule
+from dockwire.text import safe
+
+#: The most cells a name takes in a narrow place (a table cell, a tree label, a title, the status line);
+#: longer ones end in an ellipsis there, and the detail pane shows them whole.
+NAME_CELLS = 40
 
 #: Who wrote a rule, as the firewall probe names it, and the short badge shown for it.
 OWNER_BADGES: dict[str, str] = {
@@ -18,6 +31,28 @@ OWNER_BADGES: dict[str, str] = {
 #: Targets whose verdict ends a packet's journey badly / well.
 DROPPING_TARGETS = frozenset({"DROP", "REJECT", "drop", "reject"})
 ACCEPTING_TARGETS = frozenset({"ACCEPT", "accept"})
+
+
+def clip(value: str, limit: int | None = NAME_CELLS) -> str:
+    """A host string escaped and, beyond `limit` cells (None: no limit), cut with an ellipsis."""
+    shown = safe(value)
+    if limit is None or cell_len(shown) <= limit:
+        return shown
+    return set_cell_size(shown, limit - 1) + "…"
+
+
+def host_text(*parts: str | tuple[str, StyleType], limit: int | None = None) -> Text:
+    """`Text.assemble` for strings from the host: each part escaped (and clipped to `limit`), never markup."""
+    text = Text()
+    for part in parts:
+        value, style = part if isinstance(part, tuple) else (part, "")
+        text.append(clip(value, limit), style)
+    return text
+
+
+def cell(value: str, style: StyleType = "", limit: int | None = None) -> Text:
+    """A table cell from a host string: escaped, plain text, on one line."""
+    return Text(clip(value, limit), style=style, no_wrap=True, end="")
 
 
 def human_count(value: int) -> str:

@@ -18,6 +18,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from dockwire.answer import Status
 from dockwire.model import Container
+from dockwire.widgets.formatting import NAME_CELLS, cell
 
 MARKS: dict[str | None, tuple[str, str]] = {
     "allowed": ("✔", "bold green"),
@@ -96,7 +97,7 @@ class MatrixGrid(DataTable[Text]):
                 self.add_column(Text(f"{i:>3}", style="bold"), key=cid, width=4)
             for i, src in enumerate(order, 1):
                 cells = [cell_text(self.cells.get((src, dst)), src == dst) for dst in order]
-                self.add_row(Text(f"{i:>2} {names[src]}"), *cells, key=src)
+                self.add_row(Text.assemble(f"{i:>2} ", cell(names[src], limit=NAME_CELLS)), *cells, key=src)
         if pair is not None and pair[0] in names and pair[1] in names:
             self.move_cursor(row=order.index(pair[0]), column=order.index(pair[1]) + 1, animate=False)
         elif order and self.cursor_column == 0:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from dockwire.text import safe
+
 
 @dataclass(frozen=True, slots=True)
 class Status:
@@ -24,14 +26,15 @@ class Status:
 
 
 def status_text(status: Status) -> Text:
-    """Most important first, so a narrow terminal cuts the least useful part."""
+    """Most important first, so a narrow terminal cuts the least useful part. Names from the host are
+    escaped here; the caller clips them (`formatting.clip`), so a long one cannot push the rest off."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(" dockwire ", style="bold reverse")
     text.append(" ")
     if status.live:
-        text.append(status.label, style="bold")
+        text.append(safe(status.label), style="bold")
     else:
-        text.append(f" {status.label} ", style="bold black on yellow")
+        text.append(f" {safe(status.label)} ", style="bold black on yellow")
     if status.daemon == "lost":
         text.append("  ● docker unreachable, reconnecting… ", style="bold white on red")
     elif status.daemon == "up":
@@ -39,12 +42,13 @@ def status_text(status: Status) -> Text:
     if status.show_marks:
         text.append("  ")
         text.append(" A ", style="bold reverse green")
-        text.append(f" {status.source_name or '-'} ", style="bold" if status.source_name else "dim")
+        text.append(f" {safe(status.source_name) or '-'} ", style="bold" if status.source_name else "dim")
         text.append("→ ", style="bold")
         text.append(" B ", style="bold reverse magenta")
-        text.append(f" {status.destination_name or '-'}", style="bold" if status.destination_name else "dim")
+        destination = safe(status.destination_name) or "-"
+        text.append(f" {destination}", style="bold" if status.destination_name else "dim")
     if status.probes_off:
-        text.append(f"  probes off: {status.probes_off}", style="yellow")
+        text.append(f"  probes off: {safe(status.probes_off)}", style="yellow")
     text.append(f"  {status.containers} containers · {status.rules} rules", style="dim")
     return text
 

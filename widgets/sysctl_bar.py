@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from dockwire.model import HostModel
+from dockwire.text import safe
 
 
 def sysctl_chips(model: HostModel) -> tuple[Text, bool]:
@@ -19,7 +20,7 @@ def sysctl_chips(model: HostModel) -> tuple[Text, bool]:
             state
         ]
         text.append(f" {label}=", style="dim" if state == "ok" else "")
-        text.append(f"{value} ", style=style)
+        text.append(f"{safe(value)} ", style=style)
         text.append(" ")
 
     if "sysctls" in model.stale:

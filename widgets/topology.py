@@ -19,8 +19,18 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from dockwire.model import Container, Endpoint, HostModel, Network, VethPair
+from dockwire.text import safe
 from dockwire.widgets.containers import Marks
-from dockwire.widgets.formatting import network_kind, network_subnets, port_text, published_ports, short_id
+from dockwire.widgets.formatting import (
+    NAME_CELLS,
+    clip,
+    host_text,
+    network_kind,
+    network_subnets,
+    port_text,
+    published_ports,
+    short_id,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +59,14 @@ def _container_label(container: Container, endpoint: Endpoint | None, marks: Mar
         text.append_text(badge)
         text.append(" ")
     text.append("● " if running else "○ ", style="green" if running else "red")
-    text.append(container.name, style="bold" if running else "dim")
+    text.append(clip(container.name), style="bold" if running else "dim")
     if endpoint is not None and endpoint.ip:
-        text.append(f"  {endpoint.ip}", style="cyan")
+        text.append(f"  {safe(endpoint.ip)}", style="cyan")
     published = published_ports(container)
     if published:
-        text.append("  " + " ".join(published), style="magenta")
+        text.append("  " + safe(" ".join(published)), style="magenta")
     if not running:
-        text.append(f"  ({container.state or 'unknown'})", style="dim")
+        text.append(f"  ({clip(container.state or 'unknown')})", style="dim")
     return text
 
 
@@ -93,32 +103,31 @@ class _Builder:
                 set(endpoint.aliases + endpoint.dns_names) - {container.name, short_id(container.id)}
             )
             if names:
-                children.append(self.leaf(key, "address", "dns", "dns " + " ".join(names)))
+                children.append(self.leaf(key, "address", "dns", "dns " + " ".join(map(clip, names))))
         for text in dict.fromkeys(port_text(port) for port in container.ports):
             children.append(self.leaf(key, "port", text, f"port {text}"))
         for sharer in sorted(self.sharers.get(container.id, []), key=lambda c: c.name):
             node = self.container(sharer, key, None)
-            node.label = Text.assemble(node.label, (f"  shares {container.name}'s netns", "dim"))
+            node.label = Text.assemble(node.label, (f"  shares {clip(container.name)}'s netns", "dim"))
             children.append(node)
         return NodeSpec(key, _container_label(container, endpoint, self.marks), ref, children)
 
     def leaf(self, parent_key: str, kind: str, ident: str, label: str) -> NodeSpec:
         key = f"{parent_key}/{kind}:{ident}"
-        return NodeSpec(key, Text(label, style="dim"), NodeRef(kind, ident, key))
+        return NodeSpec(key, host_text((label, "dim")), NodeRef(kind, ident, key))
 
     def network(self, network: Network) -> NodeSpec:
         key = f"net:{network.id}"
         label = Text()
-        label.append(network.name, style="bold")
-        label.append(
-            f"  {network_kind(network)}", style="yellow" if network.internal or not network.icc else "dim"
-        )
+        label.append(clip(network.name), style="bold")
+        kind_style = "yellow" if network.internal or not network.icc else "dim"
+        label.append(f"  {safe(network_kind(network))}", style=kind_style)
         if network.bridge:
-            label.append(f"  {network.bridge}", style="cyan")
+            label.append(f"  {clip(network.bridge)}", style="cyan")
         if network.parent:
-            label.append(f"  parent {network.parent}", style="cyan")
+            label.append(f"  parent {clip(network.parent)}", style="cyan")
         if network.subnets:
-            label.append(f"  {network_subnets(network)}", style="dim")
+            label.append(f"  {safe(network_subnets(network))}", style="dim")
         members = [
             (c, ep)
             for c in self.model.containers
@@ -132,9 +141,10 @@ class _Builder:
                 children.append(self.container(container, key, endpoint))
                 continue
             veth_key = f"{key}/veth:{pair.host_ifname}"
-            veth_label = Text.assemble(
-                (pair.host_ifname, "cyan"), (" ⇄ ", "dim"), (pair.container_ifname or "?", "cyan")
-            )
+            veth_label = host_text(
+                (pair.host_ifname, "cyan"), (" ⇄ ", "dim"), (pair.container_ifname or "?", "cyan"),
+                limit=NAME_CELLS,
+            )  # fmt: skip
             children.append(
                 NodeSpec(
                     veth_key,
@@ -195,8 +205,11 @@ class _Builder:
             veths = [
                 NodeSpec(
                     f"group:netns/veth:{p.host_ifname}",
-                    Text.assemble(
-                        (p.host_ifname, "cyan"), (f"  on {p.bridge}" if p.bridge else "  (no bridge)", "dim")
+                    host_text(
+                        (p.host_ifname, "cyan"),
+                        ("  on ", "dim") if p.bridge else ("  (no bridge)", "dim"),
+                        (p.bridge, "dim"),
+                        limit=NAME_CELLS,
                     ),
                     NodeRef("veth", p.host_ifname, f"group:netns/veth:{p.host_ifname}"),
                 )
@@ -207,8 +220,8 @@ class _Builder:
             children.append(group)
         engine = model.engine
         root_label = Text.assemble(
-            (model.hostname or "host", "bold"),
-            (f"  Docker {engine.version}" if engine and engine.version else "", "dim"),
+            (clip(model.hostname or "host"), "bold"),
+            (f"  Docker {clip(engine.version)}" if engine and engine.version else "", "dim"),
             (f"  {len(model.containers)} containers", "dim"),
         )
         return NodeSpec("host", root_label, NodeRef("host", model.hostname, "host"), children, expand=True)

@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from dockwire.answer import Answer, Question
+from dockwire.text import safe
+from dockwire.widgets.formatting import host_text
 
 STATUS_STYLE = {
     "allowed": ("✔ ALLOWED", "bold green"),
@@ -18,60 +20,62 @@ STATUS_STYLE = {
 
 
 def render_outcome(outcome: Answer) -> RenderableType:
+    """Every string of an answer names things on the host (containers, chains, rule texts, commands): all of
+    it is shown escaped, as plain `Text`."""
     title, style = STATUS_STYLE[outcome.status]
     parts: list[RenderableType] = []
-    head = Text.assemble((f" {title} ", f"{style} reverse"), " ", (outcome.request.describe(), "bold"))
+    head = Text.assemble((f" {title} ", f"{style} reverse"), " ", (safe(outcome.request.describe()), "bold"))
     if outcome.rtt_ms is not None:
         head.append(f"  rtt {outcome.rtt_ms:.2f} ms", style="bold green")
     parts.append(head)
     if outcome.banner:
-        parts.append(Text(f"⚠ {outcome.banner}", style="bold yellow"))
+        parts.append(Text(f"⚠ {safe(outcome.banner)}", style="bold yellow"))
     else:
-        parts.append(Text(outcome.label, style="dim"))
+        parts.append(Text(safe(outcome.label), style="dim"))
     culprit = outcome.culprit
     if culprit is not None:
-        where = Text.assemble(
+        where = host_text(
             ("by ", "bold"), (culprit.title, "bold red"), (f"  {culprit.owner} · {culprit.source}", "dim")
         )
         parts.append(where)
         body = culprit.body if culprit.position is not None else f"the chain's policy: {culprit.effect}"
-        parts.append(Text(f"   {body}", style="red"))
+        parts.append(Text(f"   {safe(body)}", style="red"))
     elif outcome.missing:
-        parts.append(Text.assemble(("missing ", "bold"), (outcome.missing, "bold red")))
+        parts.append(host_text(("missing ", "bold"), (outcome.missing, "bold red")))
     if outcome.fix or outcome.fix_note:
         parts.append(Text("fix", style="bold"))
-        parts.extend(Text(f"   $ {command}", style="bold green") for command in outcome.fix)
+        parts.extend(Text(f"   $ {safe(command)}", style="bold green") for command in outcome.fix)
         if outcome.fix_note:
-            parts.append(Text(f"   {outcome.fix_note}", style="green"))
+            parts.append(Text(f"   {safe(outcome.fix_note)}", style="green"))
     parts.append(Text(""))
-    parts.append(Text.assemble(("why ", "bold"), (outcome.summary, style if culprit is None else "")))
+    parts.append(host_text(("why ", "bold"), (outcome.summary, style if culprit is None else "")))
     if outcome.unknown:
         parts.append(Text(""))
         parts.append(Text("decided by conditions dockwire cannot evaluate", style="bold yellow"))
-        parts.extend(Text.assemble("  ? ", (r.title, "yellow"), f"  {r.body}") for r in outcome.unknown)
+        parts.extend(host_text("  ? ", (r.title, "yellow"), f"  {r.body}") for r in outcome.unknown)
     if outcome.path:
         parts.append(Text(""))
         parts.append(Text("path", style="bold"))
         for i, hop in enumerate(outcome.path, 1):
-            parts.append(Text(f" {i:>2}. {hop}"))
+            parts.append(Text(f" {i:>2}. {safe(hop)}"))
     if outcome.trace:
         parts.append(Text(""))
         parts.append(Text("trace", style="bold"))
-        parts.extend(Text(f"  {hop}") for hop in outcome.trace)
+        parts.extend(Text(f"  {safe(hop)}") for hop in outcome.trace)
     if outcome.rules:
         parts.append(Text(""))
         parts.append(Text("rules met", style="bold"))
         for rule in outcome.rules:
             mark = "✘" if rule == culprit else "·"
-            parts.append(Text.assemble(f"  {mark} ", (rule.title, "cyan"), f" {rule.effect:<8} {rule.body}"))
+            parts.append(host_text(f"  {mark} ", (rule.title, "cyan"), f" {rule.effect:<8} {rule.body}"))
     if outcome.notes:
         parts.append(Text(""))
-    parts.extend(Text(f"note: {note}", style="dim italic") for note in outcome.notes)
+    parts.extend(Text(f"note: {safe(note)}", style="dim italic") for note in outcome.notes)
     return Group(*parts)
 
 
 def render_pending(request: Question, what: str) -> RenderableType:
-    return Text.assemble(("… ", "bold yellow"), (what, "bold"), " ", request.describe())
+    return Text.assemble(("… ", "bold yellow"), (what, "bold"), " ", safe(request.describe()))
 
 
 def render_idle(reason: str) -> RenderableType:
@@ -92,7 +96,7 @@ def render_idle(reason: str) -> RenderableType:
         ),
     ]
     if reason:
-        lines.append(Text(reason, style="yellow"))
+        lines.append(Text(safe(reason), style="yellow"))
     return Group(*lines)
 
 

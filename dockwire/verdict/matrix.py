@@ -10,11 +10,14 @@ from msgspec import Struct, field
 
 from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel
+from dockwire.text import safe, shorten
 from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.records import ALLOWED, BLOCKED
 from dockwire.verdict.verdict import evaluate
 
 CELL_WIDTH = 18
+#: Names longer than this end in an ellipsis in the text grid (`--json` has them whole).
+NAME_WIDTH = 40
 
 
 class Check(Struct, frozen=True, kw_only=True):
@@ -104,12 +107,15 @@ def matrix_json(m: Matrix) -> bytes:
 
 
 def render_matrix(m: Matrix) -> str:
-    """Rows are sources, columns destinations (numbered; the legend names them)."""
+    """Rows are sources, columns destinations (numbered; the legend names them).
+
+    Names and chains come from the host: shown escaped (`dockwire.text.safe`), names cut at NAME_WIDTH."""
     names = m.containers
     index = {n: i + 1 for i, n in enumerate(names)}
+    shown = {n: shorten(n, NAME_WIDTH) for n in names}
     by_pair = {(c.src, c.dst): c for c in m.cells}
     width = max(CELL_WIDTH, 4)
-    row_label = max(len(n) for n in names) + 5
+    row_label = max(len(shown[n]) for n in names) + 5
     header = " " * row_label + "".join(f"{index[n]:<{width}}" for n in names)
     lines = [
         "rows: source, columns: destination; a cell shows `ok`, or the chain (or missing piece) that "
@@ -122,9 +128,9 @@ def render_matrix(m: Matrix) -> str:
             if src == dst:
                 cells.append("-".ljust(width))
                 continue
-            text = by_pair[(src, dst)].summary
+            text = safe(by_pair[(src, dst)].summary)
             if len(text) > width - 1:
                 text = text[: width - 2] + "…"
             cells.append(text.ljust(width))
-        lines.append(f"{index[src]:>3}. {src:<{row_label - 5}}" + "".join(cells).rstrip())
+        lines.append(f"{index[src]:>3}. {shown[src]:<{row_label - 5}}" + "".join(cells).rstrip())
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from dockwire.model import RuleRef
+from dockwire.text import safe
 from dockwire.verdict.records import ALLOWED, BLOCKED, EndpointRef, Verdict
 
 WORDS = {ALLOWED: "ALLOWED", BLOCKED: "BLOCKED"}
@@ -16,14 +17,14 @@ def verdict_json(verdict: Verdict) -> bytes:
 
 def _label(ref: EndpointRef) -> str:
     if ref.address and ref.address not in ref.label:
-        return f"{ref.label} ({ref.address})"
-    return ref.label
+        return f"{safe(ref.label)} ({safe(ref.address)})"
+    return safe(ref.label)
 
 
 def _where(ref: RuleRef) -> str:
     pos = f" #{ref.position}" if ref.position is not None else " policy"
     family = "" if ref.family == "ip" and ref.source.startswith("iptables") else f"{ref.family} "
-    return f"{family}{ref.table} {ref.chain}{pos}"
+    return safe(f"{family}{ref.table} {ref.chain}{pos}")
 
 
 def _counters(ref: RuleRef) -> str:
@@ -31,50 +32,54 @@ def _counters(ref: RuleRef) -> str:
 
 
 def render_verdict(v: Verdict, verbose: bool = False) -> str:
-    """The answer first (verdict, why, culprit, fix), then the path and the rules met on the way."""
+    """The answer first (verdict, why, culprit, fix), then the path and the rules met on the way.
+
+    Names, rule texts and comments come from the host: every field is escaped (`dockwire.text.safe`), so the
+    only line breaks are these lines' own and nothing reaches the terminal as a control."""
     word = WORDS.get(v.verdict, "UNCERTAIN")
     what = "dns" if v.proto == "dns" else (f"{v.proto}/{v.port}" if v.port else v.proto)
-    lines = [f"{word}  {_label(v.src)} -> {_label(v.dst)}  {what}", f"why:      {v.reason}"]
+    lines = [f"{word}  {_label(v.src)} -> {_label(v.dst)}  {safe(what)}", f"why:      {safe(v.reason)}"]
     if v.resolved:
-        lines.append(f"resolves: {v.resolved}")
+        lines.append(f"resolves: {safe(v.resolved)}")
     if v.culprit is not None:
         c = v.culprit
         lines.append(
-            f"culprit:  {_where(c)} [{c.source}, owner {c.owner}, {_counters(c)}] ({c.direction}, "
-            f"{c.hook.upper()})"
+            f"culprit:  {_where(c)} [{safe(c.source)}, owner {safe(c.owner)}, {_counters(c)}] "
+            f"({safe(c.direction)}, {safe(c.hook.upper())})"
         )
-        lines.append(f"          {c.text}")
+        lines.append(f"          {safe(c.text)}")
     elif v.missing:
-        lines.append(f"missing:  {v.missing}")
+        lines.append(f"missing:  {safe(v.missing)}")
     for ref in v.unknown:
-        lines.append(f"unknown:  {_where(ref)} [{ref.source}]: {ref.text}")
+        lines.append(f"unknown:  {_where(ref)} [{safe(ref.source)}]: {safe(ref.text)}")
     if v.fix:
-        lines.append(f"fix:      {v.fix[0]}")
-        lines.extend(f"          {cmd}" for cmd in v.fix[1:])
+        lines.append(f"fix:      {safe(v.fix[0])}")
+        lines.extend(f"          {safe(cmd)}" for cmd in v.fix[1:])
     if v.fix_note:
-        lines.append(f"          ({v.fix_note})")
+        lines.append(f"          ({safe(v.fix_note)})")
     if v.path:
         lines.append("path:")
         direction = None
         for hop in v.path:
             if hop.direction != direction:
                 direction = hop.direction
-                lines.append(f"  {direction}:")
-            lines.append(f"    {hop.text}")
+                lines.append(f"  {safe(direction)}:")
+            lines.append(f"    {safe(hop.text)}")
     if v.matched:
         lines.append("rules matched:")
         shown = v.matched if verbose else [r for r in v.matched if not _is_plain_jump(r)]
         for ref in shown:
             lines.append(
-                f"  {ref.direction:<13} {ref.hook.upper():<11} {_where(ref):<34} {ref.effect:<14} {ref.text}"
+                f"  {safe(ref.direction):<13} {safe(ref.hook.upper()):<11} {_where(ref):<34} "
+                f"{safe(ref.effect):<14} {safe(ref.text)}"
             )
         hidden = len(v.matched) - len(shown)
         if hidden:
             lines.append(f"  (+{hidden} plain jumps; --verbose shows them)")
     for ref in v.unevaluated:
-        lines.append(f"not evaluated (did not matter): {_where(ref)}: {ref.text}")
+        lines.append(f"not evaluated (did not matter): {_where(ref)}: {safe(ref.text)}")
     for note in v.notes:
-        lines.append(f"note: {note}")
+        lines.append(f"note: {safe(note)}")
     return "\n".join(lines)
 
 
