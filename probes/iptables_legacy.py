@@ -10,6 +10,11 @@ binary, and it runs in a child process (`python -m dockwire.probes.iptables_lega
 
 The text is composed from the rule's parts in iptables-save's order (-s -d -i -o -p -f, then `-m name` plus
 the match's own save() output, then -j/-g), so the same parser reads it.
+
+compose_rule/compose_table raise IptablesLegacyError, and nothing else, for parts iptables-save text cannot
+carry: a line break or NUL anywhere, a space or tab inside a one-word field (chain, target, interface,
+protocol, address, match name), an empty chain name, or negative counters. The child process reports any
+failure as one line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class IptablesLegacyError(ValueError):
+    """Rule parts that cannot be written as an iptables-save line."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +74,10 @@ def _address(value: str) -> tuple[bool, str] | None:
     addr, _, mask = value.partition("/")
     if not mask:
         return negated, value
-    if mask.isdigit():
+    if mask.isascii() and mask.isdigit() and len(mask) <= 3:
         prefix: int | None = int(mask)
+    elif mask.isascii() and mask.isdigit():  # absurdly long: printed as is
+        prefix = None
     else:
         try:
             prefix = ipaddress.ip_network(f"0.0.0.0/{mask}").prefixlen
@@ -77,8 +88,46 @@ def _address(value: str) -> tuple[bool, str] | None:
     return negated, f"{addr}/{mask if prefix is None else prefix}"
 
 
+_LINE_BREAKS = ("\n", "\r", "\x00")
+# What would split a one-word field in two (or the line in two) for the iptables-save parser.
+_WORD_BREAKS = (" ", "\t", *_LINE_BREAKS)
+
+
+def _breaks_word(word: str) -> bool:
+    return any(ch in word for ch in _WORD_BREAKS)
+
+
+def _check(parts: RuleParts) -> None:
+    where = f"rule in chain {parts.chain[:40]!r}"
+    if not parts.chain:
+        raise IptablesLegacyError("a rule without a chain name")
+    words = {
+        "chain": parts.chain,
+        "source": parts.src,
+        "destination": parts.dst,
+        "in-interface": parts.in_iface,
+        "out-interface": parts.out_iface,
+        "protocol": parts.proto,
+        "target": parts.target,
+        **{f"match {i + 1} name": name for i, (name, _) in enumerate(parts.matches)},
+    }
+    for label, word in words.items():
+        if _breaks_word(word):
+            raise IptablesLegacyError(f"{where}: {label} {word[:40]!r} holds a space, tab, line break or NUL")
+    saved = {
+        "target options": parts.target_save,
+        **{f"match {i + 1} options": t for i, (_, t) in enumerate(parts.matches)},
+    }
+    for label, text in saved.items():
+        if any(ch in text for ch in _LINE_BREAKS):
+            raise IptablesLegacyError(f"{where}: {label} contain a line break or NUL")
+    if parts.packets < 0 or parts.bytes < 0:
+        raise IptablesLegacyError(f"{where}: negative counters")
+
+
 def compose_rule(parts: RuleParts) -> str:
-    """The rule line as `iptables-save -c` prints it, counters first."""
+    """The rule line as `iptables-save -c` prints it, counters first (IptablesLegacyError if impossible)."""
+    _check(parts)
     words = [f"[{parts.packets}:{parts.bytes}]", "-A", parts.chain]
     for flag, value in (("-s", parts.src), ("-d", parts.dst)):
         addr = _address(value)
@@ -107,8 +156,17 @@ def _spaced(saved: str) -> str:
 
 
 def compose_table(name: str, chains: Iterable[ChainParts]) -> str:
-    """One `*table ... COMMIT` block."""
+    """One `*table ... COMMIT` block (IptablesLegacyError for parts it cannot carry)."""
     chains = list(chains)
+    if not name or _breaks_word(name):
+        raise IptablesLegacyError(f"table name {name[:40]!r} is empty or not one word")
+    for c in chains:
+        if not c.name or _breaks_word(c.name):
+            raise IptablesLegacyError(f"chain name {c.name[:40]!r} is empty or not one word")
+        if c.policy is not None and (not c.policy or _breaks_word(c.policy)):
+            raise IptablesLegacyError(f"chain {c.name[:40]!r}: policy {c.policy[:40]!r} is not one word")
+        if c.packets < 0 or c.bytes < 0:
+            raise IptablesLegacyError(f"chain {c.name[:40]!r}: negative counters")
     lines = [f"*{name}"]
     for c in chains:
         lines.append(f":{c.name} {c.policy or '-'} [{c.packets}:{c.bytes}]")

@@ -2,16 +2,29 @@
 
 Every rule keeps its exact text (the line without the `[pkts:bytes]` prefix) and is split into matches and a
 target. Nothing is dropped: options of modules dockwire does not know are kept verbatim with `known=False`.
+
+Text is read as iptables-save writes it: lines end at "\n" only (a comment may hold any other control
+character), words are separated by spaces and tabs only, and a double-quoted word undoes exactly the
+escaping iptables-save applies (xtables_save_string puts a backslash before `"`, `\\` and `'`). An option
+that takes any string (`--comment`, `--log-prefix`) takes the next word even when it looks like an option,
+as iptables-save prints such a value bare (`--comment -A`).
+
+Anything that is not iptables-save output raises IptablesSaveError, never another exception: that includes
+counters that do not fit in 64 bits and text that cannot be written as UTF-8 (lone surrogates).
+
+Parsing is cached by rule text per (source, family, table), with no size bound: a poll of an unchanged
+ruleset re-parses nothing whatever its size (a bounded LRU misses on every poll once the ruleset outgrows
+it), and rules no recent parse has seen are dropped, so memory stays near one ruleset's worth.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import NamedTuple
 
 from dockwire.model import Chain, Match, Rule, Table, Target
 from dockwire.probes.gc_paused import gc_paused
+from dockwire.rule_words import split_words
 
 # Match modules whose options dockwire understands.
 KNOWN_MODULES = frozenset(
@@ -84,74 +97,31 @@ _BUILTIN = {
 }
 _MODULE_FLAGS = ("-m", "--match")
 _TARGET_FLAGS = ("-j", "--jump", "-g", "--goto")
-_COUNTERS = re.compile(r"\[(\d+):(\d+)\]")
+# What each special (unquoted) word does in a rule line.
+_BANG, _MODULE, _TARGET, _BUILTIN_OPT = 1, 2, 3, 4
+_ACTIONS = {
+    "!": _BANG,
+    **dict.fromkeys(_MODULE_FLAGS, _MODULE),
+    **dict.fromkeys(_TARGET_FLAGS, _TARGET),
+    **dict.fromkeys(_BUILTIN, _BUILTIN_OPT),
+}
+# Options whose (first) value is any string: iptables-save prints it bare when it is made of letters,
+# digits, "-" and "_" only, so `--comment -A` is a comment "-A", not an option.
+_STRING_OPTIONS = frozenset({("comment", "--comment")})
+_STRING_OPTION_NAMES = frozenset(option for _, option in _STRING_OPTIONS)
+_STRING_TARGET_OPTIONS = frozenset({"--log-prefix", "--nflog-prefix"})
+_COUNTERS = re.compile(r"\[([0-9]+):([0-9]+)\]")
+# A rule line whose counters surely fit in 64 bits (19 digits at most); anything else takes the slow path.
+_RULE_LINE = re.compile(r"\[([0-9]{1,19}):([0-9]{1,19})\][ \t]*((?:-A|--append) .*)", re.S)
 _OPTION = re.compile(r"--?[A-Za-z]")
+_BLANKS = re.compile(r"[^ \t]+")
+_U64_MAX = 2**64 - 1
+# How many (source, family, table) parse caches are kept.
+_CACHED_CONTEXTS = 32
 
 
 class IptablesSaveError(ValueError):
     """The text is not iptables-save output."""
-
-
-class Token(NamedTuple):
-    text: str
-    # True when the token was (partly) quoted: then it is always an argument, never an option.
-    quoted: bool
-
-
-def tokenize(line: str) -> list[Token]:
-    """Split a rule line like a shell would: double quotes with backslash escapes, single quotes literal."""
-    if '"' not in line and "'" not in line and "\\" not in line:
-        return [Token(word, False) for word in line.split()]
-    tokens: list[Token] = []
-    buf: list[str] = []
-    quoted = False
-    in_token = False
-    i, n = 0, len(line)
-    while i < n:
-        ch = line[i]
-        if ch in " \t":
-            if in_token:
-                tokens.append(Token("".join(buf), quoted))
-                buf, quoted, in_token = [], False, False
-            i += 1
-            continue
-        in_token = True
-        if ch == '"':
-            quoted = True
-            i += 1
-            while i < n and line[i] != '"':
-                if line[i] == "\\" and i + 1 < n and line[i + 1] in '"\\':
-                    i += 1
-                buf.append(line[i])
-                i += 1
-            i += 1  # closing quote (an unterminated quote runs to the end of the line)
-        elif ch == "'":
-            quoted = True
-            end = line.find("'", i + 1)
-            end = n if end < 0 else end
-            buf.append(line[i + 1 : end])
-            i = end + 1
-        elif ch == "\\" and i + 1 < n:
-            buf.append(line[i + 1])
-            i += 2
-        else:
-            buf.append(ch)
-            i += 1
-    if in_token:
-        tokens.append(Token("".join(buf), quoted))
-    return tokens
-
-
-def _is_option(tok: Token) -> bool:
-    return not tok.quoted and _OPTION.match(tok.text) is not None
-
-
-def _is_bang(tok: Token) -> bool:
-    return not tok.quoted and tok.text == "!"
-
-
-def _ends_args(tok: Token) -> bool:
-    return _is_option(tok)
 
 
 class ParsedRule(NamedTuple):
@@ -166,129 +136,163 @@ class ParsedRule(NamedTuple):
     unknown: bool
 
 
-def _collect_args(toks: list[Token], i: int) -> tuple[list[str], bool, int]:
-    """Arguments of the option before position i; also reports the legacy `--opt ! value` negation."""
-    args: list[str] = []
-    negated = False
-    n = len(toks)
-    while i < n:
-        tok = toks[i]
-        if _is_bang(tok):
-            # `--opt ! value` (old form) negates this option; `! --next` belongs to the next option.
-            if not args and i + 1 < n and not _is_option(toks[i + 1]):
-                negated = True
-                i += 1
-                continue
-            break
-        if _ends_args(tok):
-            break
-        args.append(tok.text)
-        i += 1
-    return args, negated, i
-
-
-@lru_cache(maxsize=65536)
 def parse_rule_text(text: str) -> ParsedRule:
-    """Parse one rule as iptables-save prints it, e.g. `-A DOCKER ! -i docker0 -o docker0 -j DROP`.
+    """Parse one rule as iptables-save prints it, e.g. `-A DOCKER ! -i docker0 -o docker0 -j DROP`."""
+    words, quoted = split_words(text)
+    return _parse_words(words, quoted, text)
 
-    Cached: on a 1 s poll the same lines come back with new counters only.
-    """
-    toks = tokenize(text)
-    if len(toks) < 2 or toks[0].text not in ("-A", "--append"):
-        raise IptablesSaveError(f"not a rule line: {text!r}")
-    chain = toks[1].text
+
+# Whether a bare word starting with "-" is an option (`--?[A-Za-z]`), remembered for the few hundred option
+# names rules use (bounded: hostile input cannot grow it).
+_option_words: dict[str, bool] = {}
+
+
+def _learn_option(word: str) -> bool:
+    is_option = _OPTION.match(word) is not None
+    if len(_option_words) < 4096:
+        _option_words[word] = is_option
+    return is_option
+
+
+def _is_option_at(words: list[str], quoted: set[int] | None, j: int) -> bool:
+    word = words[j]
+    if word[:1] != "-" or (quoted and j in quoted):
+        return False
+    is_option = _option_words.get(word)
+    return _learn_option(word) if is_option is None else is_option
+
+
+def _parse_words(words: list[str], quoted: set[int] | None, text: str) -> ParsedRule:
+    # Hot path (one call per distinct rule line): names are bound locally, the word kinds are literal ints
+    # (1 "!", 2 -m, 3 -j/-g, 4 built-in option; see _ACTIONS).
+    n = len(words)
+    if n < 2 or words[0] not in ("-A", "--append"):
+        raise IptablesSaveError(f"not a rule line: {text[:60]!r}")
     matches: list[Match] = []
     target: str | None = None
     goto = False
     target_args: list[str] = []
-    comments: list[str] = []
+    comment = ""
     unknown = False
     module: str | None = None
     module_has_option = True
     negate = False
-
-    def close_module() -> None:
-        nonlocal module_has_option
-        if module is not None and not module_has_option:
-            matches.append(Match(module=module, option="", known=module in KNOWN_MODULES))
-        module_has_option = True
-
-    i, n = 2, len(toks)
+    actions = _ACTIONS
+    option_words = _option_words
+    known_modules = KNOWN_MODULES
+    match_ = Match
+    i = 2
     while i < n:
-        tok = toks[i]
-        word = tok.text
-        if _is_bang(tok):
-            negate = True
-            i += 1
-            continue
-        if not tok.quoted and word in _MODULE_FLAGS:
-            close_module()
-            module = toks[i + 1].text if i + 1 < n else ""
-            module_has_option = False
-            if module not in KNOWN_MODULES:
+        word = words[i]
+        act = actions.get(word)
+        if act is not None and quoted and i in quoted:
+            act = None  # a quoted word is always an argument
+        if act is None:
+            is_option: bool | None = word[:1] == "-" and not (quoted and i in quoted)
+            if is_option:
+                is_option = option_words.get(word)
+                if is_option is None:
+                    is_option = _learn_option(word)
+            if not is_option:
+                # A stray word: keep it, flagged.
+                matches.append(
+                    match_(module=module or "", option="", args=[word], negated=negate, known=False)
+                )
                 unknown = True
-            i += 2
-            continue
-        if not tok.quoted and word in _TARGET_FLAGS:
-            close_module()
-            module = None
-            target = toks[i + 1].text if i + 1 < n else ""
-            goto = word in ("-g", "--goto")
-            i += 2
-            while i < n:
-                t = toks[i]
-                if not t.quoted and (t.text in _BUILTIN or t.text in _MODULE_FLAGS):
-                    break
-                target_args.append(t.text)
-                i += 1
-            continue
-        if not tok.quoted and word in _BUILTIN:
-            option = _BUILTIN[word]
-            i += 1
-            if option == "-f":
-                matches.append(Match(module="", option="-f", negated=negate))
                 negate = False
+                i += 1
                 continue
-            if i < n and _is_bang(toks[i]):  # legacy `-s ! 10.0.0.0/8`
-                negate = True
+            i += 1
+            args: list[str] = []
+            legacy_negated = False
+            if (
+                i < n
+                and word in _STRING_OPTION_NAMES
+                and (module, word) in _STRING_OPTIONS
+                and _is_option_at(words, quoted, i)
+            ):
+                args.append(words[i])
                 i += 1
-            if i < n:
-                matches.append(Match(module="", option=option, args=[toks[i].text], negated=negate))
+            while i < n:
+                arg = words[i]
+                if arg == "!" and not (quoted and i in quoted):
+                    # `--opt ! value` (old form) negates this option; `! --next` belongs to the next one.
+                    if not args and i + 1 < n and not _is_option_at(words, quoted, i + 1):
+                        legacy_negated = True
+                        i += 1
+                        continue
+                    break
+                if (
+                    arg[:1] == "-"
+                    and not (quoted and i in quoted)
+                    and (arg in actions or _is_option_at(words, None, i))
+                ):
+                    break
+                args.append(arg)
                 i += 1
-            else:
-                matches.append(Match(module="", option=option, negated=negate, known=False))
-                unknown = True
-            negate = False
-            continue
-        if _is_option(tok):
-            args, legacy_negated, i = _collect_args(toks, i + 1)
-            known = module is not None and module in KNOWN_MODULES
+            known = module in known_modules
             if not known:
                 unknown = True
             matches.append(
-                Match(
-                    module=module or "",
-                    option=word,
-                    args=args,
-                    negated=negate or legacy_negated,
-                    known=known,
+                match_(
+                    module=module or "", option=word, args=args, negated=negate or legacy_negated, known=known
                 )
             )
             if module == "comment" and word == "--comment" and args:
-                comments.append(args[0])
+                comment = f"{comment}; {args[0]}" if comment else args[0]
             module_has_option = True
             negate = False
-            continue
-        # A stray word: keep it, flagged.
-        matches.append(Match(module=module or "", option="", args=[word], negated=negate, known=False))
-        unknown = True
-        negate = False
-        i += 1
-    close_module()
+        elif act == 4:  # -s -d -i -o -p -f and their long forms
+            option = _BUILTIN[word]
+            i += 1
+            if option == "-f":
+                matches.append(match_(module="", option="-f", negated=negate))
+                negate = False
+                continue
+            if i < n and words[i] == "!" and not (quoted and i in quoted):  # legacy `-s ! 10.0.0.0/8`
+                negate = True
+                i += 1
+            if i < n:
+                matches.append(match_(module="", option=option, args=[words[i]], negated=negate))
+                i += 1
+            else:
+                matches.append(match_(module="", option=option, negated=negate, known=False))
+                unknown = True
+            negate = False
+        elif act == 1:  # !
+            negate = True
+            i += 1
+        elif act == 2:  # -m
+            if module is not None and not module_has_option:
+                matches.append(match_(module=module, option="", known=module in known_modules))
+            module = words[i + 1] if i + 1 < n else ""
+            module_has_option = False
+            if module not in known_modules:
+                unknown = True
+            i += 2
+        else:  # -j / -g
+            if module is not None and not module_has_option:
+                matches.append(match_(module=module, option="", known=module in known_modules))
+            module_has_option = True
+            module = None
+            target = words[i + 1] if i + 1 < n else ""
+            goto = word in ("-g", "--goto")
+            i += 2
+            while i < n:
+                arg = words[i]
+                if (arg in _BUILTIN or arg in _MODULE_FLAGS) and not (quoted and i in quoted):
+                    break
+                target_args.append(arg)
+                i += 1
+                if arg in _STRING_TARGET_OPTIONS and i < n and not (quoted and i - 1 in quoted):
+                    target_args.append(words[i])
+                    i += 1
+    if module is not None and not module_has_option:
+        matches.append(match_(module=module, option="", known=module in known_modules))
     if negate:  # a trailing `!` with nothing to negate
-        matches.append(Match(module="", option="!", known=False))
+        matches.append(match_(module="", option="!", known=False))
         unknown = True
-    return ParsedRule(chain, tuple(matches), target, goto, tuple(target_args), "; ".join(comments), unknown)
+    return ParsedRule(words[1], tuple(matches), target, goto, tuple(target_args), comment, unknown)
 
 
 def make_target(
@@ -326,15 +330,58 @@ def build_rule(
     )
 
 
+def _counter(digits: str, lineno: int) -> int:
+    value = int(digits) if len(digits) <= 20 else _U64_MAX + 1
+    if value > _U64_MAX:
+        shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
+        raise IptablesSaveError(f"line {lineno}: counter {shown} does not fit in 64 bits")
+    return value
+
+
 def _chain_line(line: str, lineno: int) -> tuple[str, str | None, int, int]:
-    parts = line[1:].split()
+    parts = _BLANKS.findall(line, 1)
     if not parts:
         raise IptablesSaveError(f"line {lineno}: empty chain declaration")
     policy = parts[1] if len(parts) > 1 else "-"
     packets = bytes_ = 0
     if len(parts) > 2 and (m := _COUNTERS.fullmatch(parts[2])):
-        packets, bytes_ = int(m.group(1)), int(m.group(2))
+        packets, bytes_ = _counter(m.group(1), lineno), _counter(m.group(2), lineno)
     return parts[0], None if policy == "-" else policy, packets, bytes_
+
+
+class _RuleCache:
+    """Rule text -> (parse, target key) for one (source, family, table), with the number of the parse that
+    last used each entry. Entries no parse has used lately are dropped once they outnumber the used ones,
+    so memory stays near one ruleset's worth however the rules change, and an unchanged ruleset of any size
+    is read from the cache on every poll (a bounded LRU misses on every poll beyond its size)."""
+
+    __slots__ = ("entries", "generation")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, list] = {}  # text -> [ParsedRule, target key, generation]
+        self.generation = 0
+
+    def trim(self, used: int) -> None:
+        if len(self.entries) > 2 * used + 1024:
+            gen = self.generation
+            self.entries = {k: v for k, v in self.entries.items() if v[2] == gen}
+
+
+_cache: dict[tuple[str, str, str], _RuleCache] = {}
+
+
+def clear_cache() -> None:
+    """Forget every cached rule parse (for benchmarks and tests)."""
+    _cache.clear()
+
+
+def _cache_for(context: tuple[str, str, str]) -> _RuleCache:
+    cache = _cache.pop(context, None) or _RuleCache()
+    _cache[context] = cache  # most recently used last
+    while len(_cache) > _CACHED_CONTEXTS:
+        del _cache[next(iter(_cache))]
+    cache.generation += 1
+    return cache
 
 
 def parse_iptables_save(text: str, source: str, family: str = "ip") -> list[Table]:
@@ -343,6 +390,14 @@ def parse_iptables_save(text: str, source: str, family: str = "ip") -> list[Tabl
     `source` says where it came from ("iptables-nft", "iptables-legacy"); `family` is "ip" or "ip6".
     Raises IptablesSaveError (a ValueError) for text that is not iptables-save output.
     """
+    if not isinstance(text, str):
+        raise IptablesSaveError(f"expected text, got {type(text).__name__}")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            lineno = text.count("\n", 0, exc.start) + 1
+            raise IptablesSaveError(f"line {lineno}: not text (a lone surrogate)") from None
     with gc_paused():
         return _parse_save(text, source, family)
 
@@ -353,6 +408,12 @@ def _parse_save(text: str, source: str, family: str) -> list[Table]:
     chains: dict[str, Chain] = {}
     rules: dict[str, list[Rule]] = {}
     chain_names: set[str] = set()
+    cache = _RuleCache()
+    entries = cache.entries
+    generation = 0
+    used = 0
+    targets: dict[tuple[str | None, bool, tuple[str, ...]], tuple[Target | None, bool]] = {}
+    rule_line = _RULE_LINE.fullmatch
 
     def finish() -> None:
         if name is None:
@@ -369,41 +430,84 @@ def _parse_save(text: str, source: str, family: str) -> list[Table]:
             for c in chains.values()
         ]
         tables.append(Table(source=source, family=family, name=name, chains=built))
+        cache.trim(used)
 
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.rstrip("\r\n")
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+    for lineno, line in enumerate(text.split("\n"), 1):
+        stripped = line.strip(" \t\r")
+        if not stripped:
             continue
-        if stripped.startswith("*"):
-            finish()
-            name, chains, rules, chain_names = stripped[1:].strip(), {}, {}, set()
-            continue
-        if stripped == "COMMIT":
-            finish()
-            name = None
-            continue
+        m = rule_line(stripped)
+        if m is not None:  # the common `[packets:bytes] -A ...` line
+            packets, bytes_, body = int(m[1]), int(m[2]), m[3]
+        else:
+            first = stripped[0]
+            if first == "#":
+                continue
+            if first == "*":
+                finish()
+                name, chains, rules, chain_names = stripped[1:].strip(" \t"), {}, {}, set()
+                targets = {}
+                cache = _cache_for((source, family, name))
+                entries, generation, used = cache.entries, cache.generation, 0
+                continue
+            if stripped == "COMMIT":
+                finish()
+                name = None
+                continue
+            if name is None:
+                raise IptablesSaveError(f"line {lineno}: {stripped[:40]!r} outside a *table block")
+            if first == ":":
+                cname, policy, packets, bytes_ = _chain_line(stripped, lineno)
+                chains[cname] = Chain(
+                    name=cname, policy=policy, packets=packets, bytes=bytes_, builtin=policy is not None
+                )
+                chain_names.add(cname)
+                targets = {}
+                continue
+            packets = bytes_ = 0
+            body = stripped
+            if first == "[" and (c := _COUNTERS.match(stripped)):
+                packets, bytes_ = _counter(c.group(1), lineno), _counter(c.group(2), lineno)
+                body = stripped[c.end() :].lstrip(" \t")
+            if not body.startswith(("-A ", "--append ")):
+                raise IptablesSaveError(f"line {lineno}: unexpected {body[:40]!r}")
         if name is None:
             raise IptablesSaveError(f"line {lineno}: {stripped[:40]!r} outside a *table block")
-        if stripped.startswith(":"):
-            cname, policy, packets, bytes_ = _chain_line(stripped, lineno)
-            chains[cname] = Chain(
-                name=cname, policy=policy, packets=packets, bytes=bytes_, builtin=policy is not None
-            )
-            chain_names.add(cname)
-            continue
-        packets = bytes_ = 0
-        body = stripped
-        if m := _COUNTERS.match(stripped):
-            packets, bytes_ = int(m.group(1)), int(m.group(2))
-            body = stripped[m.end() :].lstrip()
-        if not body.startswith(("-A ", "--append ")):
-            raise IptablesSaveError(f"line {lineno}: unexpected {body[:40]!r}")
-        chain = parse_rule_text(body).chain
+        entry = entries.get(body)
+        if entry is None:
+            words, quoted = split_words(body)
+            parsed = _parse_words(words, quoted, body)
+            entry = entries[body] = [parsed, (parsed.target, parsed.goto, parsed.target_args), generation]
+        elif entry[2] != generation:
+            entry[2] = generation
+        used += 1
+        parsed, target_key = entry[0], entry[1]
+        chain = parsed[0]
         if chain not in chains:
             chains[chain] = Chain(name=chain)
             chain_names.add(chain)
-        chain_rules = rules.setdefault(chain, [])
-        chain_rules.append(build_rule(name, len(chain_rules) + 1, body, chain_names, packets, bytes_))
+            targets = {}
+        made = targets.get(target_key)
+        if made is None:
+            made = targets[target_key] = make_target(
+                parsed.target, parsed.goto, parsed.target_args, chain_names
+            )
+        chain_rules = rules.get(chain)
+        if chain_rules is None:
+            chain_rules = rules[chain] = []
+        chain_rules.append(
+            Rule(
+                table=name,
+                chain=chain,
+                position=len(chain_rules) + 1,
+                text=body,
+                matches=list(parsed[1]),
+                target=made[0],
+                packets=packets,
+                bytes=bytes_,
+                comment=parsed[5],
+                unknown=parsed[6] or not made[1],
+            )
+        )
     finish()
     return tables

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from dockwire.model import Match, Rule
 from dockwire.probes.iptables_legacy import ChainParts, RuleParts, compose_rule, compose_table, main
-from dockwire.probes.iptables_save import parse_iptables_save, tokenize
+from dockwire.probes.iptables_save import parse_iptables_save
+from dockwire.rule_words import tokenize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
 

@@ -17,8 +17,8 @@ from dockwire.probes.iptables_save import (
     IptablesSaveError,
     parse_iptables_save,
     parse_rule_text,
-    tokenize,
 )
+from dockwire.rule_words import tokenize
 
 FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
 SAVE_FILES = {"iptables-save-c.txt": "ip", "iptables-save.txt": "ip", "ip6tables-save-c.txt": "ip6"}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from dockwire.model import DEFAULT_NETWORKS, Container, Firewall, Network, Rule, Table
+from dockwire.rule_words import rule_words
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.netfilter_eval import Hit
@@ -71,17 +72,12 @@ def iptables_tool(table: Table, firewall: Firewall) -> str:
 
 
 def iptables_command(table: Table, rule: Rule, firewall: Firewall) -> str:
-    """`iptables [-t T] -D CHAIN SPEC` for an iptables rule, with the binary that reaches its backend; by
-    position when the rule's text cannot be split into words (an unbalanced quote)."""
-    flag = [] if table.name == "filter" else ["-t", table.name]
-    tool = iptables_tool(table, firewall)
-    try:
-        words = shlex.split(rule.text)
-    except ValueError:
-        by_number = shlex.join([tool, *flag, "-D", rule.chain, str(rule.position)])
-        return f"{by_number}  # by position: check `{tool} -S {rule.chain}` first"
+    """`iptables [-t T] -D CHAIN SPEC` for an iptables rule, with the binary that reaches its backend; the
+    spec's words are read as iptables-save quotes them, so the command matches the real rule."""
+    words = rule_words(rule.text)
     spec = words[2:] if words[:1] in (["-A"], ["--append"]) else words
-    return shlex.join([tool, *flag, "-D", rule.chain, *spec])
+    flag = [] if table.name == "filter" else ["-t", table.name]
+    return shlex.join([iptables_tool(table, firewall), *flag, "-D", rule.chain, *spec])
 
 
 def delete_rule(ctx: EngineContext, hit: Hit) -> str:
