@@ -218,9 +218,9 @@ def clear_caches() -> None:
         if clear is not None:
             clear()
         for name in ("parse_rule_text", "_render_cached"):
-            fn = getattr(module, name, None)
-            if hasattr(fn, "cache_clear"):
-                fn.cache_clear()
+            clear_fn = getattr(getattr(module, name, None), "cache_clear", None)
+            if clear_fn is not None:
+                clear_fn()
 
 
 def _median(parse: Callable[[str], list[Any]], text: str, before: Callable[[], None]) -> tuple[float, float]:

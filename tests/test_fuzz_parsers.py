@@ -261,7 +261,7 @@ def save_string(value: str) -> str:
 
 @FUZZ
 @given(
-    st.text(st.characters(blacklist_characters="\n\x00", blacklist_categories=("Cs",)), max_size=40)
+    st.text(st.characters(blacklist_characters="\n\x00", blacklist_categories=["Cs"]), max_size=40)
     | st.sampled_from(["-A", "-j", "--comment", "!", "", " ", "a'b", 'say "hi"', "back\\slash", "x\u2028y"])
 )
 def test_comment_round_trips_through_save_string(comment: str) -> None:
@@ -653,7 +653,9 @@ def test_nft_counters_are_read_in_any_spacing() -> None:
 def test_nft_only_statement_counters_count() -> None:
     """A counter inside another statement (a dynamic set's) is not the rule's: as before, not summed."""
     inner = {"counter": {"packets": 5, "bytes": 6}}
-    update = {"set": {"op": "update", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@s"}}
+    update: dict[str, dict[str, Any]] = {
+        "set": {"op": "update", "elem": {"payload": {"protocol": "ip", "field": "saddr"}}, "set": "@s"}
+    }
     update["set"]["stmt"] = [inner]
     expr = [update, {"counter": {"packets": 1, "bytes": 2}}, {"accept": None}]
     for _ in range(2):  # the second time from the memo
