@@ -73,7 +73,11 @@ def _named_netns(text: str) -> str | None:
     if "/" in name or not name:
         return None
     path = NETNS_DIR / name
-    if path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError):  # a name no file can have (too long, a NUL byte)
+        exists = False
+    if exists:
         return str(path)
     if text.startswith("netns:"):
         raise ProbeError(f"{text}: no such network namespace under {NETNS_DIR}")
