@@ -300,6 +300,12 @@ class Firewall(Record, frozen=True):
     # name -> members, for ipset-based rules.
     ipsets: dict[str, list[str]] = field(default_factory=dict)
 
+    def iptables_sources_with_rules(self) -> set[str]:
+        """The iptables backends ("iptables-nft", "iptables-legacy") holding at least one rule: two means the
+        kernel applies both, while the `iptables` command shows only one."""
+        holding = (t for t in self.tables if any(c.rules for c in t.chains))
+        return {t.source for t in holding if t.source.startswith("iptables")}
+
 
 # --- The whole host -------------------------------------------------------------------------------------
 

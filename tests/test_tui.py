@@ -3,8 +3,13 @@ updates that keep the cursor, the gates on actions, and the palette/help/snapsho
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
 import msgspec
 import pytest
+import pytest_asyncio
+from textual.pilot import Pilot
 
 from dockwire.model import HostModel
 from dockwire.snapshot import load
@@ -12,23 +17,35 @@ from dockwire.tui.app import DockwireApp
 from dockwire.tui.help_screen import HelpScreen
 from dockwire.tui.matrix_screen import MatrixScreen
 from dockwire.tui.probe_dialog import ProbeDialog
-from dockwire.widgets.containers import ContainersTable
+from dockwire.widgets.containers import ContainersTable, Marks
 from dockwire.widgets.events import EventLog
 from dockwire.widgets.firewall import FirewallView
-from dockwire.widgets.matrix import MatrixGrid
+from dockwire.widgets.matrix import MatrixCell, MatrixGrid
 from dockwire.widgets.status_line import StatusLine
 from dockwire.widgets.verdict_panel import VerdictPanel
 from tests.tui_harness import (
     LiveFlaggedSnapshot,
     ScriptedSource,
+    answered,
+    app_of,
     app_on,
+    cursor_to,
+    fewer_full_collections,
     lab_model,
-    mark_by_filter,
+    mark,
     plain,
+    press,
     ready,
     settle,
+    type_text,
     until,
 )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _collect_garbage_less_often() -> Iterator[None]:
+    with fewer_full_collections():
+        yield
 
 
 def log_text(app: DockwireApp) -> str:
@@ -46,6 +63,40 @@ def container_id(model: HostModel, name: str) -> str:
     return container.id
 
 
+class TestMarkingByKeys:
+    async def test_slash_finds_a_container_space_marks_it_and_escape_keeps_the_mark(self) -> None:
+        """The path a user takes, every step a key: 2 and / open the containers filter, typing narrows the
+        table to the match, enter hands the cursor back to the table, space marks A there, escape clears
+        the filter with the cursor (and the mark) still on A; b marks the container under the cursor as B.
+        The other tests put the cursor on a row through the table (`mark`) and press only the mark key."""
+        model = lab_model()
+        app = app_on(model)
+        a, b = container_id(model, "dwlab-default-a"), container_id(model, "dwlab-default-b")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot)
+            screen = app.main_screen
+            table = screen.query_one(ContainersTable)
+            await press(pilot, "2", "slash")
+            box = await type_text(pilot, "default-a")
+            assert box.id == "containers-filter"
+            await press(pilot, "enter")
+            assert table.filter_text == "default-a"
+            assert [row.key.value for row in table.ordered_rows] == [a]
+            assert screen.focused is table and table.highlighted_id == a
+            await press(pilot, "space")
+            assert screen.marks == Marks(source=a)
+            await press(pilot, "escape")
+            assert table.filter_text == "" and table.row_count == len(model.containers)
+            assert not box.display
+            assert table.highlighted_id == a
+            assert str(table.get_cell(a, "mark")) == "A"
+            await mark(pilot, "dwlab-default-b", key="b")
+            assert screen.marks == Marks(source=a, destination=b)
+            assert str(table.get_cell(b, "mark")) == "B"
+            status = plain(screen.query_one(StatusLine))
+            assert "dwlab-default-a" in status and "dwlab-default-b" in status
+
+
 class TestProbeFlow:
     async def test_blocked_tcp_probe_highlights_the_culprit_rule_and_shows_the_fix(self) -> None:
         """Mark A and B, P -> tcp/80: the DOCKER-USER rule is the culprit, the firewall pane sits on it,
@@ -53,12 +104,12 @@ class TestProbeFlow:
         app = app_on()
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
-            await mark_by_filter(pilot, "dwlab-default-a")
-            await mark_by_filter(pilot, "dwlab-default-b")
-            await pilot.press("P")
+            await mark(pilot, "dwlab-default-a")
+            await mark(pilot, "dwlab-default-b")
+            await press(pilot, "P")
             assert isinstance(app.screen, ProbeDialog)
-            await pilot.press("ctrl+s")
-            await settle(pilot)
+            await press(pilot, "ctrl+s")
+            await answered(pilot)
             outcome = app.main_screen.query_one(VerdictPanel).outcome
             assert outcome is not None
             assert outcome.request.proto == "tcp" and outcome.request.port == 80
@@ -85,10 +136,10 @@ class TestProbeFlow:
         app = app_on()
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
-            await mark_by_filter(pilot, "dwlab-iso-a")
-            await mark_by_filter(pilot, "dwlab-iso-b")
-            await pilot.press("w")
-            await settle(pilot)
+            await mark(pilot, "dwlab-iso-a")
+            await mark(pilot, "dwlab-iso-b")
+            await press(pilot, "w")
+            await answered(pilot)
             outcome = app.last_outcome
             assert outcome is not None and outcome.mode == "static" and outcome.status == "blocked"
             assert outcome.culprit is not None and outcome.culprit.chain == "PREROUTING"
@@ -101,10 +152,10 @@ class TestProbeFlow:
         app = app_on()
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
-            await mark_by_filter(pilot, "dwlab-default-a")
-            await mark_by_filter(pilot, "dwlab-default-b")
-            await pilot.press("p")
-            await settle(pilot)
+            await mark(pilot, "dwlab-default-a")
+            await mark(pilot, "dwlab-default-b")
+            await press(pilot, "p")
+            await answered(pilot)
             outcome = app.last_outcome
             assert outcome is not None
             assert outcome.status == "allowed" and outcome.culprit is None
@@ -117,26 +168,59 @@ class TestProbeFlow:
         app = app_on()
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
-            await mark_by_filter(pilot, "dwlab-noicc-a")
-            await pilot.press("slash", *"dwlab-noicc-b", "enter")
-            await pilot.press("w")
-            await settle(pilot)
+            await mark(pilot, "dwlab-noicc-a")
+            await cursor_to(pilot, "dwlab-noicc-b")
+            await press(pilot, "w")
+            await answered(pilot)
             first = app.last_outcome
             assert first is not None and first.request.dst == "dwlab-noicc-b" and first.status == "blocked"
-            await pilot.press("r")
-            await settle(pilot)
+            await press(pilot, "r")
+            await answered(pilot, after=first)
             assert app.last_outcome is not first
             assert app.last_outcome == first
             assert log_text(app).count("dwlab-noicc-a → dwlab-noicc-b icmp: blocked") == 2
 
-    async def test_probing_without_a_source_explains_how_to_mark(self) -> None:
-        app = app_on()
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(pilot)
-            await pilot.press("p")
-            await settle(pilot)
-            assert app.last_outcome is None
-            assert any("Mark a source" in str(n.message) for n in app._notifications)
+
+@pytest_asyncio.fixture(scope="class", loop_scope="class")
+async def demo_pilot() -> AsyncIterator[Pilot[None]]:
+    """One app on the lab model for checks that only look (and put back what they open): started once."""
+    async with app_on().run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        yield pilot
+
+
+@pytest.mark.asyncio(loop_scope="class")
+class TestWhatTheAppOffers:
+    """Checks that only look, on one shared app (`demo_pilot`): none marks, filters or moves the focus,
+    none gets anything run (p with nothing marked only says how to mark), and help is closed again; so each
+    test sees the app as it opened, in any order (the notifications they look at are their own)."""
+
+    async def test_probing_without_a_source_explains_how_to_mark(self, demo_pilot: Pilot[None]) -> None:
+        app = app_of(demo_pilot)
+        assert app.main_screen.marks == Marks()
+        before = list(app._notifications)
+        await press(demo_pilot, "p")
+        await settle(demo_pilot)
+        assert app.last_outcome is None
+        assert any("Mark a source" in str(n.message) for n in app._notifications if n not in before)
+
+    async def test_help_lists_every_probe_key(self, demo_pilot: Pilot[None]) -> None:
+        app = app_of(demo_pilot)
+        await press(demo_pilot, "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = plain(app.screen.query_one("Static"))
+        for fragment in ("Ping (ICMP)", "Pick protocol", "Explain statically", "Run the last probe"):
+            assert fragment in text
+        await press(demo_pilot, "escape")
+        assert app.screen is app.main_screen
+
+    async def test_the_palette_offers_why_and_the_matrix(self, demo_pilot: Pilot[None]) -> None:
+        from dockwire.tui.commands import DockwireCommands
+
+        app = app_of(demo_pilot)
+        provider = DockwireCommands(app.screen)
+        titles = [title for title, _, _ in provider._entries()]
+        assert "Why (w)" in titles and "Matrix (m)" in titles and "Mark (space)" in titles
 
 
 class TestGates:
@@ -150,57 +234,78 @@ class TestGates:
             assert app.check_action("why", ()) is True
             status = plain(app.main_screen.query_one(StatusLine))
             assert "probes off: not root" in status
-            await mark_by_filter(pilot, "dwlab-iso-a")
-            await mark_by_filter(pilot, "dwlab-iso-b")
-            await pilot.press("p")
+            await mark(pilot, "dwlab-iso-a")
+            await mark(pilot, "dwlab-iso-b")
+            await press(pilot, "p")
             await settle(pilot)
             assert app.last_outcome is None
-            await pilot.press("w")
-            await settle(pilot)
+            await press(pilot, "w")
+            await answered(pilot)
             assert app.last_outcome is not None and app.last_outcome.status == "blocked"
 
 
+@pytest_asyncio.fixture(scope="class", loop_scope="class")
+async def matrix_pilot() -> AsyncIterator[Pilot[None]]:
+    """One app for the matrix tests; `on_matrix` opens the matrix (m) before each of them."""
+    async with app_on().run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        yield pilot
+
+
+@pytest_asyncio.fixture(loop_scope="class")
+async def on_matrix(matrix_pilot: Pilot[None]) -> Pilot[None]:
+    """The shared app with the matrix screen open and every cell (and the highlighted cell's why) computed.
+    The matrix is computed once: reopening it with an unchanged model does not recompute it."""
+    app = app_of(matrix_pilot)
+    if not isinstance(app.screen, MatrixScreen):
+        await press(matrix_pilot, "m")
+        await until(matrix_pilot, lambda: isinstance(app.screen, MatrixScreen), "the matrix screen")
+    await settle(matrix_pilot)
+    return matrix_pilot
+
+
+@pytest.mark.asyncio(loop_scope="class")
 class TestMatrix:
-    async def test_matrix_marks_blocked_and_allowed_pairs(self) -> None:
+    async def test_matrix_marks_blocked_and_allowed_pairs(self, on_matrix: Pilot[None]) -> None:
         """The grid agrees with the lab's scenarios: isolation and no-icc block ICMP, the default bridge
         and the internal network pass it, dwlab-web's published port is reachable from its bridge."""
-        model = lab_model()
-        app = app_on(model)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(pilot)
-            await pilot.press("m")
-            await until(pilot, lambda: isinstance(app.screen, MatrixScreen), "the matrix screen")
-            await settle(pilot)
-            grid = app.screen.query_one(MatrixGrid)
+        app = app_of(on_matrix)
+        model = app.model
+        assert isinstance(app.screen, MatrixScreen)
+        grid = app.screen.query_one(MatrixGrid)
 
-            def cell(a: str, b: str):
-                return grid.cells[(container_id(model, a), container_id(model, b))]
+        def cell(a: str, b: str) -> MatrixCell:
+            return grid.cells[(container_id(model, a), container_id(model, b))]
 
-            assert cell("dwlab-iso-a", "dwlab-iso-b").icmp == "blocked"
-            assert cell("dwlab-noicc-a", "dwlab-noicc-b").icmp == "blocked"
-            assert cell("dwlab-default-a", "dwlab-default-b").icmp == "allowed"
-            assert cell("dwlab-internal-a", "dwlab-internal-b").icmp == "allowed"
-            assert cell("dwlab-default-a", "dwlab-web").ports_status == "allowed"
-            assert cell("dwlab-none", "dwlab-web").icmp == "blocked"
+        assert cell("dwlab-iso-a", "dwlab-iso-b").icmp == "blocked"
+        assert cell("dwlab-noicc-a", "dwlab-noicc-b").icmp == "blocked"
+        assert cell("dwlab-default-a", "dwlab-default-b").icmp == "allowed"
+        assert cell("dwlab-internal-a", "dwlab-internal-b").icmp == "allowed"
+        assert cell("dwlab-default-a", "dwlab-web").ports_status == "allowed"
+        assert cell("dwlab-none", "dwlab-web").icmp == "blocked"
 
-    async def test_selecting_a_cell_shows_its_why(self) -> None:
-        model = lab_model()
-        app = app_on(model)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(pilot)
-            await pilot.press("m")
-            await settle(pilot)
-            grid = app.screen.query_one(MatrixGrid)
-            row = grid.order.index(container_id(model, "dwlab-iso-a"))
-            column = grid.order.index(container_id(model, "dwlab-iso-b")) + 1
-            grid.move_cursor(row=row, column=column)
-            await settle(pilot)
-            outcome = app.screen.query_one(VerdictPanel).outcome
-            assert outcome is not None
-            assert (outcome.request.src, outcome.request.dst) == ("dwlab-iso-a", "dwlab-iso-b")
-            assert outcome.status == "blocked"
-            await pilot.press("escape")
-            assert app.screen is app.main_screen
+    async def test_selecting_a_cell_shows_its_why(self, on_matrix: Pilot[None]) -> None:
+        app = app_of(on_matrix)
+        model = app.model
+        grid = app.screen.query_one(MatrixGrid)
+        panel = app.screen.query_one(VerdictPanel)
+        src, dst = container_id(model, "dwlab-iso-a"), container_id(model, "dwlab-iso-b")
+        grid.move_cursor(row=grid.order.index(src), column=grid.order.index(dst) + 1)
+        await until(
+            on_matrix,
+            lambda: (
+                panel.outcome is not None
+                and (panel.outcome.request.src, panel.outcome.request.dst) == ("dwlab-iso-a", "dwlab-iso-b")
+            ),
+            "the why of the selected cell",
+        )
+        await settle(on_matrix)
+        outcome = app.screen.query_one(VerdictPanel).outcome
+        assert outcome is not None
+        assert (outcome.request.src, outcome.request.dst) == ("dwlab-iso-a", "dwlab-iso-b")
+        assert outcome.status == "blocked"
+        await press(on_matrix, "escape")
+        assert app.screen is app.main_screen
 
 
 class TestLiveUpdates:
@@ -214,8 +319,9 @@ class TestLiveUpdates:
             await ready(pilot)
             firewall = app.main_screen.query_one(FirewallView)
             firewall.focus()
+            await until(pilot, lambda: firewall.has_focus, "the firewall pane to have the focus")
             while firewall.highlighted is None or firewall.highlighted.rule is None:
-                await pilot.press("down")
+                await press(pilot, "down")
             before = firewall.highlighted
             assert before is not None and before.rule is not None
             rows_before = len(firewall.rows)
@@ -238,7 +344,7 @@ class TestLiveUpdates:
         async with app.run_test(size=(120, 40)) as pilot:
             source.push(fewer)
             await ready(pilot)
-            await pilot.press("2", "down", "down", "down")
+            await press(pilot, "2", "down", "down", "down")
             table = app.main_screen.query_one(ContainersTable)
             chosen = table.highlighted_id
             source.push(model, parts=("docker",), events=("container dwlab-web: start",))
@@ -289,41 +395,22 @@ class TestChores:
         app = app_on()
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
-            await pilot.press("3", "slash", *"dockwire-lab", "enter")
+            await press(pilot, "3", "slash")
+            box = await type_text(pilot, "dockwire-lab")
+            assert box.id == "firewall-filter"
+            await press(pilot, "enter")
             firewall = app.main_screen.query_one(FirewallView)
             rules = [row for row in firewall.rows if row.rule is not None]
             assert rules and all("dockwire-lab" in row.rule.text for row in rules if row.rule)
-            await pilot.press("escape")
+            await press(pilot, "escape")
             assert firewall.filter_text == ""
 
-    async def test_help_lists_every_probe_key(self) -> None:
-        app = app_on()
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(pilot)
-            await pilot.press("question_mark")
-            assert isinstance(app.screen, HelpScreen)
-            text = plain(app.screen.query_one("Static"))
-            for fragment in ("Ping (ICMP)", "Pick protocol", "Explain statically", "Run the last probe"):
-                assert fragment in text
-            await pilot.press("escape")
-            assert app.screen is app.main_screen
-
-    async def test_the_palette_offers_why_and_the_matrix(self) -> None:
-        from dockwire.tui.commands import DockwireCommands
-
-        app = app_on()
-        async with app.run_test(size=(120, 40)) as pilot:
-            await ready(pilot)
-            provider = DockwireCommands(app.screen)
-            titles = [title for title, _, _ in provider._entries()]
-            assert "Why (w)" in titles and "Matrix (m)" in titles and "Mark (space)" in titles
-
-    async def test_s_saves_a_snapshot_that_loads_back(self, tmp_path) -> None:
+    async def test_s_saves_a_snapshot_that_loads_back(self, tmp_path: Path) -> None:
         model = lab_model()
         app = app_on(model, snapshot_dir=tmp_path)
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot)
-            await pilot.press("s")
+            await press(pilot, "s")
             await settle(pilot)
         files = list(tmp_path.glob("dockwire-*.json"))
         assert len(files) == 1

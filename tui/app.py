@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +20,7 @@ import msgspec
 from textual import work
 from textual.app import App
 from textual.binding import BindingType
+from textual.command import CommandPalette
 from textual.signal import Signal
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
@@ -28,15 +32,42 @@ from dockwire.text import safe
 from dockwire.tui import answers
 from dockwire.tui.bindings import APP_KEYS, bindings
 from dockwire.tui.commands import DockwireCommands
+from dockwire.tui.container_screen import ContainerScreen
 from dockwire.tui.help_screen import HelpScreen
 from dockwire.tui.main_screen import MainScreen
 from dockwire.tui.matrix_screen import MatrixScreen
 from dockwire.tui.messages import ModelArrived, ModelShown, ProbeFinished, ProbeStarted, SourceFailed
 from dockwire.tui.probe_dialog import ProbeDialog
+from dockwire.tui.verdict_screen import open_verdict
+from dockwire.widgets.verdict_panel import VerdictPanel
 
 SOURCE_RETRY_SECONDS = 3.0
 SOURCE_GROUP = "source"
 NO_LIVE_HOST = "no live host (demo or snapshot): static verdict, no packet was sent"
+#: Where `S` saves screenshots (the current directory when unset).
+SCREENSHOTS_ENV = "DOCKWIRE_SCREENSHOTS"
+#: How long an SVG-to-PNG converter may take.
+CONVERT_TIMEOUT = 60.0
+
+
+def png_converter(svg: Path, png: Path) -> list[str] | None:
+    """The command that turns `svg` into `png` (rsvg-convert, else ImageMagick's convert), or None."""
+    if rsvg := shutil.which("rsvg-convert"):
+        return [rsvg, "-o", str(png), str(svg)]
+    if convert := shutil.which("convert"):
+        return [convert, str(svg), str(png)]
+    return None
+
+
+def unwritable(directory: Path) -> str:
+    """Why files cannot be written in `directory`, or "" when they can."""
+    if not directory.exists():
+        return f"{directory} does not exist"
+    if not directory.is_dir():
+        return f"{directory} is not a directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"{directory} is not writable"
+    return ""
 
 
 def wall_clock() -> str:
@@ -160,6 +191,9 @@ class DockwireApp(App[None]):
     # --- probing ------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back_or_quit" and parameters:
+            # q is two bindings: Quit on the main screen, Back elsewhere (the footer shows the one that acts).
+            return self._on_main_screen() == (parameters[0] == "quit")
         if action in ("probe", "probe_options", "trace") and self.probes_off:
             return None
         if action == "rerun" and (self.last_request is None or (self.last_active and self.probes_off)):
@@ -249,6 +283,10 @@ class DockwireApp(App[None]):
         self.log_event(outcome.status if outcome.status in ("allowed", "blocked") else "error", line)
         self.probe_finished.publish(ProbeFinished(outcome))
 
+    def on_verdict_panel_open_full(self, message: VerdictPanel.OpenFull) -> None:
+        """Enter or z on a result panel: the answer full-width."""
+        open_verdict(self, message.answer)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One error policy for every worker: a failure is a line in the log and a notice, never a crash."""
         if event.state == WorkerState.ERROR:
@@ -257,6 +295,23 @@ class DockwireApp(App[None]):
             self.notify(safe(str(error)), title="Failed", severity="error", markup=False)
 
     # --- everything else ----------------------------------------------------------------------------------
+
+    def _on_main_screen(self) -> bool:
+        """Whether the main screen is on top (the command palette, a screen of its own, does not count)."""
+        stack = [s for s in self.screen_stack if not isinstance(s, CommandPalette)]
+        return not stack or stack[-1] is self.main_screen or len(stack) <= 1
+
+    def action_back_or_quit(self, which: str = "") -> None:
+        """q: close the screen or dialog on top; on the main screen, quit. (`which` names the binding.)"""
+        if self._on_main_screen():
+            self.exit()
+        else:
+            self.screen.dismiss(None)
+
+    def open_container(self, container_id: str) -> None:
+        """Enter on a container: its own screen (networks, veths, ports, DNS, the rules naming it)."""
+        if self.model.container(container_id) is not None:
+            self.push_screen(ContainerScreen(container_id))
 
     def action_toggle_matrix(self) -> None:
         if isinstance(self.screen, MatrixScreen):
@@ -271,11 +326,72 @@ class DockwireApp(App[None]):
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
+    def _file_name(self, suffix: str) -> str:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return f"dockwire-{self.model.hostname or 'host'}-{stamp}{suffix}"
+
+    def _cannot_write(self, title: str, name: str, directory: Path) -> bool:
+        """Say in one line (and log) why `name` cannot be written in `directory`; False when it can."""
+        reason = unwritable(directory)
+        if reason:
+            line = f"{name} not saved: {reason}"
+            self.log_event("error", line)
+            self.notify(safe(line), title=title, severity="error", markup=False)
+        return bool(reason)
+
     def action_save_snapshot(self) -> None:
         model = self.model
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = self.snapshot_dir / f"dockwire-{model.hostname or 'host'}-{stamp}.json"
-        self._save(model, path)
+        name = self._file_name(".json")
+        if not self._cannot_write("Snapshot", name, self.snapshot_dir):
+            self._save(model, self.snapshot_dir / name)
+
+    def screenshot_dir(self) -> Path:
+        configured = os.environ.get(SCREENSHOTS_ENV, "")
+        return Path(configured).expanduser() if configured else Path.cwd()
+
+    def action_take_screenshot(self) -> None:
+        """S: the screen as SVG (Textual's own export), and a PNG beside it when a converter is installed."""
+        directory = self.screenshot_dir()
+        name = self._file_name(".svg")
+        if self._cannot_write("Screenshot", name, directory):
+            return
+        try:
+            svg = Path(self.save_screenshot(filename=name, path=str(directory)))
+        except OSError as exc:
+            line = f"{name} not saved: {directory}: {exc.strerror or exc}"
+            self.log_event("error", line)
+            self.notify(safe(line), title="Screenshot", severity="error", markup=False)
+            return
+        self.log_event("info", f"screenshot saved to {svg}")
+        command = png_converter(svg, svg.with_suffix(".png"))
+        if command is None:
+            self.notify(safe(f"{svg} (no rsvg-convert or convert: no PNG)"), title="Screenshot", markup=False)
+        else:
+            self.notify(safe(str(svg)), title="Screenshot saved", markup=False)
+            self._convert(command, svg.with_suffix(".png"))
+
+    @work(thread=True, group="save", exit_on_error=False, name="PNG conversion")
+    def _convert(self, command: list[str], png: Path) -> None:
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, timeout=CONVERT_TIMEOUT, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            error = f"{png.name} not made: {Path(command[0]).name}: {exc}"
+        else:
+            last = (done.stderr.strip().splitlines() or [""])[-1]
+            error = ""
+            if done.returncode != 0 or not png.exists():
+                error = f"{png.name} not made: {Path(command[0]).name} exited {done.returncode}"
+                error += f": {last}" if last else ""
+        if error:
+            self.call_from_thread(self.log_event, "error", error)
+            self.call_from_thread(
+                self.notify, safe(error), title="Screenshot", severity="error", markup=False
+            )
+        else:
+            self.call_from_thread(self.log_event, "info", f"screenshot saved to {png}")
+            self.call_from_thread(self.notify, safe(str(png)), title="PNG saved", markup=False)
 
     @work(thread=True, group="save", exit_on_error=False)
     def _save(self, model: HostModel, path: Path) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from functools import partial
 
+from textual.actions import parse
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from dockwire.tui.bindings import APP_KEYS, MAIN_KEYS, MATRIX_KEYS, Key
+from dockwire.tui.bindings import APP_KEYS, CONTAINER_KEYS, MAIN_KEYS, MATRIX_KEYS, Key
 
 
 class DockwireCommands(Provider):
@@ -24,13 +25,14 @@ class DockwireCommands(Provider):
             keys = keys + MAIN_KEYS
         elif name == "MatrixScreen":
             keys = keys + MATRIX_KEYS
+        elif name == "ContainerScreen":
+            keys = keys + CONTAINER_KEYS
         for key in keys:
             if not key.command:
                 continue
-            namespace, _, action = key.action.rpartition(".")
+            namespace, bare, parameters = parse(key.action)
             owner = screen.app if namespace == "app" or key in APP_KEYS else target
-            bare = action.split("(", 1)[0]
-            state = owner.check_action(bare, ())
+            state = owner.check_action(bare, parameters)
             title = f"{key.description.rstrip('…')} ({key.key_display})"
             if state is None or state is False:
                 reason = getattr(screen.app, "probes_off", "") or "not available now"

@@ -8,12 +8,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from dockwire.tui.bindings import HELP_SECTIONS, PANE_KEYS
+from dockwire.tui.bindings import HELP_KEYS, HELP_SECTIONS, PANE_KEYS, bindings, display, help_text
 
 
 def help_body(keymap: dict[str, str] | None = None) -> RenderableType:
@@ -22,7 +22,8 @@ def help_body(keymap: dict[str, str] | None = None) -> RenderableType:
     parts: list[RenderableType] = [
         Text("dockwire — why can't container A reach container B?", style="bold"),
         Text(
-            "Mark a source and a destination, then p (ping), P (tcp/udp/port), t (trace) or w (why).",
+            "Mark a source and a destination, then p (ping), P (tcp, udp, dns; port), t (trace) or w (why). "
+            "Enter on a container opens its screen; q goes back, and quits on the main screen.",
             style="dim",
         ),
         Text(""),
@@ -32,22 +33,21 @@ def help_body(keymap: dict[str, str] | None = None) -> RenderableType:
         table.add_column(style="bold cyan", no_wrap=True, min_width=8)
         table.add_column()
         for key in keys:
-            shown = keymap.get(f"dockwire.{key.id}", key.key_display)
-            table.add_row(shown, key.help)
+            remapped = keymap.get(f"dockwire.{key.id}")
+            shown = " ".join(display(k) for k in remapped.split(",")) if remapped else key.key_display
+            table.add_row(Text(shown), Text(help_text(key)))
         parts += [Text(title, style="bold reverse"), table, Text("")]
     panes = Table.grid(padding=(0, 2))
     panes.add_column(style="bold cyan", no_wrap=True, min_width=8)
     panes.add_column()
     for key, text in PANE_KEYS:
-        panes.add_row(key, text)
+        panes.add_row(Text(key), Text(text))
     parts += [Text("Inside the panes", style="bold reverse"), panes]
     return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark", "dismiss", "Close", id="dockwire.help-close"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = bindings(HELP_KEYS)
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -61,5 +61,5 @@ class HelpScreen(ModalScreen[None]):
         keymap = dict(getattr(self.app, "_keymap", {}) or {})
         with VerticalScroll() as scroll:
             scroll.border_title = "help"
-            scroll.border_subtitle = "escape to close"
+            scroll.border_subtitle = "esc/q close · ↑ ↓ scroll"
             yield Static(help_body(keymap))

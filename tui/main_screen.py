@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
-from dockwire.tui.bindings import MAIN_KEYS, bindings
+from dockwire.tui.bindings import MAIN_KEYS, KeyFooter, bindings
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.widgets.containers import ContainersTable, Marks
 from dockwire.widgets.detail import DetailPane, describe_ref, rule_detail
@@ -58,6 +58,8 @@ class MainScreen(Screen[None]):
         self._detail_subject: NodeRef | FirewallRow | None = None
         self._cursor_container: str | None = None
         self._pending_events: list[tuple[str, str]] = []
+        #: Whether the last firewall refresh moved any counter (what the firewall pane's `show` returned).
+        self._counters_moved = False
 
     @property
     def dw_app(self) -> DockwireApp:
@@ -68,6 +70,7 @@ class MainScreen(Screen[None]):
         yield SysctlBar(id="sysctls")
         with Horizontal(id="body"):
             with Vertical(id="left"):
+                yield FilterInput("topology", id="topology-filter")
                 yield TopologyTree(id="topology")
                 with Vertical(id="containers-box", classes="pane"):
                     yield FilterInput("containers", id="containers-filter")
@@ -80,7 +83,7 @@ class MainScreen(Screen[None]):
                     yield DetailPane(id="detail")
                     yield VerdictPanel(id="result")
         yield EventLog(self.dw_app.clock, id="events")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         titles = {
@@ -93,7 +96,7 @@ class MainScreen(Screen[None]):
         }
         for ident, title in titles.items():
             self.query_one(f"#{ident}").border_title = title
-        for ident in ("containers-filter", "firewall-filter"):
+        for ident in ("topology-filter", "containers-filter", "firewall-filter"):
             self.query_one(f"#{ident}").display = False
         app = self.dw_app
         app.model_shown.subscribe(self, self.show_model)
@@ -119,7 +122,7 @@ class MainScreen(Screen[None]):
             firewall = self.query_one(FirewallView)
             if first or view.update.parts & {"all", "firewall", "counters"}:
                 firewall.empty_reason = model.stale.get("firewall", "")
-                firewall.show(model.firewall)
+                self._counters_moved = bool(firewall.show(model.firewall))
             self.set_class(view.last_known, "-last-known")
             self._refresh_detail()
             self._show_status()
@@ -149,8 +152,8 @@ class MainScreen(Screen[None]):
                 daemon=app.daemon,
                 probes_off=app.probes_off,
                 source_name=name(self.marks.source),
-                destination_name=name(self.marks.destination)
-                or (f"{cursor_dst} (cursor)" if cursor_dst else ""),
+                destination_name=name(self.marks.destination) or cursor_dst,
+                destination_is_cursor=not self.marks.destination and bool(cursor_dst),
                 containers=len(model.containers),
                 rules=self.query_one(FirewallView).rule_count,
             )
@@ -179,6 +182,9 @@ class MainScreen(Screen[None]):
             self._detail_subject = NodeRef("container", event.container_id, f"ctr:{event.container_id}")
             self._refresh_detail()
             self._show_status()
+
+    def on_containers_table_container_opened(self, event: ContainersTable.ContainerOpened) -> None:
+        self.dw_app.open_container(event.container_id)
 
     def on_firewall_view_rule_highlighted(self, event: FirewallView.RuleHighlighted) -> None:
         if self.query_one(FirewallView).has_focus:
@@ -219,6 +225,9 @@ class MainScreen(Screen[None]):
         if action == "mark":
             # Only where the cursor is on containers; elsewhere space goes to the focused widget.
             return isinstance(self.focused, (ContainersTable, TopologyTree))
+        if action == "no_moved":
+            # n in the firewall pane when nothing moved: say so (else the pane's own n jumps to a moved rule).
+            return self.query_one(FirewallView).has_focus and not self._counters_moved
         if action == "back":
             filtered = any(
                 box.value and self.focused is self.query_one(f"#{box.target}")
@@ -226,6 +235,9 @@ class MainScreen(Screen[None]):
             )
             return filtered or self.query_one("#lower").has_class("-result")
         return True
+
+    def action_no_moved(self) -> None:
+        self.notify("No counter moved since the last refresh", title="Next hit", severity="warning")
 
     def action_mark(self, which: str | None = None) -> None:
         target = self._cursor_target()
@@ -316,7 +328,14 @@ class MainScreen(Screen[None]):
             self.maximize(focused, container=False)
 
     def action_filter(self) -> None:
-        target = "firewall" if isinstance(self.focused, FirewallView) else "containers"
+        focused = self.focused
+        target = (
+            "firewall"
+            if isinstance(focused, FirewallView)
+            else "topology"
+            if isinstance(focused, TopologyTree)
+            else "containers"
+        )
         box = self.query_one(f"#{target}-filter", FilterInput)
         box.display = True
         box.focus()
@@ -329,6 +348,9 @@ class MainScreen(Screen[None]):
     def apply_filter(self, target: str, text: str) -> None:
         if target == "firewall":
             self.query_one(FirewallView).filter_text = text
+        elif target == "topology":
+            if self.query_one(TopologyTree).filter_text != text:
+                self.query_one(TopologyTree).set_filter(text)
         elif self.query_one(ContainersTable).filter_text != text:
             self.query_one(ContainersTable).set_filter(text)
 

@@ -1,4 +1,7 @@
-"""The matrix screen: every container pair's reachability, recomputed in a worker when the model changes."""
+"""The matrix screen: every container pair's reachability, recomputed in a worker when the model changes.
+
+Moving the cursor explains the cell under it in the panel below; Enter on a cell asks the app for that
+cell's why (logged, and kept as the last answer like any other) and opens it in the verdict view."""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual.worker import get_current_worker
 
+from dockwire.answer import Question
 from dockwire.model import HostModel
 from dockwire.tui import answers
-from dockwire.tui.bindings import MATRIX_KEYS, bindings
+from dockwire.tui.bindings import MATRIX_KEYS, KeyFooter, bindings
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
+from dockwire.tui.verdict_screen import open_verdict
 from dockwire.widgets.matrix import MARKS, MatrixGrid
 from dockwire.widgets.status_line import Status, StatusLine
 from dockwire.widgets.verdict_panel import VerdictPanel
@@ -36,6 +41,8 @@ def legend() -> Text:
         text.append(mark, style=style)
         text.append(f" {status}  ", style="dim")
     text.append("- no published ports", style="dim")
+    text.append("   enter", style="bold")
+    text.append(" the why in full", style="dim")
     return text
 
 
@@ -45,6 +52,8 @@ class MatrixScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__(id="matrix-screen")
         self._computed_generation = -1
+        #: The question Enter asked: its answer opens in the verdict view when it arrives.
+        self._open_when_answered: Question | None = None
 
     @property
     def dw_app(self) -> DockwireApp:
@@ -56,7 +65,7 @@ class MatrixScreen(Screen[None]):
         with Vertical(id="matrix-body"):
             yield MatrixGrid(id="matrix")
             yield VerdictPanel(id="matrix-result")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#matrix").border_title = "reachability matrix"
@@ -138,8 +147,19 @@ class MatrixScreen(Screen[None]):
             return "Pick a cell off the diagonal"
         return src.name, dst.name
 
-    def on_data_table_cell_selected(self) -> None:
-        self.dw_app.action_why()
+    def on_data_table_cell_selected(self, event: MatrixGrid.CellSelected) -> None:
+        """Enter (or a click on the highlighted cell): the cell's why, shown full-width when it arrives."""
+        event.stop()
+        grid = self.query_one(MatrixGrid)
+        problem, pair = self.probe_pair(), grid.highlighted_pair
+        if isinstance(problem, str) or pair is None:
+            self.notify(str(problem), title="Why", severity="warning", markup=False)
+            return
+        request = answers.cell_request(self.dw_app.model, *pair, grid.cells.get(pair))
+        if request is None:
+            return
+        self._open_when_answered = request
+        self.dw_app.start(request, active=False)
 
     def on_probe_started(self, started: ProbeStarted) -> None:
         if self.is_current:
@@ -148,3 +168,6 @@ class MatrixScreen(Screen[None]):
     def on_probe_finished(self, finished: ProbeFinished) -> None:
         if self.is_current:
             self.query_one(VerdictPanel).show_outcome(finished.outcome)
+            if self._open_when_answered == finished.outcome.request:
+                self._open_when_answered = None
+                open_verdict(self.app, finished.outcome)

@@ -108,10 +108,21 @@ class ContainersTable(DataTable[Text]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        # Home/End go to the first/last row, as in every list (DataTable's own scroll sideways).
+        Binding("home,g", "scroll_top", "First", show=False),
+        Binding("end,G", "scroll_bottom", "Last", show=False),
+        Binding("enter", "open", "Open", tooltip="Open the container's screen: networks, ports, DNS, rules"),
     ]
 
     class ContainerHighlighted(Message):
         def __init__(self, container_id: str | None) -> None:
+            self.container_id = container_id
+            super().__init__()
+
+    class ContainerOpened(Message):
+        """Enter on a row: show that container's own screen."""
+
+        def __init__(self, container_id: str) -> None:
             self.container_id = container_id
             super().__init__()
 
@@ -171,6 +182,10 @@ class ContainersTable(DataTable[Text]):
         if self.highlighted_id != cursor_id:
             # The row under the cursor went away (or a filter hid it): the cursor now names another one.
             self.post_message(self.ContainerHighlighted(self.highlighted_id))
+
+    def action_open(self) -> None:
+        if self.highlighted_id is not None:
+            self.post_message(self.ContainerOpened(self.highlighted_id))
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text

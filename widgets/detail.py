@@ -6,15 +6,19 @@ Every value here comes from the host, so `section` and `lines` turn strings into
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import ClassVar
 
 from rich.console import Group, RenderableType
 from rich.table import Table as RichTable
 from rich.text import Text
+from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from dockwire.model import Container, Endpoint, HostModel, Network, Rule
+from dockwire.model import Container, Endpoint, Firewall, HostModel, Network, Rule, Table
 from dockwire.text import safe
 from dockwire.widgets.firewall import FirewallRow
 from dockwire.widgets.formatting import (
@@ -301,6 +305,140 @@ def describe_ref(model: HostModel, ref: NodeRef | None) -> RenderableType:
     return container_detail(model, container)
 
 
+# --- the rules that name a container's addresses ------------------------------------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_V4 = r"\d{1,3}(?:\.\d{1,3}){3}"
+_V6 = r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
+#: An address, a CIDR or a range, never part of a longer number or name (`10.0.0.7` is not in `10.0.0.70`).
+_ADDRESS = re.compile(
+    rf"(?<![\w.:])(?:(?P<v4>{_V4})(?:/(?P<p4>\d{{1,2}}))?(?:-(?P<e4>{_V4}))?(?![\w.])"
+    rf"|(?P<v6>{_V6})(?:/(?P<p6>\d{{1,3}}))?(?![\w.:]))"
+)
+#: An nft named set (`@name`) or an ipset (`--match-set NAME`).
+_SET = re.compile(r"@(?P<nft>[\w.-]+)|--match-set\s+(?P<ipset>\S+)")
+
+
+def named_ranges(text: str) -> Iterator[tuple[IPAddress, IPAddress]]:
+    """Every address, CIDR (but /0, which names everything) and range in `text`, as (first, last)."""
+    for m in _ADDRESS.finditer(text):
+        try:
+            if m["v4"]:
+                first = ipaddress.ip_address(m["v4"])
+                if m["e4"]:
+                    last = ipaddress.ip_address(m["e4"])
+                    if last.version == first.version and int(first) <= int(last):
+                        yield first, last
+                    continue
+                net: IPNetwork = ipaddress.ip_network(f"{m['v4']}/{m['p4'] or 32}", strict=False)
+            else:
+                net = ipaddress.ip_network(f"{m['v6']}/{m['p6'] or 128}", strict=False)
+        except ValueError:
+            continue  # a MAC, a time, anything else that looks like one
+        if net.prefixlen:
+            yield net.network_address, net.broadcast_address
+
+
+def rule_names(text: str, addresses: Sequence[IPAddress], sets: dict[str, list[str]]) -> bool:
+    """Whether a rule's text names one of `addresses`: the address itself, a CIDR or range containing it,
+    or a named set (nft) or ipset holding such an element."""
+    texts = [text]
+    for m in _SET.finditer(text):
+        texts.extend(sets.get(m["nft"] or m["ipset"], []))
+    for item in texts:
+        for first, last in named_ranges(item):
+            if any(a.version == first.version and int(first) <= int(a) <= int(last) for a in addresses):
+                return True
+    return False
+
+
+def rules_naming(firewall: Firewall, addresses: Sequence[IPAddress]) -> list[tuple[Table, Rule]]:
+    """The rules of every table that name one of `addresses`, in the firewall's order."""
+    found: list[tuple[Table, Rule]] = []
+    if not addresses:
+        return found
+    for table in firewall.tables:
+        sets = {**firewall.ipsets, **table.sets}
+        for chain in table.chains:
+            found += [(table, rule) for rule in chain.rules if rule_names(rule.text, addresses, sets)]
+    return found
+
+
+def netns_of(model: HostModel, container: Container) -> Container:
+    """The container whose network namespace `container` uses (itself, unless `container:X`)."""
+    owner = model.container(container.netns_owner) if container.netns_owner else None
+    return owner if owner is not None and owner.id != container.id else container
+
+
+def own_addresses(model: HostModel, container: Container) -> list[IPAddress]:
+    """The addresses of the container's network namespace: its endpoints' and interfaces' (no loopback or
+    link-local ones, which every namespace has)."""
+    netns = netns_of(model, container)
+    texts = [ep.ip for ep in netns.endpoints] + [ep.ipv6 for ep in netns.endpoints]
+    texts += [a.address for i in netns.interfaces for a in i.addresses]
+    found: list[IPAddress] = []
+    for value in texts:
+        try:
+            address = ipaddress.ip_address(value.split("%", 1)[0])
+        except ValueError:
+            continue
+        if (
+            not (address.is_loopback or address.is_link_local or address.is_unspecified)
+            and address not in found
+        ):
+            found.append(address)
+    return found
+
+
+def rules_section(model: HostModel, container: Container) -> RenderableType:
+    addresses = own_addresses(model, container)
+    if not addresses:
+        mode = container.network_mode or "?"
+        return lines(
+            "Firewall rules naming its addresses", [], empty=f"no address of its own (network {mode})"
+        )
+    found = rules_naming(model.firewall, addresses)
+    shown = [
+        f"{table.family} {rule_title(rule):<28} {owner_badge(rule.owner):<6} "
+        f"{human_count(rule.packets):>4} pkts  {rule.text}"
+        for table, rule in found
+    ]
+    title = f"Firewall rules naming {', '.join(map(str, addresses))} ({len(found)})"
+    return lines(title, shown, empty="none: no rule names these addresses or a range holding them")
+
+
+def container_screen_body(model: HostModel, container: Container) -> RenderableType:
+    """Everything about one container, for its own screen: the detail pane's sections (networks and veths,
+    ports, interfaces, DNS), the namespace owner's networks for a `container:X` one, and the firewall rules
+    that name its addresses."""
+    parts: list[RenderableType] = [section("Container", container_pairs(model, container))]
+    netns = netns_of(model, container)
+    if netns is not container:
+        parts.append(lines("Network", [f"shares {netns.name}'s network namespace (--network container:…)"]))
+    parts.extend(endpoint_section(model, netns, ep) for ep in netns.endpoints)
+    if not netns.endpoints:
+        parts.append(lines("Networks", [], empty=f"none (network mode {netns.network_mode or '?'})"))
+    published = [port_text(p) for p in container.ports if p.host_port is not None]
+    parts.append(lines("Published ports", list(dict.fromkeys(published))))
+    parts.extend(namespace_sections(container))
+    parts.extend(dns_sections(container))
+    if container.links:
+        parts.append(lines("Links", container.links))
+    parts.append(rules_section(model, container))
+    return Group(*parts)
+
+
+#: Scrolling keys of the read-only panes (the detail pane, the container screen).
+SCROLL_BINDINGS: list[BindingType] = [
+    Binding("j", "scroll_down", "Down", show=False),
+    Binding("k", "scroll_up", "Up", show=False),
+    Binding("g", "scroll_home", "First", show=False),
+    Binding("G", "scroll_end", "Last", show=False),
+]
+
+
 class DetailPane(VerticalScroll):
     """Shows the detail of the selection; keeps the scroll position while the same thing is shown."""
 
@@ -308,6 +446,8 @@ class DetailPane(VerticalScroll):
     DetailPane { height: 1fr; }
     DetailPane > Static { width: 1fr; }
     """
+
+    BINDINGS: ClassVar[list[BindingType]] = SCROLL_BINDINGS
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(Static(id="detail-body"), id=id, classes=classes)

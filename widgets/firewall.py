@@ -3,7 +3,9 @@
 A Line-API view: only the visible lines are rendered, so ten thousand rules scroll as smoothly as ten.
 A refresh swaps in the new rules and compares counters by stable row keys; the cursor and scroll position
 stay on the same rule, counters that moved are lit for a moment, and a rule named by a verdict (the
-"culprit") is marked until another verdict replaces it.
+"culprit") is marked until another verdict replaces it. The culprit's row always shows "◀ dropped here": its
+text is shortened in the middle to the width in view (its start and its target stay), in colours that read in
+both themes (`$foreground` on `$error-muted`; with the cursor on it, white on `$error-darken-1`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from dockwire.text import safe
 from dockwire.widgets.formatting import (
     ACCEPTING_TARGETS,
     DROPPING_TARGETS,
+    OWNER_CELLS,
     human_count,
-    owner_badge,
+    owner_name,
     rule_body,
+    shorten_middle,
 )
 
 RowKey = tuple[str, ...]
@@ -39,8 +43,17 @@ RowKind = Literal["table", "chain", "rule"]
 
 #: How long a moved counter stays lit, in seconds.
 MOVED_GLOW = 2.5
-#: Width of the fixed columns in front of a rule's text: gutter, indent, position, owner, packets, bytes.
-RULE_PREFIX = 1 + 4 + 5 + 1 + 6 + 1 + 5 + 1 + 5 + 2
+#: Width of the fixed columns in front of a rule's text: gutter, indent, position, owner (as wide as the
+#: longest owner's name: "firewalld", "dockwire"), packets, bytes, and the gap before the text.
+RULE_PREFIX = 1 + 4 + 4 + 1 + OWNER_CELLS + 1 + 5 + 1 + 5 + 2
+#: What follows the culprit's text, always in view.
+DROPPED_HERE = "  ◀ dropped here"
+POLICY_DROPPED = "  ◀ the policy dropped it"
+PARTLY_UNKNOWN = "  (partly not understood)"
+#: The fewest cells of a culprit's text kept when the pane is too narrow for more.
+CULPRIT_MIN_CELLS = 12
+#: Owners with a colour of their own (`firewall--owner-*`); the rest are drawn as "other".
+OWNER_STYLES = frozenset({"docker", "user", "ufw", "firewalld", "dockwire"})
 
 
 @dataclass(slots=True)
@@ -187,8 +200,8 @@ class FirewallView(ScrollView, can_focus=True):
         & > .firewall--cursor { background: $block-cursor-blurred-background; }
         &:focus > .firewall--cursor { background: $block-cursor-background 60%; }
         & > .firewall--moved { color: $warning; text-style: bold reverse; }
-        & > .firewall--culprit { background: $error 40%; }
-        & > .firewall--culprit-cursor { background: $error 70%; }
+        & > .firewall--culprit { color: $foreground; background: $error-muted; }
+        & > .firewall--culprit-cursor { color: auto 100%; background: $error-darken-1; }
         & > .firewall--drop { color: $text-error; text-style: bold; }
         & > .firewall--accept { color: $text-success; }
         & > .firewall--jump { color: $text-primary; }
@@ -334,7 +347,7 @@ class FirewallView(ScrollView, can_focus=True):
 
     def _row_width(self, row: FirewallRow) -> int:
         if row.rule is not None:
-            return RULE_PREFIX + cell_len(safe(rule_body(row.rule))) + 16
+            return RULE_PREFIX + cell_len(safe(rule_body(row.rule))) + len(PARTLY_UNKNOWN) + len(DROPPED_HERE)
         return 80
 
     # --- verdicts -------------------------------------------------------------------------------------
@@ -452,12 +465,14 @@ class FirewallView(ScrollView, can_focus=True):
             index = scroll_y + y - 1
             if index >= len(self._rows):
                 return Strip.blank(width, base)
-            segments = self._row_segments(self._rows[index], index == self.cursor_row)
+            # The culprit's row fits what is in view (up to the right edge), so its marker is never off it.
+            row = self._rows[index]
+            fit = scroll_x + self.scrollable_content_region.width if row.key == self._culprit else None
+            segments = self._row_segments(row, index == self.cursor_row, fit=fit)
         strip = Strip(Segment.apply_style(segments, base)).crop_extend(scroll_x, scroll_x + width, base)
         if y > 0 and scroll_y + y - 1 == self.cursor_row:
             row = self._rows[scroll_y + y - 1]
-            name = "culprit-cursor" if row.key == self._culprit else "cursor"
-            overlay = self.get_component_rich_style(f"firewall--{name}", partial=True)
+            overlay = self._style("culprit-cursor" if row.key == self._culprit else "cursor")
             strip = Strip(Segment.apply_style(strip, post_style=overlay), strip.cell_length)
         return strip
 
@@ -468,15 +483,22 @@ class FirewallView(ScrollView, can_focus=True):
             return [Segment(f" firewall not read: {safe(self.empty_reason)}", self._style("drop"))]
         needle = safe(self.filter_text)
         count = f"{shown} of {total} rules match /{needle}" if needle else f"{total} rules"
-        text = f"{' ' * 5}{'#':>4} {'owner':<6} {'pkts':>5} {'bytes':>5}  rule · {count}"
+        text = f"{' ' * 5}{'#':>4} {'owner':<{OWNER_CELLS}} {'pkts':>5} {'bytes':>5}  rule · {count}"
         return [Segment(text, style)]
 
     def _style(self, name: str) -> Style:
-        """A component style; overlays (cursor, culprit) only carry their background."""
-        partial = name in ("cursor", "culprit", "culprit-cursor")
-        return self.get_component_rich_style(f"firewall--{name}", partial=partial)
+        """A component style ("auto" colours resolved on the pane's background). The cursor's overlay only
+        carries its background; the culprit's two are their own colour on their own background."""
+        if name == "cursor":
+            return self.get_component_rich_style("firewall--cursor", partial=True)
+        full = self.get_component_rich_style(f"firewall--{name}")
+        if name in ("culprit", "culprit-cursor"):
+            return Style(color=full.color, bgcolor=full.bgcolor, bold=full.bold)
+        return full
 
-    def _row_segments(self, row: FirewallRow, is_cursor: bool) -> list[Segment]:
+    def _row_segments(self, row: FirewallRow, is_cursor: bool, fit: int | None = None) -> list[Segment]:
+        """The segments of one row; a culprit's row fits `fit` cells (when given) with its marker at the
+        end, its text shortened in the middle."""
         folded = row.key in self._collapsed
         arrow = "▸" if folded else "▾"
         dim = self._style("dim")
@@ -494,45 +516,84 @@ class FirewallView(ScrollView, can_focus=True):
             chain = row.chain
             assert chain is not None
             culprit = row.key == self._culprit
+            if culprit:
+                # One readable style for the whole row; the bar, the chain, the policy and the marker bold.
+                base, strong = self._culprit_styles()
+                chain_style = drop_style = accept_style = strong
+                dim = counter_style = base
+            else:
+                chain_style, drop_style = self._style("chain"), self._style("drop")
+                accept_style, counter_style = self._style("accept"), self._counter_style(row.key, dim)
             segs = [
-                Segment("▌" if culprit else " ", self._style("drop")),
-                Segment(f"  {arrow} {safe(chain.name)}", self._style("chain")),
+                Segment("▌" if culprit else " ", drop_style),
+                Segment(f"  {arrow} {safe(chain.name)}", chain_style),
             ]
             if chain.policy:
-                policy_style = self._style("drop" if chain.policy in DROPPING_TARGETS else "accept")
+                policy_style = drop_style if chain.policy in DROPPING_TARGETS else accept_style
                 segs += [Segment("  policy ", dim), Segment(safe(chain.policy), policy_style)]
-                segs.append(
-                    Segment(f" [{human_count(chain.packets)} pkts]", self._counter_style(row.key, dim))
-                )
+                segs.append(Segment(f" [{human_count(chain.packets)} pkts]", counter_style))
             detail = f"  · {plural(len(chain.rules), 'rule')}"
             if chain.hook:
                 detail += f" · hook {safe(chain.hook)} prio {chain.priority}"
             segs.append(Segment(detail, dim))
             if culprit:
-                segs.append(Segment("  ◀ the policy dropped it", self._style("drop")))
-                overlay = self._style("culprit")
-                segs = [Segment(seg.text, (seg.style or Style()) + overlay) for seg in segs]
+                segs.append(Segment(POLICY_DROPPED, drop_style))
             return segs
         rule = row.rule
         assert rule is not None
-        culprit = row.key == self._culprit
-        overlay = self._style("culprit") if culprit else Style()
-        owner = rule.owner if rule.owner in ("docker", "user", "ufw", "firewalld", "dockwire") else "other"
-        counter_style = self._counter_style(row.key, Style()) + overlay
         body = safe(rule_body(rule))
+        owner = rule.owner if rule.owner in OWNER_STYLES else "other"
+        if row.key == self._culprit:
+            return self._culprit_segments(row.key, rule, body, fit)
+        counter_style = self._counter_style(row.key, Style())
         segs = [
-            Segment("✘" if culprit else " ", self._style("drop") + overlay),
-            Segment(f"    {rule.position:>4} ", dim + overlay),
-            Segment(f"{safe(owner_badge(rule.owner)):<6} ", self._style(f"owner-{owner}") + overlay),
+            Segment(" "),
+            Segment(f"    {rule.position:>4} ", dim),
+            Segment(f"{owner_name(rule.owner):<{OWNER_CELLS}} ", self._style(f"owner-{owner}")),
             Segment(f"{human_count(rule.packets):>5} ", counter_style),
             Segment(f"{human_count(rule.bytes):>5}", counter_style),
-            Segment("  ", overlay),
+            Segment("  "),
         ]
-        segs.extend(self._body_segments(rule, body, overlay))
+        segs.extend(self._body_segments(rule, body))
         if rule.unknown:
-            segs.append(Segment("  (partly not understood)", dim + overlay))
-        if culprit:
-            segs.append(Segment("  ◀ dropped here", self._style("drop") + overlay))
+            segs.append(Segment(PARTLY_UNKNOWN, dim))
+        return segs
+
+    def _culprit_styles(self) -> tuple[Style, Style]:
+        """The culprit row's one style (every cell the same readable colours), and its bold form for the
+        ✘, the target and the marker."""
+        base = self._style("culprit")
+        return base, base + Style(bold=True)
+
+    def _culprit_segments(self, key: RowKey, rule: Rule, body: str, fit: int | None) -> list[Segment]:
+        base, strong = self._culprit_styles()
+        tail = (PARTLY_UNKNOWN if rule.unknown else "") + DROPPED_HERE
+        target = f"-j {safe(rule.target.name)}" if rule.target is not None else ""
+        if fit is not None:
+            body = shorten_middle(body, max(fit - RULE_PREFIX - len(tail), CULPRIT_MIN_CELLS), target)
+        counter_style = self._counter_style(key, base)
+        if counter_style is not base:
+            counter_style = base + counter_style
+        segs = [
+            Segment("✘", strong),
+            Segment(f"    {rule.position:>4} ", base),
+            Segment(f"{owner_name(rule.owner):<{OWNER_CELLS}} ", base),
+            Segment(f"{human_count(rule.packets):>5} ", counter_style),
+            Segment(f"{human_count(rule.bytes):>5}", counter_style),
+            Segment("  ", base),
+        ]
+        at = body.rfind(target) if target else -1
+        if at >= 0:
+            segs += [
+                Segment(body[:at], base),
+                Segment(target, strong),
+                Segment(body[at + len(target) :], base),
+            ]
+        else:
+            segs.append(Segment(body, base))
+        if rule.unknown:
+            segs.append(Segment(PARTLY_UNKNOWN, base))
+        segs.append(Segment(DROPPED_HERE, strong))
         return segs
 
     def _counter_style(self, key: RowKey, default: Style) -> Style:
@@ -541,13 +602,13 @@ class FirewallView(ScrollView, can_focus=True):
             return self._style("moved")
         return default
 
-    def _body_segments(self, rule: Rule, body: str, overlay: Style) -> Iterable[Segment]:
+    def _body_segments(self, rule: Rule, body: str) -> Iterable[Segment]:
         """The rule text (escaped) with its target coloured by what it does."""
         name = safe(rule.target.name) if rule.target is not None else ""
         marker = f"-j {name}" if name else ""
         at = body.rfind(marker) if marker else -1
         if at < 0:
-            yield Segment(body, overlay)
+            yield Segment(body)
             return
         if name in DROPPING_TARGETS:
             style = self._style("drop")
@@ -555,6 +616,6 @@ class FirewallView(ScrollView, can_focus=True):
             style = self._style("accept")
         else:
             style = self._style("jump")
-        yield Segment(body[:at], overlay)
-        yield Segment(marker, style + overlay)
-        yield Segment(body[at + len(marker) :], overlay)
+        yield Segment(body[:at])
+        yield Segment(marker, style)
+        yield Segment(body[at + len(marker) :])

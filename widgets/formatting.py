@@ -7,6 +7,8 @@ Everything from the host reaches the screen through `clip`, `host_text` or `dock
 from __future__ import annotations
 
 from rich.cells import cell_len, set_cell_size
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
 from rich.style import StyleType
 from rich.text import Text
 
@@ -17,16 +19,11 @@ from dockwire.text import safe
 #: longer ones end in an ellipsis there, and the detail pane shows them whole.
 NAME_CELLS = 40
 
-#: Who wrote a rule, as the firewall probe names it, and the short badge shown for it.
-OWNER_BADGES: dict[str, str] = {
-    "docker": "docker",
-    "user": "user",
-    "ufw": "ufw",
-    "firewalld": "fwalld",
-    "dockwire": "dwire",
-    "kube": "kube",
-    "other": "other",
-}
+#: Who wrote a rule, as the firewall probe names it (probes/firewall_owner.py). Every pane shows these words
+#: as they are, never an abbreviation ("dockwire", not "dwire"): the firewall pane's owner column is as wide
+#: as the longest of them.
+OWNERS = ("docker", "user", "ufw", "firewalld", "dockwire", "kube", "other")
+OWNER_CELLS = max(len(owner) for owner in OWNERS)
 
 #: Targets whose verdict ends a packet's journey badly / well.
 DROPPING_TARGETS = frozenset({"DROP", "REJECT", "drop", "reject"})
@@ -69,8 +66,88 @@ def human_count(value: int) -> str:
     return f"{scaled:.0f}E"
 
 
-def owner_badge(owner: str) -> str:
-    return OWNER_BADGES.get(owner, owner[:6] or "other")
+def owner_name(owner: str) -> str:
+    """Who wrote a rule, the same word in every pane: the probe's own name, escaped (an unknown one is cut
+    to the owner column, `OWNER_CELLS`)."""
+    return clip(owner or "other", OWNER_CELLS)
+
+
+#: The name the other panes import; the same function (there is no short form any more).
+owner_badge = owner_name
+
+
+def _head(text: str, cells: int) -> str:
+    """The longest start of `text` that fits in `cells` cells."""
+    taken = 0
+    for i, char in enumerate(text):
+        taken += cell_len(char)
+        if taken > cells:
+            return text[:i]
+    return text
+
+
+def _tail(text: str, cells: int) -> str:
+    """The longest end of `text` that fits in `cells` cells."""
+    taken = 0
+    for i in range(len(text) - 1, -1, -1):
+        taken += cell_len(text[i])
+        if taken > cells:
+            return text[i + 1 :]
+    return text
+
+
+def middle_cut(text: str, cells: int, keep_end: str = "") -> tuple[int, int] | None:
+    """Where to cut `text` so that its start, "…" and its end fit in `cells` cells: (end of the start,
+    beginning of the end) as indexes into `text`, or None when it fits whole. The end is never cut off.
+    With a `keep_end` clause ("-j DROP") in the text, the start (what a rule matches) gets two thirds of the
+    room and the end at least that whole clause (while it leaves the start a third); else half each."""
+    if cell_len(text) <= cells:
+        return None
+    room = max(cells - 1, 0)
+    tail_cells = (room + 1) // 2
+    at = text.rfind(keep_end) if keep_end else -1
+    if at >= 0:
+        tail_cells = max(room // 3, min(cell_len(text[at:]), room - room // 3))
+    tail = _tail(text, tail_cells)
+    head = _head(text, room - cell_len(tail))
+    # Cut at the spaces next to the cut: "-p tcp…-j DROP", not "-p tcp …  -j DROP".
+    return len(head.rstrip()), len(text) - len(tail.lstrip())
+
+
+def shorten_middle(text: str, cells: int, keep_end: str = "") -> str:
+    """`text` (already escaped) in at most `cells` cells, its MIDDLE replaced by "…": the start (what a rule
+    matches) and the end (its target) stay, the end is never cut off (see `middle_cut`)."""
+    cut = middle_cut(text, cells, keep_end)
+    return text if cut is None else f"{text[: cut[0]]}…{text[cut[1] :]}"
+
+
+class FitLine:
+    """One line that fits the width it is drawn at: `before`, then `body` shortened in its middle as far as
+    needed, then `after` (a marker such as "◀ dropped here" that must stay visible). A Rich renderable, so
+    the width is the pane's at the moment it is drawn."""
+
+    def __init__(self, before: Text, body: Text, after: Text, keep_end: str = "") -> None:
+        self.before = before
+        self.body = body
+        self.after = after
+        self.keep_end = keep_end
+
+    def fitted(self, width: int) -> Text:
+        before = self.before if width - self.after.cell_len - self.before.cell_len >= 8 else Text("")
+        room = width - before.cell_len - self.after.cell_len
+        body = self.body
+        cut = middle_cut(body.plain, max(room, 1), self.keep_end)
+        if cut is not None:
+            body = Text.assemble(body[: cut[0]], ("…", body.style), body[cut[1] :], style=body.style)
+        return Text.assemble(before, body, self.after, no_wrap=True, overflow="crop")
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield self.fitted(options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        whole = self.before.cell_len + self.body.cell_len + self.after.cell_len
+        least = self.after.cell_len + 2
+        return Measurement(min(least, options.max_width), min(whole, options.max_width))
 
 
 def rule_body(rule: Rule) -> str:

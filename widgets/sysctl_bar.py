@@ -44,7 +44,13 @@ def sysctl_chips(model: HostModel) -> tuple[Text, bool]:
             chip("ipv6 fwd", str(s.ipv6_forwarding), "ok")
     fw = model.firewall
     backend = fw.iptables_backend or ("none" if "firewall" not in model.stale else "not read")
-    chip("iptables", backend, "ok" if fw.iptables_backend else "unknown")
+    if len(fw.iptables_sources_with_rules()) > 1:
+        # The kernel applies both; `iptables` shows one: say which, so a fix goes to the right one.
+        shown = "nf_tables" if fw.iptables_backend == "nft" else "legacy"
+        chip("iptables", f"legacy + nf_tables hold rules (`iptables` is {shown})", "warn")
+        alarm = True
+    else:
+        chip("iptables", backend, "ok" if fw.iptables_backend else "unknown")
     if fw.warnings:
         chip("fw", fw.warnings[0], "warn")
     return text, alarm

@@ -77,9 +77,12 @@ class _Builder:
         self.model = model
         self.marks = marks
         self.sharers: dict[str, list[Container]] = {}
+        known = {c.id for c in model.containers}
         for c in model.containers:
-            if c.netns_owner:
+            # A sharer whose owner is not in the model is shown on its own, with the loose ones.
+            if c.netns_owner and c.netns_owner in known and c.netns_owner != c.id:
                 self.sharers.setdefault(c.netns_owner, []).append(c)
+        self.shown_with_owner = {c.id for group in self.sharers.values() for c in group}
         self.veth_by_container: dict[tuple[str, str], VethPair] = {}
         for pair in model.veths:
             if pair.container_id:
@@ -106,11 +109,29 @@ class _Builder:
                 children.append(self.leaf(key, "address", "dns", "dns " + " ".join(map(clip, names))))
         for text in dict.fromkeys(port_text(port) for port in container.ports):
             children.append(self.leaf(key, "port", text, f"port {text}"))
-        for sharer in sorted(self.sharers.get(container.id, []), key=lambda c: c.name):
-            node = self.container(sharer, key, None)
-            node.label = Text.assemble(node.label, (f"  shares {clip(container.name)}'s netns", "dim"))
-            children.append(node)
         return NodeSpec(key, _container_label(container, endpoint, self.marks), ref, children)
+
+    def members(
+        self,
+        container: Container,
+        parent_key: str,
+        endpoint: Endpoint | None,
+        seen: frozenset[str] = frozenset(),
+    ) -> list[NodeSpec]:
+        """The container's node, then (right under it, at its level) the containers that share its network
+        namespace (`--network container:X`): their packets leave by the same interfaces."""
+        nodes = [self.container(container, parent_key, endpoint)]
+        seen = seen | {container.id}
+        for sharer in sorted(self.sharers.get(container.id, []), key=lambda c: c.name):
+            if sharer.id in seen:
+                continue
+            for node in self.members(sharer, parent_key, None, seen):
+                if node.ref.ident == sharer.id:
+                    node.label = Text.assemble(
+                        node.label, (f"  (shares {clip(container.name)}'s network)", "dim")
+                    )
+                nodes.append(node)
+        return nodes
 
     def leaf(self, parent_key: str, kind: str, ident: str, label: str) -> NodeSpec:
         key = f"{parent_key}/{kind}:{ident}"
@@ -138,7 +159,7 @@ class _Builder:
         for container, endpoint in sorted(members, key=lambda m: (m[1].ip == "", m[0].name)):
             pair = self.veth_by_container.get((container.id, network.bridge)) if network.bridge else None
             if pair is None:
-                children.append(self.container(container, key, endpoint))
+                children.extend(self.members(container, key, endpoint))
                 continue
             veth_key = f"{key}/veth:{pair.host_ifname}"
             veth_label = host_text(
@@ -150,7 +171,7 @@ class _Builder:
                     veth_key,
                     veth_label,
                     NodeRef("veth", pair.host_ifname, veth_key),
-                    [self.container(container, veth_key, endpoint)],
+                    self.members(container, veth_key, endpoint),
                     expand=True,
                 )
             )
@@ -179,10 +200,11 @@ class _Builder:
             children.append(
                 self.group(
                     "host", "host network", "share the host's stack",
-                    [self.container(c, "group:host", None) for c in sorted(host_mode, key=lambda c: c.name)],
+                    [n for c in sorted(host_mode, key=lambda c: c.name)
+                     for n in self.members(c, "group:host", None)],
                 )
             )  # fmt: skip
-        placed |= {c.id for c in host_mode} | {c.id for c in model.containers if c.netns_owner}
+        placed |= {c.id for c in host_mode} | self.shown_with_owner
         loose = [c for c in model.containers if c.id not in placed]
         no_net = [c for c in loose if c.network_mode == "none" or c.state == "running"]
         stopped = [c for c in loose if c not in no_net]
@@ -190,13 +212,17 @@ class _Builder:
             children.append(
                 self.group(
                     "none", "no network", "loopback only",
-                    [self.container(c, "group:none", None) for c in sorted(no_net, key=lambda c: c.name)],
+                    [n for c in sorted(no_net, key=lambda c: c.name)
+                     for n in self.members(c, "group:none", None)],
                 )
             )  # fmt: skip
         if stopped:
             group = self.group(
                 "stopped", "not running", "no namespace",
-                [self.container(c, "group:stopped", None) for c in sorted(stopped, key=lambda c: c.name)],
+                [
+                    n for c in sorted(stopped, key=lambda c: c.name)
+                    for n in self.members(c, "group:stopped", None)
+                ],
             )  # fmt: skip
             group.expand = False
             children.append(group)
@@ -232,12 +258,43 @@ def build_topology(model: HostModel, marks: Marks | None = None) -> NodeSpec:
     return _Builder(model, marks or Marks()).build()
 
 
+def spec_matches(spec: NodeSpec, words: list[str]) -> bool:
+    haystack = f"{spec.label.plain} {spec.ref.ident}".lower()
+    return all(word in haystack for word in words)
+
+
+def filter_specs(specs: list[NodeSpec], needle: str) -> tuple[list[NodeSpec], set[str], list[str]]:
+    """The branches that lead to a node matching every word of `needle` (a matching node keeps its whole
+    subtree), the keys of the nodes to open on the way there, and the matching nodes' keys in order."""
+    words = needle.lower().split()
+    opened: set[str] = set()
+    hits: list[str] = []
+
+    def prune(nodes: list[NodeSpec]) -> list[NodeSpec]:
+        kept: list[NodeSpec] = []
+        for spec in nodes:
+            if spec_matches(spec, words):
+                hits.append(spec.key)
+                kept.append(spec)
+                continue
+            children = prune(spec.children)
+            if children:
+                opened.add(spec.key)
+                kept.append(NodeSpec(spec.key, spec.label, spec.ref, children, expand=True))
+        return kept
+
+    return prune(specs), opened, hits
+
+
 class TopologyTree(Tree[NodeRef]):
     """Host, networks, veth pairs and containers as a tree, kept in sync with the model."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
+        # home/end/pageup/pagedown move the cursor already (Tree's own actions).
+        Binding("g", "scroll_home", "First", show=False),
+        Binding("G", "scroll_end", "Last", show=False),
     ]
 
     class RefHighlighted(Message):
@@ -249,6 +306,11 @@ class TopologyTree(Tree[NodeRef]):
         super().__init__("host", data=NodeRef("host", "", "host"), id=id, classes=classes)
         self.guide_depth = 2
         self._by_key: dict[str, TreeNode[NodeRef]] = {}
+        #: Show only the branches leading to nodes that match every word of it ("" shows everything).
+        self.filter_text = ""
+        self._model = HostModel()
+        self._marks: Marks | None = None
+        self._jump_to_match = False
 
     @property
     def highlighted_ref(self) -> NodeRef | None:
@@ -256,23 +318,41 @@ class TopologyTree(Tree[NodeRef]):
         return node.data if node is not None else None
 
     def show(self, model: HostModel, marks: Marks | None = None) -> None:
-        spec = build_topology(model, marks)
+        self._model = model
+        if marks is not None:
+            self._marks = marks
+        spec = build_topology(model, self._marks)
+        children, opened, hits = spec.children, set[str](), list[str]()
+        if self.filter_text.strip():
+            children, opened, hits = filter_specs(spec.children, self.filter_text)
         cursor_key = self.highlighted_ref.key if self.highlighted_ref else None
         top = self.scroll_y
         self.root.set_label(spec.label)
         self.root.data = spec.ref
         if not self.root.is_expanded and not self._by_key:
             self.root.expand()
-        self._sync(self.root, spec.children)
+        self._sync(self.root, children)
         self._by_key = {node.data.key: node for node in self._walk(self.root) if node.data is not None}
-        if cursor_key and cursor_key in self._by_key:
+        for key in opened:
+            self._by_key[key].expand()
+        jump, self._jump_to_match = self._jump_to_match, False
+        if jump and hits and cursor_key not in hits:
+            # A new filter: the cursor goes to the first match (unless it is on one already).
+            self.call_after_refresh(self._restore, self._by_key[hits[0]], None)
+        elif cursor_key and cursor_key in self._by_key:
             node = self._by_key[cursor_key]
             self.call_after_refresh(self._restore, node, top)
 
-    def _restore(self, node: TreeNode[NodeRef], top: float) -> None:
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self._jump_to_match = True
+        self.show(self._model)
+
+    def _restore(self, node: TreeNode[NodeRef], top: float | None) -> None:
         if node.line >= 0 and node.line != self.cursor_line:
             self.move_cursor(node, animate=False)
-        self.scroll_to(y=top, animate=False)
+        if top is not None:
+            self.scroll_to(y=top, animate=False)
 
     def _walk(self, node: TreeNode[NodeRef]) -> Iterable[TreeNode[NodeRef]]:
         yield node

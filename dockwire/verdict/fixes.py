@@ -52,21 +52,12 @@ def _connect_target(ctx: EngineContext, dst: Container) -> Network | None:
     return nets[0] if nets else None
 
 
-def backends_with_rules(firewall: Firewall) -> set[str]:
-    """The iptables backends ("iptables-nft", "iptables-legacy") that hold at least one rule."""
-    return {
-        t.source
-        for t in firewall.tables
-        if t.source.startswith("iptables") and any(c.rules for c in t.chains)
-    }
-
-
 def iptables_tool(table: Table, firewall: Firewall) -> str:
     """The iptables binary that reaches this table's backend: plain `iptables`/`ip6tables` when that is the
     backend it points at and no other backend holds rules; else the explicit `-nft` or `-legacy` one."""
     tool = "ip6tables" if table.family == "ip6" else "iptables"
     points_at = "iptables-legacy" if firewall.iptables_backend == "legacy" else "iptables-nft"
-    if table.source == points_at and len(backends_with_rules(firewall)) < 2:
+    if table.source == points_at and len(firewall.iptables_sources_with_rules()) < 2:
         return tool
     return f"{tool}-legacy" if table.source == "iptables-legacy" else f"{tool}-nft"
 
