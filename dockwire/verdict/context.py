@@ -37,6 +37,8 @@ class EngineContext:
     container_routing: dict[str, RoutingTables] = field(default_factory=dict)
     # Container id -> its namespace view (dockwire.verdict.namespaces.ContainerView), built on first use.
     views: dict[str, Any] = field(default_factory=dict)
+    # Names of the host's bridges: those of bridge networks and every recorded Linux bridge.
+    bridge_names: frozenset[str] = frozenset()
 
     def owner(self, container: Container) -> Container:
         """The container whose network namespace `container` uses (itself unless container:X)."""
@@ -92,6 +94,9 @@ def build_context(model: HostModel) -> EngineContext:
             ctx.veth_by_container[(pair.container_id, pair.container_ifname)] = pair
     ctx.by_id = {c.id: c for c in model.containers}
     ctx.host_ifaces = {i.name: i for i in model.host.interfaces}
+    ctx.bridge_names = frozenset(
+        [n.bridge for n in model.networks if n.bridge] + [b.name for b in model.bridges]
+    )
     for c in model.containers:
         if c.netns_owner or c.network_mode == "host":
             continue

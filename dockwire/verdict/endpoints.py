@@ -90,10 +90,29 @@ def container_by_ip(model: HostModel, addr: str) -> Container | None:
     return None
 
 
+# The exact names and ids of the last few models' containers (a matrix asks for each one thousands of times).
+_BY_NAME: list[tuple[HostModel, dict[str, list[Container]]]] = []
+_BY_NAME_SIZE = 4
+
+
+def _by_name(model: HostModel) -> dict[str, list[Container]]:
+    """Name or id -> the containers with that exact name or id, in model order."""
+    for cached, found in _BY_NAME:
+        if cached is model:
+            return found
+    index: dict[str, list[Container]] = {}
+    for c in model.containers:
+        for key in dict.fromkeys((c.name, c.id)):
+            index.setdefault(key, []).append(c)
+    _BY_NAME.insert(0, (model, index))
+    del _BY_NAME[_BY_NAME_SIZE:]
+    return index
+
+
 def find_container(model: HostModel, ident: str) -> Container:
     """A container by exact name, id, or unique id/name prefix; EndpointError otherwise."""
     ident = ident.lstrip("/")
-    exact = [c for c in model.containers if ident in (c.name, c.id)]
+    exact = _by_name(model).get(ident, [])
     if len(exact) == 1:
         return exact[0]
     by_id = [c for c in model.containers if len(ident) >= 3 and c.id.startswith(ident)]

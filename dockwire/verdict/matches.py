@@ -8,7 +8,8 @@ which makes the verdict "uncertain" and names the rule, rather than guessing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from ipaddress import IPv4Address
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
 
 from dockwire.model import Match
 from dockwire.verdict.packet import Packet
@@ -17,7 +18,8 @@ from dockwire.verdict.values import (
     address_predicate,
     icmp_type,
     iface_matches,
-    port_in,
+    parse_network,
+    port_range,
     protocol,
     split_list,
 )
@@ -72,13 +74,17 @@ def _ports(items: list[str], which: str, sets: Sets) -> Test:
     resolved = _resolve(items, sets)
     if resolved is None:
         return _unknown
-    for item in resolved:
-        port_in(0, [item])  # validate now: raises Unparsable
+    # Parsed now (raises Unparsable), so a walk never parses or looks up a cache.
+    ranges = tuple(port_range(item) for item in resolved)
+    dport = which == "dport"
 
     def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
         if pkt.proto not in ("tcp", "udp", "sctp"):
             return False
-        return port_in(pkt.dport if which == "dport" else pkt.sport, resolved)
+        port = pkt.dport if dport else pkt.sport
+        if port is None:
+            return False
+        return any(low <= port <= high for low, high in ranges)
 
     return test
 
@@ -372,3 +378,138 @@ def compile_match(m: Match, sets: Sets | None = None) -> Test:
     if m.module != "nft" and m.negated:
         return _negate(test)
     return test
+
+
+# --- guards: what a match needs of a packet, for the rule index -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """A necessary condition of one match: its test answers False unless the packet's `field` is in `keys`.
+
+    Fields: "src"/"dst" (keys: (prefix length, network as int)), "iif"/"oif" (keys: interface names;
+    `prefixes`: wildcard patterns without their `+`/`*`, letting through any non-empty name they start),
+    "proto" (protocol names), "dport" (port numbers). `rank` orders guards by how few packets they let through
+    (lower is more selective). The rule index (`dockwire.verdict.ruleindex`) skips a rule whose guard does not
+    let the packet through; that is exact because a rule with one False test never matches.
+    """
+
+    field: str
+    keys: frozenset[object]
+    rank: int
+    prefixes: frozenset[str] = frozenset()
+
+
+# Wider port ranges are not expanded into a guard (another of the rule's matches may still guard it).
+MAX_GUARD_PORTS = 16
+
+
+def _address_guard(field: str, items: list[str], sets: Sets) -> Guard | None:
+    """Mirrors `_addresses`/`address_predicate`: an address matches iff (length, address & mask) is a key."""
+    resolved = _resolve(items, sets)
+    if resolved is None:
+        return None
+    keys: set[object] = set()
+    for item in resolved:
+        text = item.strip().strip('"')
+        if "-" in text and "/" not in text:
+            return None  # a range: not indexed
+        net = parse_network(text)
+        if isinstance(net, IPv4Network):  # an IPv6 item never matches an IPv4 packet
+            keys.add((net.prefixlen, int(net.network_address)))
+    exact = all(k[0] == 32 for k in keys)  # type: ignore[index]
+    return Guard(field, frozenset(keys), 0 if exact else 3)
+
+
+def _iface_guard(field: str, patterns: list[str]) -> Guard:
+    """Mirrors `_iface`: the exact names, and the wildcard patterns as prefixes of a non-empty name."""
+    exact = frozenset(p.strip('"') for p in patterns if not p.endswith(("+", "*")))
+    prefixes = frozenset(p.strip('"')[:-1] for p in patterns if p.endswith(("+", "*")))
+    return Guard(field, exact, 4 if prefixes else 2, prefixes)
+
+
+def _protocol_guard(items: list[str]) -> Guard | None:
+    """Mirrors `_protocol`."""
+    wanted = {protocol(i) for i in items}
+    if "all" in wanted:
+        return None
+    return Guard("proto", frozenset(wanted), 5)
+
+
+def _ports_guard(items: list[str], sets: Sets) -> Guard | None:
+    """Mirrors `_ports` for destination ports: False for a port outside the items (and for no port)."""
+    resolved = _resolve(items, sets)
+    if resolved is None:
+        return None
+    keys: set[object] = set()
+    for item in resolved:
+        low, high = port_range(item)
+        if high - low >= MAX_GUARD_PORTS:
+            return None
+        keys.update(range(low, high + 1))
+    return Guard("dport", frozenset(keys), 1)
+
+
+def _iptables_guard(m: Match, sets: Sets) -> Guard | None:
+    """The dispatch of `_iptables`, in the same order, for the options a guard covers."""
+    items = split_list(m.args)
+    opt, mod = m.option, m.module
+    if opt in ("-s", "--source", "-d", "--destination"):
+        return _address_guard("src" if opt in ("-s", "--source") else "dst", items, sets)
+    if opt in ("-i", "--in-interface"):
+        return _iface_guard("iif", items)
+    if opt in ("-o", "--out-interface"):
+        return _iface_guard("oif", items)
+    if opt in ("-p", "--protocol"):
+        return _protocol_guard(items)
+    if opt in ("-f", "--fragment") or mod == "comment":
+        return None
+    if opt in ("--dport", "--destination-port", "--dports", "--destination-ports"):
+        return _ports_guard(items, sets)
+    if mod == "set" and opt == "--match-set":
+        return _ipset_guard(m.args, sets)
+    return None
+
+
+def _ipset_guard(args: list[str], sets: Sets) -> Guard | None:
+    """Mirrors `_ipset` (one-dimension sets of addresses, as an address guard on their members)."""
+    name, dirs = args[0], split_list([args[1]])
+    members = sets.get(name)
+    if members is None or len(dirs) != 1 or dirs[0] not in ("src", "dst"):
+        return None
+    return _address_guard(dirs[0], members, {})
+
+
+def _nft_guard(m: Match, sets: Sets) -> Guard | None:
+    """The dispatch of `_nft`/`_nft_value_test` for the left-hand sides a guard covers (positive only)."""
+    lhs = _strip_meta(m.option)
+    items = split_list(m.args) if m.args else []
+    if m.negated or m.op.strip() not in ("==", "in", "", "eq"):
+        return None
+    if lhs in ("iifname", "iif"):
+        return _iface_guard("iif", items)
+    if lhs in ("oifname", "oif"):
+        return _iface_guard("oif", items)
+    if lhs in ("ip saddr", "ip daddr"):
+        return _address_guard("src" if lhs == "ip saddr" else "dst", items, sets)
+    if lhs in ("ip protocol", "l4proto", "ct protocol", "ct original protocol"):
+        return _protocol_guard(items)
+    if lhs in ("tcp dport", "udp dport", "th dport", "sctp dport"):
+        return _ports_guard(items, sets)
+    return None
+
+
+def guard_of(m: Match, test: Test, sets: Sets | None = None) -> Guard | None:
+    """The guard of a match compiled (by `compile_match`, with the same sets) to `test`, or None.
+
+    None whenever the test could answer anything but False outside a key set: unknown or unparsable
+    matches (compiled to the unknown test), negations, wildcards, ranges, "all" protocols.
+    """
+    if test is _unknown or not m.known:
+        return None
+    if m.module != "nft" and m.negated:
+        return None
+    try:
+        return _nft_guard(m, sets or {}) if m.module == "nft" else _iptables_guard(m, sets or {})
+    except (Unparsable, ValueError, IndexError):
+        return None

@@ -11,9 +11,10 @@ from msgspec import Struct, field
 from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel
 from dockwire.text import safe, shorten
+from dockwire.verdict.context import EngineContext, context_for
 from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.records import ALLOWED, BLOCKED
-from dockwire.verdict.verdict import evaluate
+from dockwire.verdict.verdict import evaluate_in
 
 CELL_WIDTH = 18
 #: Names longer than this end in an ellipsis in the text grid (`--json` has them whole).
@@ -79,27 +80,44 @@ def _culprit(v: object) -> str:
 
 
 def build_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
+    """Every ordered pair of (running) containers: ICMP, then each published or exposed port of the dst.
+
+    Each check is exactly the `evaluate` verdict of that pair (its verdict, culprit and reason). Shared
+    between pairs: one engine context (rules compiled and indexed once, see `dockwire.verdict.ruleindex`;
+    routing lookups remembered), the endpoints and port lists; and a check's verdict is assembled without the
+    path, rule list and fix it does not show.
+    """
     containers = [c for c in model.containers if include_stopped or c.state in ("running", "")]
+    ctx = context_for(model)
+    endpoints = [Endpoint("container", c.name, container=c) for c in containers]
+    questions = [[("icmp", None), *ports_of(_port_owner(model, c))] for c in containers]
     cells = []
-    for src in containers:
-        src_ep = Endpoint("container", src.name, container=src)
-        for dst in containers:
+    for src, src_ep in zip(containers, endpoints, strict=True):
+        for dst, dst_ep, wanted in zip(containers, endpoints, questions, strict=True):
             if dst.id == src.id:
                 continue
-            dst_ep = Endpoint("container", dst.name, container=dst)
-            checks = []
-            owner = model.container(dst.netns_owner) if dst.netns_owner else dst
-            try:
-                for proto, port in [("icmp", None), *ports_of(owner or dst)]:
-                    v = evaluate(model, src_ep, dst_ep, proto, port)
-                    checks.append(
-                        Check(proto=proto, port=port, verdict=v.verdict, culprit=_culprit(v), reason=v.reason)
-                    )
-            except DockwireError as exc:
-                cells.append(Cell(src=src.name, dst=dst.name, checks=checks, error=str(exc)))
-                continue
-            cells.append(Cell(src=src.name, dst=dst.name, checks=checks))
+            cells.append(_cell(ctx, src_ep, dst_ep, wanted))
     return Matrix(containers=[c.name for c in containers], cells=cells)
+
+
+def _port_owner(model: HostModel, c: Container) -> Container:
+    """The container whose ports a container:X container's checks use (its namespace owner, when known)."""
+    owner = model.container(c.netns_owner) if c.netns_owner else c
+    return owner or c
+
+
+def _cell(ctx: EngineContext, src: Endpoint, dst: Endpoint, wanted: list[tuple[str, int | None]]) -> Cell:
+    assert src.container is not None and dst.container is not None
+    checks = []
+    try:
+        for proto, port in wanted:
+            v = evaluate_in(ctx, src, dst, proto, port, detail=False)
+            checks.append(
+                Check(proto=proto, port=port, verdict=v.verdict, culprit=_culprit(v), reason=v.reason)
+            )
+    except DockwireError as exc:
+        return Cell(src=src.container.name, dst=dst.container.name, checks=checks, error=str(exc))
+    return Cell(src=src.container.name, dst=dst.container.name, checks=checks)
 
 
 def matrix_json(m: Matrix) -> bytes:

@@ -13,6 +13,7 @@ from ipaddress import IPv4Address
 
 from dockwire.verdict.packet import Packet
 from dockwire.verdict.routing import primary_address
+from dockwire.verdict.ruleindex import Positions
 from dockwire.verdict.ruleset import NAT_PRIORITY, BaseChain, CompiledChain, CompiledRule, RuleSet
 from dockwire.verdict.targets import Action, apply_mark
 from dockwire.verdict.values import iface_matches
@@ -56,10 +57,20 @@ class HookResult:
 @dataclass(slots=True)
 class _Branch:
     packet: Packet
-    stack: list[list]  # [compiled chain, next rule index]
+    stack: list[list]  # frames of `_frame`
     hits: list[Hit]
     assumptions: list[tuple[Hit, bool]]
     nat: list[Hit]
+
+
+def _frame(chain: CompiledChain, pkt: Packet, where: Where) -> list:
+    """A walk's position in one chain: [chain, next rule index, candidate positions or None, next candidate].
+
+    The candidates are the rules `pkt` can match (`RuleIndex.candidates`); they stay right while the walk is
+    in the chain: the fields the index looks at do not change there (interfaces never change during a walk;
+    addresses, protocol and ports only by NAT, which ends the base chain)."""
+    index = chain.index
+    return [chain, 0, None if index is None else index.candidates(pkt, where), 0]
 
 
 def _test_rule(rule: CompiledRule, pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
@@ -154,7 +165,11 @@ class HookWalker:
 
     def _walk_base(self, base: BaseChain, where: Where, state: HookResult) -> list[HookResult]:
         start = _Branch(
-            state.packet, [[base.compiled, 0]], list(state.hits), list(state.assumptions), list(state.nat)
+            state.packet,
+            [_frame(base.compiled, state.packet, where)],
+            list(state.hits),
+            list(state.assumptions),
+            list(state.nat),
         )
         pending = [start]
         results: list[HookResult] = []
@@ -163,18 +178,30 @@ class HookWalker:
             br = pending.pop()
             outcome = None
             while outcome is None:
+                # `steps` counts every rule a full walk would look at, skipped ones included, so that the step
+                # limit ends exactly the walks it always ended.
                 steps += 1
-                if steps > MAX_STEPS:
-                    return [HookResult("UNKNOWN", state.packet, note="rule walk did not finish (loop?)")]
                 frame = br.stack[-1]
                 chain: CompiledChain = frame[0]
-                if frame[1] >= len(chain.rules):
+                candidates: Positions | None = frame[2]
+                if candidates is None:
+                    at = frame[1]
+                elif frame[3] < len(candidates):
+                    at = candidates[frame[3]]
+                    frame[3] += 1
+                    steps += at - frame[1]
+                else:
+                    at = len(chain.rules)
+                    steps += at - frame[1]
+                if steps > MAX_STEPS:
+                    return [HookResult("UNKNOWN", state.packet, note="rule walk did not finish (loop?)")]
+                if at >= len(chain.rules):
                     br.stack.pop()
                     if not br.stack:
                         outcome = self._policy(base, where, br)
                     continue
-                rule = chain.rules[frame[1]]
-                frame[1] += 1
+                rule = chain.rules[at]
+                frame[1] = at + 1
                 matched = _test_rule(rule, br.packet, where, self.facts)
                 if matched is False:
                     continue
@@ -248,9 +275,9 @@ class HookWalker:
             if target is None:
                 return _unknown(br, hit, f"chain {action.chain} not found")
             if kind == "goto":
-                br.stack[-1] = [target, 0]
+                br.stack[-1] = _frame(target, br.packet, where)
             else:
-                br.stack.append([target, 0])
+                br.stack.append(_frame(target, br.packet, where))
             return None
         if kind == "return":
             br.stack.pop()

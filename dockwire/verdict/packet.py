@@ -48,11 +48,26 @@ class Packet:
 
     def describe(self) -> str:
         """Short flow text, e.g. `tcp 172.17.0.2:40000 -> 172.17.0.3:80`."""
+        src, dst = address_text(self.src), address_text(self.dst)
         if self.proto in ("tcp", "udp"):
             sport = f":{self.sport}" if self.sport is not None else ""
             dport = f":{self.dport}" if self.dport is not None else ""
-            return f"{self.proto} {self.src}{sport} -> {self.dst}{dport}"
-        return f"{self.proto} {self.src} -> {self.dst}"
+            return f"{self.proto} {src}{sport} -> {dst}{dport}"
+        return f"{self.proto} {src} -> {dst}"
+
+
+_TEXTS: dict[IPv4Address, str] = {}
+MAX_TEXTS = 65536
+
+
+def address_text(addr: IPv4Address) -> str:
+    """`str(addr)`, remembered (a matrix writes the same few hundred addresses a million times)."""
+    text = _TEXTS.get(addr)
+    if text is None:
+        if len(_TEXTS) >= MAX_TEXTS:
+            _TEXTS.clear()
+        text = _TEXTS[addr] = str(addr)
+    return text
 
 
 @lru_cache(maxsize=16384)
@@ -70,7 +85,11 @@ EPHEMERAL_PORT = 40000
 
 def first_packet(src: str, dst: str, proto: str, port: int | None, mark: int | None = 0) -> Packet:
     """The first packet of a new flow from `src` to `dst`."""
-    s, d = ipv4(src), ipv4(dst)
+    return flow_packet(ipv4(src), ipv4(dst), proto, port, mark)
+
+
+def flow_packet(s: IPv4Address, d: IPv4Address, proto: str, port: int | None, mark: int | None = 0) -> Packet:
+    """`first_packet` for addresses already parsed."""
     if proto == "icmp":
         return Packet(
             src=s, dst=d, proto="icmp", icmp_type=ICMP_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark

@@ -16,7 +16,7 @@ from dockwire.verdict.endpoints import Endpoint
 from dockwire.verdict.hostpath import Conn, Exit, HostStack
 from dockwire.verdict.namespaces import MACVLAN_KINDS, Attachment, ContainerView, container_view
 from dockwire.verdict.notebook import Stop, Trace
-from dockwire.verdict.packet import Packet, first_packet, ipv4, reply_to
+from dockwire.verdict.packet import Packet, address_text, first_packet, ipv4, reply_to
 from dockwire.verdict.routing import LOOPBACK_NET
 
 LOCALHOST = IPv4Address("127.0.0.1")
@@ -301,7 +301,7 @@ class FlowFollower:
                 missing="macvlan-host",
                 facts={"network": att.network, "parent": att.parent, "kind": att.kind},
             )
-        owner = self.ctx.owner_by_ip.get(str(pkt.dst))
+        owner = self.ctx.owner_by_ip.get(address_text(pkt.dst))
         if owner is not None:
             other = self.view(owner)
             if any(a.kind in MACVLAN_KINDS and a.network == att.network for a in other.attachments.values()):
@@ -325,7 +325,7 @@ class FlowFollower:
         return Arrival(Place("outside", address=pkt.dst, iface=att.parent), pkt)
 
     def neighbour_on_bridge(self, bridge: str, addr: IPv4Address) -> Container | None:
-        owner = self.ctx.owner_by_ip.get(str(addr))
+        owner = self.ctx.owner_by_ip.get(address_text(addr))
         if owner is None or self.attachment_on_bridge(owner, bridge) is None:
             return None
         return owner
@@ -344,9 +344,7 @@ class FlowFollower:
             return Arrival(Place("host"), pkt)
         oif = exit_.oif
         next_hop = exit_.next_hop or pkt.dst
-        if self.ctx.model.network_by_bridge(oif) is not None or oif in {
-            b.name for b in self.ctx.model.bridges
-        }:
+        if oif in self.ctx.bridge_names:
             owner = self.neighbour_on_bridge(oif, next_hop)
             if owner is None:
                 raise Stop(
@@ -377,7 +375,7 @@ class FlowFollower:
 
     def macvlan_child(self, parent: str, addr: IPv4Address) -> tuple[Container, Attachment] | None:
         """The container with `addr` on a macvlan/ipvlan network whose parent is `parent`, if any."""
-        owner = self.ctx.owner_by_ip.get(str(addr))
+        owner = self.ctx.owner_by_ip.get(address_text(addr))
         if owner is None:
             return None
         for att in self.view(owner).attachments.values():

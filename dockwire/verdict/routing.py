@@ -10,6 +10,8 @@ from dockwire.model import Interface, Route, RoutingRule
 from dockwire.verdict.packet import ipv4
 
 LOCAL_TABLE, MAIN_TABLE, DEFAULT_TABLE = 255, 254, 253
+# Lookups remembered per table (a matrix asks the same few thousand again and again); cleared when full.
+MAX_REMEMBERED = 65536
 LOOPBACK_NET = IPv4Network("127.0.0.0/8")
 UNROUTABLE_TYPES = ("blackhole", "unreachable", "prohibit")
 # The policy rules of a namespace nobody changed: local, main, default.
@@ -98,6 +100,13 @@ class RoutingTables:
         self.broadcasts = {
             net.network_address for net, r in self.tables.get(LOCAL_TABLE, []) if r.type == "broadcast"
         }
+        # A lookup reads the source, input interface and mark only through policy rules that name them, so
+        # remembered results are keyed by those only when some rule does.
+        self._by_src = any(r.src for r in self.rules)
+        self._by_iif = any(r.iif for r in self.rules)
+        self._by_mark = any(r.fwmark for r in self.rules)
+        self._lookups: dict[tuple[object, ...], RouteResult] = {}
+        self._types: dict[IPv4Address, str] = {}
 
     def is_local(self, addr: IPv4Address) -> bool:
         if addr in self.local_addresses or addr in LOOPBACK_NET:
@@ -106,6 +115,14 @@ class RoutingTables:
 
     def addr_type(self, addr: IPv4Address) -> str:
         """The kernel's address type (as `-m addrtype` names it) of `addr` in this namespace."""
+        found = self._types.get(addr)
+        if found is None:
+            if len(self._types) >= MAX_REMEMBERED:
+                self._types.clear()
+            found = self._types[addr] = self._addr_type(addr)
+        return found
+
+    def _addr_type(self, addr: IPv4Address) -> str:
         if self.is_local(addr):
             return "LOCAL"
         if addr.is_multicast:
@@ -126,6 +143,20 @@ class RoutingTables:
         self, dst: IPv4Address, src: IPv4Address | None = None, iif: str = "", mark: int | None = 0
     ) -> RouteResult:
         """The route the kernel would pick for `dst` (policy rules, then longest prefix per table)."""
+        key = (
+            dst,
+            src if self._by_src else None,
+            iif if self._by_iif else "",
+            mark if self._by_mark else 0,
+        )
+        found = self._lookups.get(key)
+        if found is None:
+            if len(self._lookups) >= MAX_REMEMBERED:
+                self._lookups.clear()
+            found = self._lookups[key] = self._lookup(dst, src, iif, mark)
+        return found
+
+    def _lookup(self, dst: IPv4Address, src: IPv4Address | None, iif: str, mark: int | None) -> RouteResult:
         rules = self.rules or DEFAULT_RULES
         mark_dependent = False
         for rule in rules:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dockwire.model import Chain, Firewall, Rule, Table
-from dockwire.verdict.matches import Test, compile_match
+from dockwire.verdict.matches import Guard, Test, compile_match, guard_of
+from dockwire.verdict.ruleindex import RuleIndex, build_index
 from dockwire.verdict.targets import NAT_TARGETS, Action, parse_target
 
 # iptables table -> built-in chain -> (hook, priority), as the kernel registers them.
@@ -41,6 +42,8 @@ class CompiledRule:
     rule: Rule
     tests: tuple[Test, ...]
     action: Action
+    # The most selective guard of its matches (None: no match narrows the packets it can match).
+    guard: Guard | None = None
 
 
 @dataclass(slots=True)
@@ -48,6 +51,12 @@ class CompiledChain:
     table: Table
     chain: Chain
     rules: list[CompiledRule]
+    # Which rules a packet can match (None: the chain is short or its rules unguarded; walk them all).
+    index: RuleIndex | None = None
+
+    def __post_init__(self) -> None:
+        if self.index is None:
+            self.index = build_index([r.guard for r in self.rules])
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,19 +78,25 @@ TestKey = tuple[int, str, str, tuple[str, ...], bool, str, bool]
 
 
 def compile_rule(
-    rule: Rule, sets: dict[str, list[str]], cache: dict[TestKey, Test] | None = None
+    rule: Rule, sets: dict[str, list[str]], cache: dict[TestKey, tuple[Test, Guard | None]] | None = None
 ) -> CompiledRule:
-    """A rule's conditions as tests and its target as an action; `cache` shares tests of equal conditions."""
+    """A rule's conditions as tests and its target as an action; `cache` shares tests of equal conditions.
+
+    The rule's guard is the most selective one of its matches' guards (see `dockwire.verdict.ruleindex`)."""
     tests = []
+    guard: Guard | None = None
     for m in rule.matches:
         key = (id(sets), m.module, m.option, tuple(m.args), m.negated, m.op, m.known)
-        test = cache.get(key) if cache is not None else None
-        if test is None:
+        found = cache.get(key) if cache is not None else None
+        if found is None:
             test = compile_match(m, sets)
+            found = (test, guard_of(m, test, sets))
             if cache is not None:
-                cache[key] = test
-        tests.append(test)
-    return CompiledRule(rule=rule, tests=tuple(tests), action=parse_target(rule.target, sets))
+                cache[key] = found
+        tests.append(found[0])
+        if found[1] is not None and (guard is None or found[1].rank < guard.rank):
+            guard = found[1]
+    return CompiledRule(rule=rule, tests=tuple(tests), action=parse_target(rule.target, sets), guard=guard)
 
 
 def _is_iptables(table: Table) -> bool:
@@ -109,7 +124,7 @@ class RuleSet:
         self.chains: dict[tuple[int, str], CompiledChain] = {}
         self.base: dict[tuple[str, str], list[BaseChain]] = {}
         self.rule_count = 0
-        cache: dict[TestKey, Test] = {}
+        cache: dict[TestKey, tuple[Test, Guard | None]] = {}
         for index, table in enumerate(self.tables):
             sets = firewall.ipsets if _is_iptables(table) else table.sets
             for chain in table.chains:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv4Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address, ip_network
 
 ICMP_TYPES = {
     "echo-reply": 0,
@@ -73,16 +73,25 @@ def address_predicate(text: str) -> Callable[[IPv4Address], bool]:
         except ValueError as exc:
             raise Unparsable(text) from exc
         return lambda a: isinstance(low, IPv4Address) and low <= a <= high  # type: ignore[operator]
-    try:
-        net = ip_network(text, strict=False)
-    except ValueError as exc:
-        raise Unparsable(text) from exc
+    net = parse_network(text)
     if not isinstance(net, IPv4Network):
         return lambda a: False
     if net.prefixlen == 32:
         only = net.network_address
         return lambda a: a == only
     return lambda a: a in net
+
+
+@lru_cache(maxsize=8192)
+def parse_network(text: str) -> IPv4Network | IPv6Network:
+    """An address or prefix item (already stripped) as a network, host bits ignored; Unparsable otherwise.
+
+    Shared by `address_predicate` and the rule index's guards, which parse the same item one after the other.
+    """
+    try:
+        return ip_network(text, strict=False)
+    except ValueError as exc:
+        raise Unparsable(text) from exc
 
 
 @lru_cache(maxsize=8192)

@@ -16,7 +16,7 @@ from dockwire.verdict.endpoints import Endpoint, resolve_endpoint
 from dockwire.verdict.fixes import FixInput, suggest_fix
 from dockwire.verdict.netfilter_eval import Hit
 from dockwire.verdict.notebook import Stop, Trace
-from dockwire.verdict.packet import first_packet
+from dockwire.verdict.packet import address_text, flow_packet
 from dockwire.verdict.path import Arrival, FlowFollower, Place
 from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, EndpointRef, Hop, Verdict
 
@@ -162,10 +162,10 @@ def _follow(
         return
     if src_place.kind == "host" and dst_place.kind == "host" and dst.kind == "container":
         trace.hop("netns", "both use the host's network namespace")
-    trace.dst_address = str(dst_addr)
+    trace.dst_address = address_text(dst_addr)
     src_addr = follower.source_address(src_place, dst_addr)
-    trace.src_address = str(src_addr)
-    first = first_packet(str(src_addr), str(dst_addr), proto, port)
+    trace.src_address = address_text(src_addr)
+    first = flow_packet(src_addr, dst_addr, proto, port)
     arrival, _ = follower.connection(src_place, first, "request")
     _arrived_as_asked(follower, dst, dst_place, arrival, src_place, port, proto)
     follower.answer(src_place, first, arrival, "reply")
@@ -207,7 +207,23 @@ def evaluate(
     """
     src_ep = resolve_endpoint(model, src, "src") if isinstance(src, str) else src
     dst_ep = resolve_endpoint(model, dst, "dst") if isinstance(dst, str) else dst
-    ctx = context_for(model)
+    return evaluate_in(context_for(model), src_ep, dst_ep, proto, port)
+
+
+def evaluate_in(
+    ctx: EngineContext,
+    src_ep: Endpoint,
+    dst_ep: Endpoint,
+    proto: str = "icmp",
+    port: int | None = None,
+    *,
+    detail: bool = True,
+) -> Verdict:
+    """`evaluate` on an engine context and resolved endpoints.
+
+    `detail=False` (the matrix) leaves out what only a full report shows: `path`, `matched`, `unevaluated`,
+    `fix` and `fix_note` stay empty. Every other field is what `evaluate` gives.
+    """
     if dst_ep.kind == "dns":
         return _dns_verdict(ctx, src_ep, dst_ep)
     if port is None:
@@ -219,9 +235,12 @@ def evaluate(
     try:
         _follow(ctx, trace, src_ep, dst_ep, proto, port)
     except Stop as exc:
-        stop = exc
+        # Without its traceback (never shown), the Stop does not keep the walk's frames alive in a cycle.
+        stop = exc.with_traceback(None)
         stop.direction = trace.direction
-    return _assemble(ctx, trace, src_ep, dst_ep, proto, port, stop, trace.src_address, trace.dst_address)
+    return _assemble(
+        ctx, trace, src_ep, dst_ep, proto, port, stop, trace.src_address, trace.dst_address, detail
+    )
 
 
 def _assemble(
@@ -234,6 +253,7 @@ def _assemble(
     stop: Stop | None,
     src_addr: str,
     dst_addr: str,
+    detail: bool = True,
 ) -> Verdict:
     base = Verdict(
         verdict=ALLOWED,
@@ -241,9 +261,11 @@ def _assemble(
         dst=_endpoint_ref(dst, dst_addr),
         proto=proto,
         port=port,
-        path=[Hop(direction=h.direction, kind=h.kind, text=h.text) for h in trace.hops],
-        matched=[rule_ref(r.direction, r.hit) for r in trace.hits],
-        unevaluated=_dedupe([rule_ref(r.direction, r.hit) for r in trace.harmless_unknowns]),
+        path=[Hop(direction=h.direction, kind=h.kind, text=h.text) for h in trace.hops] if detail else [],
+        matched=[rule_ref(r.direction, r.hit) for r in trace.hits] if detail else [],
+        unevaluated=(
+            _dedupe([rule_ref(r.direction, r.hit) for r in trace.harmless_unknowns]) if detail else []
+        ),
         notes=list(trace.notes),
     )
     stale = sorted(k for k in ctx.model.stale if k.startswith("firewall"))
@@ -262,8 +284,12 @@ def _assemble(
         unknown = _dedupe([rule_ref(stop.direction, h) for h in stop.unknown])
         return replace(base, verdict=UNCERTAIN, reason=f"{stop.direction}: {stop.reason}", unknown=unknown)
     culprit = rule_ref(stop.direction, stop.culprit) if stop.culprit is not None else None
-    fix = suggest_fix(
-        FixInput(ctx, src, dst, proto, port, stop.culprit, stop.missing, stop.facts, stop.direction)
+    fix = (
+        suggest_fix(
+            FixInput(ctx, src, dst, proto, port, stop.culprit, stop.missing, stop.facts, stop.direction)
+        )
+        if detail
+        else None
     )
     rule = stop.culprit.rule.rule if stop.culprit is not None and stop.culprit.rule is not None else None
     return replace(
@@ -273,8 +299,8 @@ def _assemble(
         culprit=culprit,
         rule=rule,
         missing=stop.missing,
-        fix=fix.commands,
-        fix_note=fix.note,
+        fix=fix.commands if fix is not None else [],
+        fix_note=fix.note if fix is not None else "",
     )
 
 
@@ -289,4 +315,4 @@ def _dedupe(refs: list[RuleRef]) -> list[RuleRef]:
     return out
 
 
-__all__ = ["PROTOCOLS", "Verdict", "VerdictError", "evaluate", "resolve_endpoint"]
+__all__ = ["PROTOCOLS", "Verdict", "VerdictError", "evaluate", "evaluate_in", "resolve_endpoint"]
