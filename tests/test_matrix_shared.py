@@ -448,3 +448,24 @@ def test_candidates_list_the_rules_whose_guards_let_the_packet_through() -> None
     assert at("10.1.0.1", "tcp", 80, "veth0") == (0, 1, 2, 3, 5)
     assert at("10.1.0.2", "udp", 80, "") == (1, 2, 4, 5)
     assert at("10.2.0.1", "icmp", None, "eth0") == (5,)
+
+
+def test_the_dashboards_matrix_cells_are_the_full_whys_statuses() -> None:
+    """The TUI's grid uses the light verdicts on one shared context; each cell's statuses are what a full
+    `why` of that pair and port says."""
+    from dockwire.answer import Question
+    from dockwire.tui.answers import matrix_cells, matrix_members, why
+
+    model = load(Path(__file__).parent / "fixtures" / "tui" / "lab.json")
+    members = matrix_members(model)
+    cells = {key: cell for batch in matrix_cells(model, members) for key, cell in batch.items()}
+    assert len(cells) == len(members) * (len(members) - 1)
+    for src in members:
+        for dst in members:
+            if src.id == dst.id:
+                continue
+            cell = cells[(src.id, dst.id)]
+            assert cell.icmp == why(model, Question(src.name, dst.name)).status
+            for port_text, status in cell.ports:
+                port, proto = port_text.split("/")
+                assert status == why(model, Question(src.name, dst.name, proto, int(port))).status

@@ -12,12 +12,17 @@ import msgspec
 from dockwire.answer import Answer, Question, Status
 from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel, RuleRef
-from dockwire.verdict import Verdict, evaluate
+from dockwire.verdict import Verdict, evaluate, resolve_endpoint
+from dockwire.verdict.context import context_for
+from dockwire.verdict.verdict import evaluate_in
 from dockwire.widgets.matrix import MatrixCell
 
 if TYPE_CHECKING:
     from dockwire.actions.result import ProbeResult
     from dockwire.verdict.records import Hop
+
+
+_STATUSES: dict[str, Status] = {"allowed": "allowed", "blocked": "blocked"}
 
 
 def is_root() -> bool:
@@ -37,8 +42,7 @@ def _hop(hop: Hop) -> str:
 
 def answer_from_verdict(request: Question, verdict: Verdict, banner: str = "") -> Answer:
     """Translate the engine's Verdict into what the panes show."""
-    statuses: dict[str, Status] = {"allowed": "allowed", "blocked": "blocked"}
-    status = statuses.get(verdict.verdict, "uncertain")
+    status = _STATUSES.get(verdict.verdict, "uncertain")
     return Answer(
         request=request,
         mode="static",
@@ -141,22 +145,38 @@ def matrix_members(model: HostModel) -> list[Container]:
 
 
 def matrix_cells(model: HostModel, members: list[Container]) -> Iterator[dict[tuple[str, str], MatrixCell]]:
-    """One batch of cells per source row (blocking; run it in a thread and hand each batch to the grid)."""
+    """One batch of cells per source row (blocking; run it in a thread and hand each batch to the grid).
+
+    One engine context for the whole grid and the matrix's light verdicts (no path or fix: a cell shows
+    only its status; selecting it asks the full `why`)."""
+    ctx = context_for(model)
+    ends = {}
+    for c in members:
+        try:
+            ends[c.id] = resolve_endpoint(model, c.name)
+        except DockwireError:
+            continue
+
+    def status(src: Container, dst: Container, proto: str = "icmp", port: int | None = None) -> Status:
+        if src.id not in ends or dst.id not in ends:
+            return "error"
+        try:
+            verdict = evaluate_in(ctx, ends[src.id], ends[dst.id], proto, port, detail=False)
+        except DockwireError:
+            return "error"
+        return _STATUSES.get(verdict.verdict, "uncertain")
+
     for src in members:
         row: dict[tuple[str, str], MatrixCell] = {}
         for dst in members:
             if src.id == dst.id:
                 continue
-            icmp = why(model, Question(src.name, dst.name)).status
             ports = tuple(
-                (
-                    f"{p.container_port}/{p.proto}",
-                    why(model, Question(src.name, dst.name, p.proto, p.container_port)).status,
-                )
+                (f"{p.container_port}/{p.proto}", status(src, dst, p.proto, p.container_port))
                 for p in dst.ports
                 if p.host_port is not None and p.proto in ("tcp", "udp")
             )
-            row[(src.id, dst.id)] = MatrixCell(icmp=icmp, ports=ports)
+            row[(src.id, dst.id)] = MatrixCell(icmp=status(src, dst), ports=ports)
         yield row
 
 
