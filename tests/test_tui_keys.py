@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,10 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def _collect_garbage_less_often() -> Iterator[None]:
     with fewer_full_collections():
         yield
+
+
+def _is_screen(app: DockwireApp, kind: type) -> bool:
+    return isinstance(app.screen, kind)
 
 
 def screen_lines(app: DockwireApp) -> list[str]:
@@ -151,7 +156,7 @@ class TestKeys:
         for keys, kind in openers:
             for back in ("q", "escape"):
                 await press(shared, *keys)
-                await until(shared, lambda kind=kind: isinstance(app.screen, kind), kind.__name__)
+                await until(shared, partial(_is_screen, app, kind), kind.__name__)
                 await press(shared, back)
                 await until(shared, lambda: app.screen is main, f"{back} to close {kind.__name__}")
                 assert app.return_code is None
