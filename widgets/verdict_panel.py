@@ -120,6 +120,20 @@ def _rules_met(outcome: Answer, palette: Palette) -> list[RenderableType]:
     return parts
 
 
+def _path_trace_rules(outcome: Answer, palette: Palette) -> list[RenderableType]:
+    """The path hop by hop, the trace and every rule met, each under its heading (when there is one)."""
+    parts: list[RenderableType] = []
+    sections: list[tuple[str, list[RenderableType]]] = [
+        ("path", [Text(f" {i:>2}. {safe(hop)}") for i, hop in enumerate(outcome.path, 1)]),
+        ("trace", [Text(f"  {safe(hop)}") for hop in outcome.trace]),
+        ("rules met", _rules_met(outcome, palette) if outcome.rules else []),
+    ]
+    for heading, lines in sections:
+        if lines:
+            parts.extend([Text(""), Text(heading, style=_style(palette, "heading")), *lines])
+    return parts
+
+
 def render_outcome(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> RenderableType:
     """Every string of an answer names things on the host (containers, chains, rule texts, commands): all of
     it is shown escaped, as plain `Text`."""
@@ -152,19 +166,7 @@ def render_outcome(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Rendera
         parts.extend(
             host_text("  ? ", (r.title, _style(palette, "warn")), f"  {r.body}") for r in outcome.unknown
         )
-    if outcome.path:
-        parts.append(Text(""))
-        parts.append(Text("path", style=_style(palette, "heading")))
-        for i, hop in enumerate(outcome.path, 1):
-            parts.append(Text(f" {i:>2}. {safe(hop)}"))
-    if outcome.trace:
-        parts.append(Text(""))
-        parts.append(Text("trace", style=_style(palette, "heading")))
-        parts.extend(Text(f"  {safe(hop)}") for hop in outcome.trace)
-    if outcome.rules:
-        parts.append(Text(""))
-        parts.append(Text("rules met", style=_style(palette, "heading")))
-        parts.extend(_rules_met(outcome, palette))
+    parts.extend(_path_trace_rules(outcome, palette))
     if outcome.notes:
         parts.append(Text(""))
     note_style = _style(palette, "muted") + Style(italic=True)
@@ -275,18 +277,7 @@ def report_rest(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Renderable
         parts.extend(
             host_text("  ? ", (r.title, _style(palette, "warn")), f"  {r.body}") for r in outcome.unknown
         )
-    if outcome.path:
-        parts.append(Text(""))
-        parts.append(Text("path", style=_style(palette, "heading")))
-        parts.extend(Text(f" {i:>2}. {safe(hop)}") for i, hop in enumerate(outcome.path, 1))
-    if outcome.trace:
-        parts.append(Text(""))
-        parts.append(Text("trace", style=_style(palette, "heading")))
-        parts.extend(Text(f"  {safe(hop)}") for hop in outcome.trace)
-    if outcome.rules:
-        parts.append(Text(""))
-        parts.append(Text("rules met", style=_style(palette, "heading")))
-        parts.extend(_rules_met(outcome, palette))
+    parts.extend(_path_trace_rules(outcome, palette))
     if outcome.notes:
         parts.append(Text(""))
         parts.append(Text("notes", style=_style(palette, "heading")))
