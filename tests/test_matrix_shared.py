@@ -28,7 +28,7 @@ from dockwire.probes.iptables_save import build_rule
 from dockwire.snapshot import load
 from dockwire.verdict import ruleindex
 from dockwire.verdict.context import context_for
-from dockwire.verdict.endpoints import Endpoint
+from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.matches import compile_match, guard_of
 from dockwire.verdict.matrix import Cell, Check, Matrix, build_matrix, ports_of
 from dockwire.verdict.netfilter_eval import MAX_STEPS
@@ -76,8 +76,8 @@ def naive_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
             for proto, port in [("icmp", None), *ports_of(owner or dst)]:
                 v = evaluate(
                     model,
-                    Endpoint("container", src.name, container=src),
-                    Endpoint("container", dst.name, container=dst),
+                    FlowEnd("container", src.name, container=src),
+                    FlowEnd("container", dst.name, container=dst),
                     proto,
                     port,
                 )
@@ -167,8 +167,8 @@ def test_a_check_without_detail_is_the_full_verdict_less_its_detail(name: str) -
         if src.id == dst.id:
             continue
         ends = (
-            Endpoint("container", src.name, container=src),
-            Endpoint("container", dst.name, container=dst),
+            FlowEnd("container", src.name, container=src),
+            FlowEnd("container", dst.name, container=dst),
         )
         for proto, port in [("icmp", None), *ports_of(dst)]:
             try:
@@ -195,8 +195,8 @@ def all_verdicts(model: HostModel) -> list[bytes]:
             try:
                 v = evaluate(
                     model,
-                    Endpoint("container", src.name, container=src),
-                    Endpoint("container", dst.name, container=dst),
+                    FlowEnd("container", src.name, container=src),
+                    FlowEnd("container", dst.name, container=dst),
                     proto,
                     port,
                 )

@@ -65,10 +65,8 @@ class EngineContext:
         iface = self.host_ifaces.get(dev)
         if iface is None:
             return None
-        for addr in iface.addresses:
-            if addr.family == 4:
-                return ipv4(addr.address)
-        return None
+        first = iface.first_address(4)
+        return ipv4(first) if first is not None else None
 
 
 def build_context(model: HostModel) -> EngineContext:

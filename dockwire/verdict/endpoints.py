@@ -25,8 +25,9 @@ class EndpointError(DockwireError):
 
 
 @dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One resolved end of a flow."""
+class FlowEnd:
+    """One resolved end of a flow: SRC or DST as the user named it (not a Docker network endpoint, which is
+    `dockwire.model.Endpoint`)."""
 
     kind: str  # one of KINDS
     text: str
@@ -135,14 +136,14 @@ def find_container(model: HostModel, ident: str) -> Container:
     raise EndpointError(f"{ident!r} is not a container, IP, 'host' or 'outside[:ADDR]'; {hint}")
 
 
-def _from_address(model: HostModel, text: str, addr: IPv4Address, port: int | None) -> Endpoint:
+def _from_address(model: HostModel, text: str, addr: IPv4Address, port: int | None) -> FlowEnd:
     owner = container_by_ip(model, str(addr))
     if owner is not None:
-        return Endpoint("container", text, container=owner, address=str(addr), port=port)
+        return FlowEnd("container", text, container=owner, address=str(addr), port=port)
     if is_host_address(model, addr):
         kind = "published" if port is not None else "host"
-        return Endpoint(kind, text, address=str(addr), port=port)
-    return Endpoint("outside", text, address=str(addr), port=port)
+        return FlowEnd(kind, text, address=str(addr), port=port)
+    return FlowEnd("outside", text, address=str(addr), port=port)
 
 
 def _port(text: str, whole: str) -> int:
@@ -155,42 +156,42 @@ def _port(text: str, whole: str) -> int:
     return port
 
 
-def resolve_endpoint(model: HostModel, text: str, role: str = "dst") -> Endpoint:
-    """Resolve SRC (`role="src"`) or DST text to an Endpoint; EndpointError when unknown or ambiguous."""
+def resolve_endpoint(model: HostModel, text: str, role: str = "dst") -> FlowEnd:
+    """Resolve SRC (`role="src"`) or DST text to a FlowEnd; EndpointError when unknown or ambiguous."""
     raw = text.strip()
     if not raw:
         raise EndpointError(f"empty {role.upper()}")
     lowered = raw.lower()
     if lowered == "host":
-        return Endpoint("host", raw)
+        return FlowEnd("host", raw)
     if lowered == "outside":
-        return Endpoint("outside", raw, address=DEFAULT_OUTSIDE, assumed_address=True)
+        return FlowEnd("outside", raw, address=DEFAULT_OUTSIDE, assumed_address=True)
     head, sep, tail = raw.partition(":")
     if sep and head.lower() in ("outside",):
         addr = _ipv4(tail)
         if addr is None:
             raise EndpointError(f"{raw!r}: {tail!r} is not an IPv4 address")
-        return Endpoint("outside", raw, address=str(addr))
+        return FlowEnd("outside", raw, address=str(addr))
     if sep and head.lower() == "name":
         if role == "src":
             raise EndpointError(f"{raw!r}: a DNS name can only be a destination")
         if not tail:
             raise EndpointError(f"{raw!r}: give the name to resolve, e.g. name:db")
-        return Endpoint("dns", raw, name=tail)
+        return FlowEnd("dns", raw, name=tail)
     if sep and raw.count(":") == 1:
         if role == "src":
             raise EndpointError(f"{raw!r}: a port can only be given for the destination")
         port = _port(tail, raw)
         if head.lower() == "host":
-            return Endpoint("published", raw, port=port)
+            return FlowEnd("published", raw, port=port)
         addr = _ipv4(head)
         if addr is not None:
             return _from_address(model, raw, addr, port)
         c = find_container(model, head)
-        return Endpoint("container", raw, container=c, port=port)
+        return FlowEnd("container", raw, container=c, port=port)
     if sep:
         raise EndpointError(f"{raw!r}: IPv6 endpoints are not supported; use an IPv4 address or a name")
     addr = _ipv4(raw)
     if addr is not None:
         return _from_address(model, raw, addr, None)
-    return Endpoint("container", raw, container=find_container(model, raw))
+    return FlowEnd("container", raw, container=find_container(model, raw))

@@ -13,7 +13,7 @@ from ipaddress import IPv4Address
 from dockwire.model import DEFAULT_NETWORKS, Container, Firewall, Network, Rule, Table
 from dockwire.rule_words import rule_words
 from dockwire.verdict.context import EngineContext
-from dockwire.verdict.endpoints import Endpoint
+from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.netfilter_eval import Hit
 
 
@@ -26,8 +26,8 @@ class Fix:
 @dataclass(frozen=True, slots=True)
 class FixInput:
     ctx: EngineContext
-    src: Endpoint
-    dst: Endpoint
+    src: FlowEnd
+    dst: FlowEnd
     proto: str
     port: int | None
     culprit: Hit | None

@@ -12,7 +12,7 @@ from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel
 from dockwire.text import safe, shorten
 from dockwire.verdict.context import EngineContext, context_for
-from dockwire.verdict.endpoints import Endpoint
+from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.records import ALLOWED, BLOCKED
 from dockwire.verdict.verdict import evaluate_in
 
@@ -89,7 +89,7 @@ def build_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
     """
     containers = [c for c in model.containers if include_stopped or c.state in ("running", "")]
     ctx = context_for(model)
-    endpoints = [Endpoint("container", c.name, container=c) for c in containers]
+    endpoints = [FlowEnd("container", c.name, container=c) for c in containers]
     questions = [[("icmp", None), *ports_of(_port_owner(model, c))] for c in containers]
     cells = []
     for src, src_ep in zip(containers, endpoints, strict=True):
@@ -106,7 +106,7 @@ def _port_owner(model: HostModel, c: Container) -> Container:
     return owner or c
 
 
-def _cell(ctx: EngineContext, src: Endpoint, dst: Endpoint, wanted: list[tuple[str, int | None]]) -> Cell:
+def _cell(ctx: EngineContext, src: FlowEnd, dst: FlowEnd, wanted: list[tuple[str, int | None]]) -> Cell:
     assert src.container is not None and dst.container is not None
     checks = []
     try:

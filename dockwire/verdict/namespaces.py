@@ -88,7 +88,8 @@ def container_view(ctx: EngineContext, container: Container) -> ContainerView:
     for iface in ifaces:
         if iface.name == "lo":
             continue
-        addr = next((ipv4(a.address) for a in iface.addresses if a.family == 4), None)
+        first = iface.first_address(4)
+        addr = ipv4(first) if first is not None else None
         network, bridge, parent = _network_for(ctx, container, addr)
         pair = ctx.veth_by_container.get((container.id, iface.name))
         host_veth = pair.host_ifname if pair else ""

@@ -12,7 +12,7 @@ from ipaddress import IPv4Address
 
 from dockwire.model import Container, PortBinding
 from dockwire.verdict.context import EngineContext
-from dockwire.verdict.endpoints import Endpoint
+from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.hostpath import Conn, Exit, HostStack
 from dockwire.verdict.namespaces import MACVLAN_KINDS, Attachment, ContainerView, container_view
 from dockwire.verdict.notebook import Stop, Trace
@@ -92,7 +92,7 @@ class FlowFollower:
 
     # --- endpoints to places ----------------------------------------------------------------------------
 
-    def check_container(self, ep: Endpoint, role: str) -> Container:
+    def check_container(self, ep: FlowEnd, role: str) -> Container:
         """The namespace owner of a container endpoint, or Stop when it cannot send or receive at all."""
         c = ep.container
         assert c is not None
@@ -128,7 +128,7 @@ class FlowFollower:
             )
         return owner
 
-    def place_of(self, ep: Endpoint, role: str) -> Place:
+    def place_of(self, ep: FlowEnd, role: str) -> Place:
         if ep.kind == "container":
             owner = self.check_container(ep, role)
             if owner.network_mode == "host":
@@ -152,7 +152,7 @@ class FlowFollower:
             return Place("outside", address=addr, iface=route.dev)
         return Place("host", address=ipv4(ep.address) if ep.address else None)
 
-    def pick_address(self, dst: Endpoint, dst_place: Place, src_place: Place) -> IPv4Address:
+    def pick_address(self, dst: FlowEnd, dst_place: Place, src_place: Place) -> IPv4Address:
         """The address the source uses for the destination (the same network's address when there is one)."""
         if dst.address:
             return ipv4(dst.address)
@@ -449,7 +449,7 @@ class FlowFollower:
         owner = self.ctx.owner(container)
         target_place = Place("container", owner)
         target_addr = self.pick_address(
-            Endpoint("container", container.name, container=owner), target_place, Place("host")
+            FlowEnd("container", container.name, container=owner), target_place, Place("host")
         )
         self.trace.hop(
             "proxy",

@@ -202,17 +202,13 @@ class RoutingTables:
         if result.prefsrc:
             return ipv4(result.prefsrc)
         for iface in interfaces:
-            if iface.name == result.dev:
-                for addr in iface.addresses:
-                    if addr.family == 4:
-                        return ipv4(addr.address)
+            if iface.name == result.dev and (first := iface.first_address(4)) is not None:
+                return ipv4(first)
         return None
 
 
 def primary_address(interfaces: list[Interface], name: str) -> IPv4Address | None:
     for iface in interfaces:
-        if iface.name == name:
-            for addr in iface.addresses:
-                if addr.family == 4:
-                    return ipv4(addr.address)
+        if iface.name == name and (first := iface.first_address(4)) is not None:
+            return ipv4(first)
     return None

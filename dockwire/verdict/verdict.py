@@ -12,7 +12,7 @@ from dockwire.errors import DockwireError
 from dockwire.model import HostModel, RuleRef
 from dockwire.verdict.context import EngineContext, context_for
 from dockwire.verdict.dns import resolve_name
-from dockwire.verdict.endpoints import Endpoint, resolve_endpoint
+from dockwire.verdict.endpoints import FlowEnd, resolve_endpoint
 from dockwire.verdict.fixes import FixInput, suggest_fix
 from dockwire.verdict.netfilter_eval import Hit
 from dockwire.verdict.notebook import Stop, Trace
@@ -69,7 +69,7 @@ def rule_ref(direction: str, hit: Hit) -> RuleRef:
     )
 
 
-def _endpoint_ref(ep: Endpoint, address: str = "") -> EndpointRef:
+def _endpoint_ref(ep: FlowEnd, address: str = "") -> EndpointRef:
     """The end as the verdict reports it; a container the walk never reached is named by its first address."""
     c = ep.container
     if not address and not ep.address and c is not None and ep.kind == "container":
@@ -85,7 +85,7 @@ def _endpoint_ref(ep: Endpoint, address: str = "") -> EndpointRef:
     )
 
 
-def _check_question(src: Endpoint, dst: Endpoint, proto: str, port: int | None) -> None:
+def _check_question(src: FlowEnd, dst: FlowEnd, proto: str, port: int | None) -> None:
     if proto not in PROTOCOLS:
         raise VerdictError(f"protocol {proto!r} is not supported (use icmp, tcp or udp)")
     if proto == "icmp" and port is not None:
@@ -98,7 +98,7 @@ def _check_question(src: Endpoint, dst: Endpoint, proto: str, port: int | None) 
 
 def _arrived_as_asked(
     follower: FlowFollower,
-    dst: Endpoint,
+    dst: FlowEnd,
     dst_place: Place,
     arrival: Arrival,
     src_place: Place,
@@ -146,7 +146,7 @@ def _is_published(follower: FlowFollower, port: int, proto: str) -> bool:
 
 
 def _follow(
-    ctx: EngineContext, trace: Trace, src: Endpoint, dst: Endpoint, proto: str, port: int | None
+    ctx: EngineContext, trace: Trace, src: FlowEnd, dst: FlowEnd, proto: str, port: int | None
 ) -> None:
     """Follow the flow, noting its addresses in the trace. Raises Stop when it cannot pass."""
     follower = FlowFollower(ctx, trace)
@@ -171,7 +171,7 @@ def _follow(
     follower.answer(src_place, first, arrival, "reply")
 
 
-def _dns_verdict(ctx: EngineContext, src: Endpoint, dst: Endpoint) -> Verdict:
+def _dns_verdict(ctx: EngineContext, src: FlowEnd, dst: FlowEnd) -> Verdict:
     dst_ref = _endpoint_ref(dst)
     if src.container is None:
         return Verdict(
@@ -198,7 +198,7 @@ def _dns_verdict(ctx: EngineContext, src: Endpoint, dst: Endpoint) -> Verdict:
 
 
 def evaluate(
-    model: HostModel, src: str | Endpoint, dst: str | Endpoint, proto: str = "icmp", port: int | None = None
+    model: HostModel, src: str | FlowEnd, dst: str | FlowEnd, proto: str = "icmp", port: int | None = None
 ) -> Verdict:
     """Can `src` reach `dst` with `proto`/`port`? Pure: reads only the model.
 
@@ -212,8 +212,8 @@ def evaluate(
 
 def evaluate_in(
     ctx: EngineContext,
-    src_ep: Endpoint,
-    dst_ep: Endpoint,
+    src_ep: FlowEnd,
+    dst_ep: FlowEnd,
     proto: str = "icmp",
     port: int | None = None,
     *,
@@ -246,8 +246,8 @@ def evaluate_in(
 def _assemble(
     ctx: EngineContext,
     trace: Trace,
-    src: Endpoint,
-    dst: Endpoint,
+    src: FlowEnd,
+    dst: FlowEnd,
     proto: str,
     port: int | None,
     stop: Stop | None,
