@@ -64,14 +64,30 @@ def why(
 @click.option("--json", "as_json", is_flag=True, help="Print every cell as JSON.")
 @snapshot_option
 @click.option("--all", "include_stopped", is_flag=True, help="Include containers that are not running.")
+@click.option(
+    "--proto",
+    type=click.Choice(["icmp", "tcp", "udp"]),
+    default=None,
+    help="Only the checks of this protocol.",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Only the checks of this port.")
 @click.pass_context
 @friendly_errors()
-def matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include_stopped: bool) -> None:
-    """Which container reaches which: ICMP and every published or exposed port, for every pair."""
-    from dockwire.verdict.matrix import build_matrix, matrix_json, render_matrix
+def matrix(
+    ctx: click.Context,
+    as_json: bool,
+    snapshot_file: str | None,
+    include_stopped: bool,
+    proto: str | None,
+    port: int | None,
+) -> None:
+    """Which container reaches which: ICMP and every published or exposed port, for every pair.
+
+    A cell is one symbol (legend below the grid); `why SRC DST` explains any of them."""
+    from dockwire.verdict.matrix import build_matrix, matrix_json, only_checks, render_matrix
 
     model = load_model(ctx, snapshot_file)
-    result = build_matrix(model, include_stopped=include_stopped)
+    result = only_checks(build_matrix(model, include_stopped=include_stopped), proto, port)
     if as_json:
         sys.stdout.buffer.write(safe_json(matrix_json(result)))
     else:
@@ -79,6 +95,6 @@ def matrix(ctx: click.Context, as_json: bool, snapshot_file: str | None, include
         if not result.containers:
             click.echo("no containers")
             return
-        click.echo(render_matrix(result))
+        click.echo(render_matrix(result, model))
     if any(cell.error for cell in result.cells):
         ctx.exit(EXIT_ERROR)

@@ -5,6 +5,8 @@ A blocked cell names the chain of its culprit rule (or the missing piece); detai
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 from msgspec import Struct, field
 
@@ -124,31 +126,108 @@ def matrix_json(m: Matrix) -> bytes:
     return msgspec.json.format(msgspec.json.encode(m), indent=2) + b"\n"
 
 
-def render_matrix(m: Matrix) -> str:
-    """Rows are sources, columns destinations (numbered; the legend names them).
+#: A cell's symbol for what stopped a check, and the legend line that explains it.
+SYMBOLS: tuple[tuple[str, str], ...] = (
+    ("✓", "reaches (ICMP and every published or exposed port)"),
+    ("✗u", "a DOCKER-USER rule drops it (someone's own rule)"),
+    ("✗r", "raw PREROUTING drop: Docker's protection against direct access from another interface"),
+    ("✗i", "isolation between Docker networks (DOCKER-ISOLATION / DOCKER-INTERNAL)"),
+    ("✗c", "inter-container communication is off on the network (icc=false)"),
+    ("✗d", "Docker's DOCKER chain drops traffic to ports that are not published"),
+    ("✗", "another rule or a chain policy drops it (`why` names it)"),
+    ("·", "no route, or no network at all (--network none, --internal)"),
+    ("?", "uncertain: a rule dockwire cannot evaluate decides it"),
+    ("!", "the question could not be asked (see --json)"),
+)
+_NO_WAY = ("route", "container-route", "network-none", "reply-route", "not-running", "macvlan-host")
+_SAME_BRIDGE_DROP = re.compile(r"-i (\S+) -o \1 -j DROP")
 
-    Names and chains come from the host: shown escaped (`dockwire.text.safe`), names cut at NAME_WIDTH."""
-    names = m.containers
+
+def check_symbol(check: Check) -> str:
+    """The compact symbol of one check (see SYMBOLS)."""
+    if check.verdict == ALLOWED:
+        return "✓"
+    if check.verdict != BLOCKED:
+        return "?"
+    table, _, chain = check.culprit.partition(" ")
+    if not chain:
+        return "·" if check.culprit in _NO_WAY else "✗"
+    if chain == "DOCKER-USER":
+        return "✗u"
+    if table == "raw":
+        return "✗r"
+    if chain.startswith("DOCKER-ISOLATION") or chain == "DOCKER-INTERNAL":
+        return "✗i"
+    if chain in ("DOCKER-FORWARD", "FORWARD") and _SAME_BRIDGE_DROP.search(check.reason):
+        return "✗c"
+    if chain == "DOCKER":
+        return "✗d"
+    return "✗"
+
+
+def cell_symbol(cell: Cell) -> str:
+    """The cell's worst check; `~` before it when some checks pass (e.g. ICMP does, a port does not)."""
+    if cell.error:
+        return "!"
+    symbols = [check_symbol(c) for c in cell.checks]
+    bad = [x for x in symbols if x != "✓"]
+    if not bad:
+        return "✓"
+    worst = next((x for x in bad if x != "?"), bad[0])
+    return ("~" if len(bad) < len(symbols) else "") + worst
+
+
+def only_checks(m: Matrix, proto: str | None, port: int | None) -> Matrix:
+    """The matrix with only the checks of that protocol and/or port (a cell with none left is dropped)."""
+    if proto is None and port is None:
+        return m
+
+    def wanted(c: Check) -> bool:
+        return (proto is None or c.proto == proto) and (port is None or c.port == port)
+
+    cells = []
+    for cell in m.cells:
+        kept = [c for c in cell.checks if wanted(c)]
+        if kept or cell.error:
+            cells.append(msgspec.structs.replace(cell, checks=kept))
+    return msgspec.structs.replace(m, cells=cells)
+
+
+def network_groups(model: HostModel, names: list[str]) -> list[tuple[str, list[str]]]:
+    """The containers grouped by their first network (in the model's order of networks), names sorted."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        c = model.container(name)
+        if c is not None and c.netns_owner:  # container:X: on X's networks
+            c = _port_owner(model, c)
+        first = c.endpoints[0].network if c is not None and c.endpoints else ""
+        groups.setdefault(first or "none", []).append(name)
+    return [(net, sorted(members)) for net, members in sorted(groups.items())]
+
+
+def render_matrix(m: Matrix, model: HostModel | None = None) -> str:
+    """Rows are sources, columns destinations (numbered; the legend names them), one compact symbol a cell,
+    grouped by network when the model is given. Names come from the host: shown escaped, cut at NAME_WIDTH."""
+    groups = network_groups(model, m.containers) if model is not None else [("", list(m.containers))]
+    names = [n for _, members in groups for n in members]
     index = {n: i + 1 for i, n in enumerate(names)}
     shown = {n: shorten(n, NAME_WIDTH) for n in names}
     by_pair = {(c.src, c.dst): c for c in m.cells}
-    width = max(CELL_WIDTH, 4)
-    row_label = max(len(shown[n]) for n in names) + 5
+    width = max(4, len(str(len(names))) + 2)
+    row_label = max(len(shown[n]) for n in names) + 6
     header = " " * row_label + "".join(f"{index[n]:<{width}}" for n in names)
-    lines = [
-        "rows: source, columns: destination; a cell shows `ok`, or the chain (or missing piece) that "
-        "blocks, `PORT:` when only that port is blocked, `~` when other checks pass, `?` when uncertain",
-        header,
-    ]
-    for src in names:
-        cells = []
-        for dst in names:
-            if src == dst:
-                cells.append("-".ljust(width))
-                continue
-            text = safe(by_pair[(src, dst)].summary)
-            if len(text) > width - 1:
-                text = text[: width - 2] + "…"
-            cells.append(text.ljust(width))
-        lines.append(f"{index[src]:>3}. {shown[src]:<{row_label - 5}}" + "".join(cells).rstrip())
+    lines = ["rows: source, columns: destination", header]
+    for net, members in groups:
+        if net:
+            lines.append(f"  {safe(net)}:")
+        for src in members:
+            cells = []
+            for dst in names:
+                cell = by_pair.get((src, dst))
+                mark = "-" if src == dst else cell_symbol(cell) if cell is not None else ""
+                cells.append(mark.ljust(width))
+            lines.append(f"{index[src]:>3}. {safe(shown[src]):<{row_label - 5}}" + "".join(cells).rstrip())
+    lines.append("")
+    lines.extend(f"  {symbol:<3} {meaning}" for symbol, meaning in SYMBOLS)
+    lines.append("  ~   before a symbol: other checks of the pair pass (e.g. ICMP does, a port does not)")
     return "\n".join(lines)
