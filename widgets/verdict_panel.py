@@ -121,8 +121,15 @@ def _rules_met(outcome: Answer, palette: Palette) -> list[RenderableType]:
 
 
 def _path_trace_rules(outcome: Answer, palette: Palette) -> list[RenderableType]:
-    """The path hop by hop, the trace and every rule met, each under its heading (when there is one)."""
+    """The rules that could not be evaluated, the path hop by hop, the trace and every rule met, each under
+    its heading (when there is one)."""
     parts: list[RenderableType] = []
+    if outcome.unknown:
+        parts.append(Text(""))
+        parts.append(Text("decided by conditions dockwire cannot evaluate", style=_style(palette, "warn")))
+        parts.extend(
+            host_text("  ? ", (r.title, _style(palette, "warn")), f"  {r.body}") for r in outcome.unknown
+        )
     sections: list[tuple[str, list[RenderableType]]] = [
         ("path", [Text(f" {i:>2}. {safe(hop)}") for i, hop in enumerate(outcome.path, 1)]),
         ("trace", [Text(f"  {safe(hop)}") for hop in outcome.trace]),
@@ -160,12 +167,6 @@ def render_outcome(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Rendera
     parts.append(Text(""))
     why_style = _style(palette, outcome.status) if culprit is None else ""
     parts.append(host_text(("why ", _style(palette, "heading")), (outcome.summary, why_style)))
-    if outcome.unknown:
-        parts.append(Text(""))
-        parts.append(Text("decided by conditions dockwire cannot evaluate", style=_style(palette, "warn")))
-        parts.extend(
-            host_text("  ? ", (r.title, _style(palette, "warn")), f"  {r.body}") for r in outcome.unknown
-        )
     parts.extend(_path_trace_rules(outcome, palette))
     if outcome.notes:
         parts.append(Text(""))
@@ -271,12 +272,6 @@ def report_rest(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Renderable
     parts: list[RenderableType] = []
     if outcome.fix_note:
         parts.append(Text(f"   {safe(outcome.fix_note)}", style=_style(palette, "good")))
-    if outcome.unknown:
-        parts.append(Text(""))
-        parts.append(Text("decided by conditions dockwire cannot evaluate", style=_style(palette, "warn")))
-        parts.extend(
-            host_text("  ? ", (r.title, _style(palette, "warn")), f"  {r.body}") for r in outcome.unknown
-        )
     parts.extend(_path_trace_rules(outcome, palette))
     if outcome.notes:
         parts.append(Text(""))

@@ -410,18 +410,14 @@ def handle_orders_from_nft_json(doc: dict[str, object]) -> dict[tuple[str, str, 
 
 
 def chain_texts_from_save(text: str, family: str) -> dict[tuple[str, str, str], list[str]]:
-    """(family, table, chain) -> rule lines in order, from `iptables-nft-save` output."""
-    texts: dict[tuple[str, str, str], list[str]] = {}
-    table = ""
-    for line in text.split("\n"):
-        if line.startswith("*"):
-            table = line[1:].strip()
-        elif "-A " in line and table:
-            rule = line[line.index("-A ") :] if line.startswith("[") else line
-            words = rule.split(maxsplit=2)
-            if len(words) >= 2 and words[0] == "-A":
-                texts.setdefault((family, table, words[1]), []).append(rule)
-    return texts
+    """(family, table, chain) -> rule texts in order, from `iptables-nft-save` output ({} if unreadable)."""
+    from dockwire.probes.iptables_save import IptablesSaveError, parse_iptables_save
+
+    try:
+        tables = parse_iptables_save(text, "iptables-nft", family)
+    except IptablesSaveError:
+        return {}
+    return {(family, t.name, c.name): [r.text for r in c.rules] for t in tables for c in t.chains}
 
 
 def without_trace_handles(
