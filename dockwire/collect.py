@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from dockwire.model import (
 )
 from dockwire.probes.container_files import netns_inode, read_dns
 from dockwire.probes.docker_api import read_docker
+from dockwire.probes.firewall import RawFirewall
 from dockwire.probes.firewall_diff import FirewallDelta, FirewallPoller
 from dockwire.probes.netlink import read_namespace
 from dockwire.probes.sysctls import read_sysctls
@@ -99,21 +101,28 @@ def confirm_layout(engine: Engine, firewall: Firewall) -> Engine:
     return msgspec.structs.replace(engine, layout=layout)
 
 
-def _namespace_part(container: Container) -> dict[str, Any]:
-    """Blocking: a running container's netns identity, interfaces, routes and DNS config."""
+#: Given the Docker part of a model, the container ids whose namespaces to read (None: every one).
+NamespaceChoice = Callable[[HostModel], "set[str] | None"]
+
+#: Namespaces read at once (each holds a netlink socket while it is read).
+NAMESPACES_AT_ONCE = 32
+
+
+async def _namespace_part(container: Container, slots: asyncio.Semaphore) -> dict[str, Any]:
+    """A running container's netns identity, interfaces, routes and DNS config (small /proc reads inline)."""
     assert container.pid
-    data: dict[str, Any] = {"netns_inode": netns_inode(container.pid)}
-    data["dns"] = read_dns(container.pid)
-    if not container.netns_owner and container.network_mode != "host":
-        data["interfaces"], data["routes"], _ = read_namespace(f"/proc/{container.pid}/ns/net")
+    async with slots:
+        data: dict[str, Any] = {"netns_inode": netns_inode(container.pid)}
+        data["dns"] = read_dns(container.pid)
+        if not container.netns_owner and container.network_mode != "host":
+            data["interfaces"], data["routes"], _ = await read_namespace(f"/proc/{container.pid}/ns/net")
     return data
 
 
 async def _with_namespaces(containers: list[Container], stale: dict[str, str]) -> list[Container]:
     running = [c for c in containers if c.pid]
-    results = await asyncio.gather(
-        *(asyncio.to_thread(_namespace_part, c) for c in running), return_exceptions=True
-    )
+    slots = asyncio.Semaphore(NAMESPACES_AT_ONCE)
+    results = await asyncio.gather(*(_namespace_part(c, slots) for c in running), return_exceptions=True)
     parts = {c.id: r for c, r in zip(running, results, strict=True)}
     updated = []
     denied: list[str] = []
@@ -159,24 +168,28 @@ class Collector:
 
     async def host(self, stale: dict[str, str]) -> HostNet:
         try:
-            ifaces, routes, rules = await asyncio.to_thread(read_namespace, None, True)
+            ifaces, routes, rules = await read_namespace(None, True)
         except Exception as exc:
             stale["netlink"] = _reason(exc)
             return HostNet()
         return HostNet(interfaces=ifaces, routes=routes, rules=rules)
 
     async def firewall(
-        self, stale: dict[str, str], networks: list[Network] | None = None
+        self,
+        stale: dict[str, str],
+        networks: list[Network] | None = None,
+        started: asyncio.Task[RawFirewall] | None = None,
     ) -> tuple[Firewall, FirewallDelta | None]:
         """The firewall, and what changed since this collector's previous read.
 
         The change is None on the first read or when nothing changed.
 
-        `networks` gives Docker's bridge names (custom ones included) for the ownership tags.
+        `networks` gives Docker's bridge names (custom ones included) for the ownership tags; `started` is
+        a read begun earlier with `poller.start_read()`.
         """
         bridges = [n.bridge for n in networks if n.bridge] if networks is not None else None
         try:
-            result = await self.poller.poll(bridges)
+            result = await self.poller.poll(bridges, started)
         except Exception as exc:
             stale["firewall"] = _reason(exc)
             return Firewall(), None
@@ -190,14 +203,24 @@ class Collector:
             stale["sysctls"] = _reason(exc)
             return Sysctls()
 
-    async def everything(self) -> HostModel:
+    async def everything(self, namespaces_of: NamespaceChoice | None = None) -> HostModel:
+        """The whole host. `namespaces_of` may narrow the container namespaces read (see `collect`)."""
         stale: dict[str, str] = {}
+        raw_firewall = self.poller.start_read()  # the firewall commands run while Docker answers
         (engine, networks, containers), host, sysctls = await asyncio.gather(
             self.docker(stale), self.host(stale), self.sysctls(stale)
         )
-        (firewall, _), containers = await asyncio.gather(
-            self.firewall(stale, networks), self.namespaces(containers, stale)
+        wanted = (
+            namespaces_of(HostModel(networks=networks, containers=containers, host=host))
+            if namespaces_of
+            else None
         )
+        chosen = containers if wanted is None else [c for c in containers if c.id in wanted]
+        (firewall, _), read = await asyncio.gather(
+            self.firewall(stale, networks, raw_firewall), self.namespaces(chosen, stale)
+        )
+        by_id = {c.id: c for c in read}
+        containers = [by_id.get(c.id, c) for c in containers]
         return assemble(
             HostModel(),
             stale,
@@ -230,6 +253,11 @@ def assemble(base: HostModel, stale: dict[str, str], **parts: Any) -> HostModel:
     )
 
 
-async def collect(client: Any | None) -> HostModel:
-    """Read the whole host once. `client` is a docker.DockerClient, or None when no daemon is reachable."""
-    return await Collector(client).everything()
+async def collect(client: Any | None, namespaces_of: NamespaceChoice | None = None) -> HostModel:
+    """Read the whole host once. `client` is a docker.DockerClient, or None when no daemon is reachable.
+
+    `namespaces_of`, given the Docker part (networks, containers, host), may name the container ids whose
+    namespaces are read (None: all): a question about two containers needs only theirs. The others then
+    carry what Docker says of them, without interfaces, routes or DNS config.
+    """
+    return await Collector(client).everything(namespaces_of)

@@ -7,6 +7,7 @@ byte for byte what it was last time (a hash comparison), so an idle host costs o
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -127,12 +128,19 @@ class FirewallPoller:
         self._fingerprint = ""
         self._last: PollResult | None = None
 
-    async def poll(self, docker_bridges: Collection[str] | None = None) -> PollResult:
-        """One read. Pass `docker_bridges` when the set of Docker bridges changed (forces a re-parse)."""
+    def start_read(self) -> asyncio.Task[RawFirewall]:
+        """Start the firewall commands now; hand the task to `poll` once the Docker bridges are known."""
+        return asyncio.ensure_future(self._collect(self.timeout))
+
+    async def poll(
+        self, docker_bridges: Collection[str] | None = None, started: asyncio.Task[RawFirewall] | None = None
+    ) -> PollResult:
+        """One read (or the one `start_read` began). Pass `docker_bridges` when the set of Docker bridges
+        changed (forces a re-parse)."""
         if docker_bridges is not None and frozenset(docker_bridges) != self.docker_bridges:
             self.docker_bridges = frozenset(docker_bridges)
             self._fingerprint = ""
-        raw = await self._collect(self.timeout)
+        raw = await (started if started is not None else self._collect(self.timeout))
         fingerprint = raw.fingerprint()
         if self._last is not None and fingerprint == self._fingerprint:
             return PollResult(self._last.firewall, self._last.stale, changed=False)

@@ -4,6 +4,7 @@ checked on the recorded snapshots of each engine and backend, and live."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,28 @@ def test_live_snapshot_holds_the_lab(lab: Any, docker_client: Any) -> None:
     model = asyncio.run(collect(docker_client))
     assert model.stale == {}, model.stale
     check_lab_model(model)
+
+
+@pytest.mark.live
+def test_namespace_reads_match_pyroute2s_netns_and_leave_the_thread_home(lab: Any, docker_client: Any) -> None:
+    """The namespace socket opened from this thread reads what pyroute2's forked NetNS reads, and the thread
+    is back in its own namespace after every read (a host read after it still sees the host)."""
+    from pyroute2 import NetNS
+
+    from dockwire.probes.netlink import _interfaces, read_namespace
+
+    home = os.stat("/proc/thread-self/ns/net").st_ino
+    host_before = [i.name for i in asyncio.run(read_namespace(None))[0]]
+    pids = [c.attrs["State"]["Pid"] for c in docker_client.containers.list(filters={"name": "dwlab-"})]
+    assert len(pids) >= 5
+    for pid in pids:
+        path = f"/proc/{pid}/ns/net"
+        ours = asyncio.run(read_namespace(path))[0]
+        reference = NetNS(path)
+        try:
+            theirs = _interfaces(list(reference.get_links()), list(reference.get_addr()))
+        finally:
+            reference.close()
+        assert ours == theirs
+        assert os.stat("/proc/thread-self/ns/net").st_ino == home
+    assert [i.name for i in asyncio.run(read_namespace(None))[0]] == host_before

@@ -71,9 +71,13 @@ def require_live(ctx: click.Context, what: str) -> None:
         raise DockwireError(f"{what} acts on the live host; it does not take {given} (a recorded snapshot)")
 
 
-def load_model(ctx: click.Context, snapshot_file: str | None) -> HostModel:
+def load_model(
+    ctx: click.Context, snapshot_file: str | None, question: tuple[str, str] | None = None
+) -> HostModel:
     """The model from a snapshot (the command's --snapshot, else the root's --snapshot or --demo), or
-    collected live from the daemon the root group points at. Given a snapshot, the host is never touched."""
+    collected live from the daemon the root group points at. Given a snapshot, the host is never touched.
+
+    A `question` (SRC, DST) lets a live read skip the namespaces of containers that verdict does not visit."""
     root = ctx.find_root().params
     if snapshot_file is None:
         snapshot_file = root.get("snapshot_file")
@@ -88,7 +92,11 @@ def load_model(ctx: click.Context, snapshot_file: str | None) -> HostModel:
     from dockwire.docker_client import connect
 
     client = connect(docker_host(ctx))
-    return asyncio.run(collect(client))
+    if question is None:
+        return asyncio.run(collect(client))
+    from dockwire.verdict.endpoints import namespaces_for
+
+    return asyncio.run(collect(client, lambda docker_part: namespaces_for(docker_part, *question)))
 
 
 snapshot_option = click.option(

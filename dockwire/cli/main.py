@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from dockwire import __version__
 from dockwire.cli.common import friendly_errors
 from dockwire.cli.lab import lab
 from dockwire.cli.probe import probe
@@ -13,7 +12,7 @@ from dockwire.cli.verdicts import matrix, why
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="dockwire")
+@click.version_option(None, "--version", package_name="dockwire", prog_name="dockwire")
 @click.option(
     "-H",
     "--host",

@@ -46,7 +46,7 @@ def why(
     from dockwire.verdict.render import render_verdict, verdict_json
     from dockwire.verdict.verdict import evaluate
 
-    model = load_model(ctx, snapshot_file)
+    model = load_model(ctx, snapshot_file, question=(src, dst))
     src_ep = resolve_endpoint(model, src, "src")
     dst_ep = resolve_endpoint(model, dst, "dst")
     if proto is None:

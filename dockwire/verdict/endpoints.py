@@ -195,3 +195,27 @@ def resolve_endpoint(model: HostModel, text: str, role: str = "dst") -> FlowEnd:
     if addr is not None:
         return _from_address(model, raw, addr, None)
     return FlowEnd("container", raw, container=find_container(model, raw))
+
+
+def namespaces_for(model: HostModel, src: str, dst: str) -> set[str] | None:
+    """The ids of the containers whose namespaces a verdict from SRC to DST reads, told from Docker's part of
+    `model` alone: the two containers and whoever shares a namespace with them. None (read every one) when
+    Docker's data cannot tell: a DNS name, a published port (whose container the DNAT picks), an address no
+    Docker endpoint has, or text that does not resolve (the full model then gives the error)."""
+    ids: set[str] = set()
+    for text, role in ((src, "src"), (dst, "dst")):
+        try:
+            end = resolve_endpoint(model, text, role)
+        except EndpointError:
+            return None
+        if end.kind in ("dns", "published") or (end.kind == "outside" and not end.assumed_address):
+            return None
+        if end.kind == "container" and end.container is not None:
+            ids.add(end.container.id)
+    by_id = {c.id: c for c in model.containers}
+    for start in list(ids):  # up the container:X chain to the namespace's owner
+        owner = by_id.get(start)
+        while owner is not None and owner.netns_owner and owner.netns_owner not in ids:
+            ids.add(owner.netns_owner)
+            owner = by_id.get(owner.netns_owner)
+    return ids | {c.id for c in model.containers if c.netns_owner in ids}
