@@ -1,11 +1,11 @@
-"""Benchmark the cold commands against the floor (a measurement, not a test): `python -m benchmarks.cold_bench`.
+"""Benchmark cold commands against the floor (a measurement, not a test): `python -m benchmarks.cold_bench`.
 
 On the live host as it is (grow it first with `python -m dockwire.lab.scale up --containers 100`):
 - `dockwire snapshot` as a new process, against the floor: the raw reads it needs run one after another as
   commands (`iptables-save -c` of both families, the host's netlink dumps, `docker inspect` of every container
   and network, the netlink dumps inside each running container's namespace). Runs alternate (snapshot, floor,
   snapshot, ...) and the ratio is taken pair by pair, so a drift of the machine's speed does not move it.
-  Target: at most 1.5× the floor.
+  Target: at most 1.5 times the floor.
 - `dockwire why SRC DST` as a new process (default: the lab's dwlab-default-a → dwlab-default-b).
   Target: at most 0.5 s.
 
@@ -55,7 +55,8 @@ def _time(argv: list[str]) -> float:
     proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
     took = time.perf_counter() - started
     if proc.returncode not in (0, 1):  # why exits 1 for "blocked": a verdict, not a failure
-        raise SystemExit(f"cold_bench: {argv[0]} failed: {proc.stderr.decode(errors='replace').strip()[:200]}")
+        why = proc.stderr.decode(errors="replace").strip()[:200]
+        raise SystemExit(f"cold_bench: {argv[0]} failed: {why}")
     return took
 
 
@@ -72,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dst", default="dwlab-default-b")
     args = parser.parse_args(argv)
     dockwire = _dockwire()
-    running = subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True, check=True).stdout.split()
+    ps = subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True, check=True)
+    running = ps.stdout.split()
     print(f"host: {len(running)} running containers, {os.cpu_count()} cores")
 
     _time([dockwire, "snapshot", "-o", os.devnull])  # warm the page cache, not the process
@@ -83,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
         snaps.append(snap)
         floors.append(floor)
         ratios.append(snap / floor)
-    print(f"dockwire snapshot median {statistics.median(snaps):.3f} s, floor {statistics.median(floors):.3f} s")
-    ok = _report("snapshot / floor (median of pair ratios)", statistics.median(ratios), SNAPSHOT_RATIO_TARGET, "×")
+    snap, floor = statistics.median(snaps), statistics.median(floors)
+    print(f"dockwire snapshot median {snap:.3f} s, floor {floor:.3f} s")
+    ok = _report(
+        "snapshot / floor (median of pair ratios)", statistics.median(ratios), SNAPSHOT_RATIO_TARGET, "x"
+    )
 
     whys = [_time([dockwire, "why", args.src, args.dst]) for _ in range(args.runs)]
     ok &= _report(f"why {args.src} {args.dst} (median)", statistics.median(whys), WHY_TARGET_S, "s")

@@ -29,6 +29,18 @@ class Question:
 
 
 @dataclass(frozen=True, slots=True)
+class Bypass:
+    """A rule that looks like it protects an allowed flow but is not on its path, said beside the answer."""
+
+    rule: RuleRef
+    #: Why the rule never sees the flow.
+    why: str
+    #: Commands that do stop the flow (run together), and a sentence on them and on other ways.
+    fix: tuple[str, ...] = ()
+    fix_note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     request: Question
     mode: Mode
@@ -55,6 +67,8 @@ class Answer:
     banner: str = ""
     #: Active trace hops, when one was asked for.
     trace: tuple[str, ...] = ()
+    #: Allowed only: rules that look like they protect the flow but are not on its path.
+    bypassed: tuple[Bypass, ...] = ()
 
     @property
     def label(self) -> str:

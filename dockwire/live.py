@@ -2,8 +2,13 @@
 
 Consumers iterate `LiveModel.updates()`; each ModelUpdate carries the new model, which parts were re-read,
 which rules' counters moved, and human-readable event lines. Only what changed is re-read:
-a Docker event re-reads Docker, namespaces, host links and the firewall (Docker rewrites rules);
-a netlink notification re-reads host links and container namespaces; the poll re-reads the firewall alone.
+- a Docker event re-reads the containers it names (their inspect and namespace) and, for a network event,
+  the networks; then host links and the firewall (Docker rewrites rules). A lost and regained event stream
+  re-reads all of Docker;
+- a netlink notification re-reads host links and routes;
+- an nf_tables notification (any ruleset change: iptables-nft, nft, Docker's nftables backend) re-reads the
+  firewall at once; the poll re-reads it for counters (and legacy iptables, which sends no notification),
+  every `poll_interval` while counters move and less often, up to `IDLE_POLL`, while nothing does.
 """
 
 from __future__ import annotations
@@ -11,17 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import select
+import socket
 import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
 from dockwire.collect import Collector, assemble
-from dockwire.model import HostModel
+from dockwire.model import Container, HostModel
+from dockwire.probes.docker_api import read_containers, read_networks
 from dockwire.probes.firewall_diff import RuleKey
 
 DOCKER_EVENT_TYPES = ["container", "network"]
 DOCKER_ACTIONS = {"create", "start", "die", "destroy", "connect", "disconnect", "rename", "pause", "unpause"}
+#: The longest wait between firewall polls while no counter moves (seconds).
+IDLE_POLL = 5.0
+#: nf_tables' multicast group: every ruleset change is announced on it (what `nft monitor` reads).
+NFNLGRP_NFTABLES = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,9 @@ class _Signals:
 
     kinds: set[str] = field(default_factory=set)
     events: list[str] = field(default_factory=list)
+    #: Containers a Docker event named (ids), to re-inspect; and whether a network event came.
+    containers: set[str] = field(default_factory=set)
+    networks: bool = False
 
 
 def describe_docker_event(event: dict[str, Any]) -> str | None:
@@ -64,7 +78,7 @@ def describe_docker_event(event: dict[str, Any]) -> str | None:
 class LiveModel:
     """Keeps a HostModel current. Iterate `updates()`; cancel the iteration to stop every watcher."""
 
-    def __init__(self, client: Any | None, poll_interval: float = 1.0, debounce: float = 0.2) -> None:
+    def __init__(self, client: Any | None, poll_interval: float = 1.0, debounce: float = 0.03) -> None:
         self.collector = Collector(client)
         self.client = client
         self.poll_interval = poll_interval
@@ -77,16 +91,29 @@ class LiveModel:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._streams: list[Any] = []
         self._subscribed = threading.Event()
+        #: Firewall polls in a row that found nothing new (the poll backs off while it grows).
+        self._idle_polls = 0
 
     # --- watchers (threads) ---------------------------------------------------------------------------
 
-    def _signal(self, kind: str, line: str | None = None) -> None:
-        """Called from any thread: note what happened and wake the updater."""
+    def _signal(self, kind: str, line: str | None = None, event: dict[str, Any] | None = None) -> None:
+        """Called from any thread: note what happened (and, for a Docker event, what it names); wake the
+        updater."""
 
         def note() -> None:
-            self._signals.kinds.add(kind)
+            signals = self._signals
+            signals.kinds.add(kind)
             if line:
-                self._signals.events.append(line)
+                signals.events.append(line)
+            if event is not None:
+                actor = event.get("Actor") or {}
+                if event.get("Type") == "network":
+                    signals.networks = True
+                    container = (actor.get("Attributes") or {}).get("container")
+                    if container:
+                        signals.containers.add(str(container))
+                elif actor.get("ID"):
+                    signals.containers.add(str(actor["ID"]))
             self._wake.set()
 
         if self._loop is not None and not self._loop.is_closed():
@@ -108,7 +135,7 @@ class LiveModel:
                 for event in stream:
                     line = describe_docker_event(event)
                     if line:
-                        self._signal("docker", line)
+                        self._signal("docker", line, event)
             except Exception as exc:
                 if self._stop.is_set():
                     return
@@ -117,7 +144,7 @@ class LiveModel:
                 self._signal("docker-lost", line)
             if self._stop.wait(2.0):
                 return
-            self._signal("docker", None)
+            self._signal("docker-lost", None)  # back: re-read all of Docker, events may have been missed
 
     def _watch_netlink(self) -> None:
         from pyroute2 import IPRoute
@@ -149,9 +176,31 @@ class LiveModel:
         finally:
             ipr.close()
 
+    def _watch_nftables(self) -> None:
+        """Wake the updater on every nf_tables ruleset change (no parsing: any message means "changed")."""
+        from pyroute2.netlink import NETLINK_NETFILTER
+
+        try:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
+            sock.bind((0, 1 << (NFNLGRP_NFTABLES - 1)))
+        except OSError:
+            return  # no nf_tables (or no permission): the poll alone sees firewall changes
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([sock], [], [], 0.5)
+                if not ready:
+                    continue
+                with contextlib.suppress(BlockingIOError, OSError):
+                    while sock.recv(65536, socket.MSG_DONTWAIT):
+                        pass
+                self._signal("firewall")
+        finally:
+            sock.close()
+
     # --- updater --------------------------------------------------------------------------------------
 
-    async def _reread(self, kinds: set[str]) -> tuple[set[str], frozenset[RuleKey]]:
+    async def _reread(self, signals: _Signals) -> tuple[set[str], frozenset[RuleKey]]:
+        kinds = set(signals.kinds)
         stale = self._stale
         parts: dict[str, Any] = {}
         read: set[str] = set()
@@ -161,30 +210,65 @@ class LiveModel:
             for key in [k for k in stale if k in names or any(k.startswith(f"{n}:") for n in names)]:
                 del stale[key]
 
-        if "docker" in kinds or "docker-lost" in kinds:
+        if "docker-lost" in kinds:
             clear("docker", "container", "namespaces")
             engine, networks, containers = await self.collector.docker(stale)
             parts.update(engine=engine or model.engine, networks=networks, containers=containers)
+            parts["containers"] = await self.collector.namespaces(containers, stale)
             read |= {"docker", "namespaces"}
             kinds |= {"netlink", "firewall"}
+        elif "docker" in kinds:
+            kinds |= {"netlink", "firewall"}
+            read |= {"docker", "namespaces"}
+        # A network event first: the firewall's ownership tags need the new bridges.
+        docker_first = "docker" in kinds and "docker-lost" not in kinds and signals.networks
+        if docker_first:
+            await self._reread_docker(signals, parts, stale)
+        # The remaining parts are independent: read them at once.
         if "netlink" in kinds:
-            clear("netlink", "container", "namespaces")
-            parts["host"] = await self.collector.host(stale)
-            containers = parts.get("containers", model.containers)
-            parts["containers"] = await self.collector.namespaces(containers, stale)
-            read |= {"netlink", "namespaces"}
-        moved: frozenset[RuleKey] = frozenset()
+            clear("netlink")
         if "firewall" in kinds:
             clear("firewall", "iptables", "ip6tables", "nftables", "ipset")
-            networks = parts.get("networks", model.networks)
-            firewall, delta = await self.collector.firewall(stale, networks)
+        networks = parts.get("networks", model.networks)
+        host = asyncio.ensure_future(self.collector.host(stale)) if "netlink" in kinds else None
+        firewall = (
+            asyncio.ensure_future(self.collector.firewall(stale, networks)) if "firewall" in kinds else None
+        )
+        if "docker" in kinds and "docker-lost" not in kinds and not docker_first:
+            await self._reread_docker(signals, parts, stale)
+        if host is not None:
+            parts["host"] = await host
+            read.add("netlink")
+        moved: frozenset[RuleKey] = frozenset()
+        if firewall is not None:
+            new_firewall, delta = await firewall
             if delta is not None and delta.changed:
-                parts["firewall"] = firewall
+                parts["firewall"] = new_firewall
                 read.add("firewall" if delta.rules_changed else "counters")
                 moved = frozenset(delta.moved)
         if parts:
             self.model = assemble(model, stale, **parts)
         return read, moved
+
+    async def _reread_docker(self, signals: _Signals, parts: dict[str, Any], stale: dict[str, str]) -> None:
+        """Re-read what the Docker events named: those containers (and their namespaces), the networks."""
+        model = self.model
+        if self.client is None:
+            return
+        try:
+            if signals.networks:
+                parts["networks"] = await asyncio.to_thread(read_networks, self.client)
+            known = {c.name: c.id for c in model.containers} | {c.id: c.id for c in model.containers}
+            ids = sorted(signals.containers)
+            fresh = await asyncio.to_thread(read_containers, self.client, ids, known)
+        except Exception as exc:
+            stale["docker"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return
+        for key in [k for k in stale if k.startswith("container:") or k == "docker"]:
+            del stale[key]
+        running = [c for c in fresh.values() if c is not None]
+        read = {c.id: c for c in await self.collector.namespaces(running, stale)}
+        parts["containers"] = _merged(model.containers, fresh, read)
 
     async def updates(self) -> AsyncGenerator[ModelUpdate, None]:
         """The first full model, then one update per batch of changes, forever (until cancelled)."""
@@ -193,6 +277,7 @@ class LiveModel:
         for target, name in (
             (self._watch_docker, "dockwire-docker-events"),
             (self._watch_netlink, "dockwire-netlink"),
+            (self._watch_nftables, "dockwire-nftables"),
         ):
             threading.Thread(target=target, name=name, daemon=True).start()
         poller = asyncio.create_task(self._poll_firewall())
@@ -207,7 +292,8 @@ class LiveModel:
                 await asyncio.sleep(self.debounce)
                 self._wake.clear()
                 signals, self._signals = self._signals, _Signals()
-                read, moved = await self._reread(set(signals.kinds))
+                read, moved = await self._reread(signals)
+                self._idle_polls = 0 if (moved or read - {"counters"}) else self._idle_polls + 1
                 if read or signals.events:
                     yield ModelUpdate(self.model, frozenset(read), moved, tuple(signals.events))
         finally:
@@ -215,8 +301,9 @@ class LiveModel:
             self.close()
 
     async def _poll_firewall(self) -> None:
+        """Ask for a firewall read every poll_interval while counters move, backing off to IDLE_POLL."""
         while True:
-            await asyncio.sleep(self.poll_interval)
+            await asyncio.sleep(min(IDLE_POLL, self.poll_interval * 2 ** min(self._idle_polls, 8)))
             self._signals.kinds.add("firewall")
             self._wake.set()
 
@@ -226,3 +313,15 @@ class LiveModel:
         for stream in getattr(self, "_streams", []):
             with contextlib.suppress(Exception):
                 stream.close()
+
+
+def _merged(
+    containers: list[Container], fresh: dict[str, Container | None], read: dict[str, Container]
+) -> list[Container]:
+    """The model's containers with the re-inspected ones replaced (with their namespace part), the new ones
+    added and the gone ones dropped, by name as read_docker orders them."""
+    kept = {c.id: c for c in containers if c.id not in fresh}
+    for cid, container in fresh.items():
+        if container is not None:
+            kept[cid] = read.get(cid, container)
+    return sorted(kept.values(), key=lambda c: c.name)

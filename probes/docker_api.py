@@ -176,23 +176,52 @@ def read_container(raw: dict[str, Any], names_to_ids: dict[str, str]) -> Contain
     )
 
 
+def read_networks(client: Any) -> list[Network]:
+    """Every network as Docker has it now, by name. Blocking."""
+    api = client.api
+    networks = []
+    for summary in api.networks():
+        try:
+            networks.append(read_network(api.inspect_network(summary["Id"])))
+        except Exception as exc:  # removed between list and inspect
+            if getattr(exc, "status_code", None) != 404:
+                raise
+    return sorted(networks, key=lambda n: n.name)
+
+
+def _inspect(api: Any, container_id: str) -> dict[str, Any] | None:
+    try:
+        raw: dict[str, Any] = api.inspect_container(container_id)
+    except Exception as exc:  # removed since it was listed or announced
+        if getattr(exc, "status_code", None) != 404:
+            raise
+        return None
+    return raw
+
+
+def _names_to_ids(raws: list[dict[str, Any]], known: dict[str, str]) -> dict[str, str]:
+    names = dict(known)
+    for raw in raws:
+        names[str(raw.get("Name", "")).lstrip("/")] = raw["Id"]
+        names[raw["Id"]] = raw["Id"]
+    return names
+
+
+def read_containers(client: Any, ids: list[str], known: dict[str, str]) -> dict[str, Container | None]:
+    """The containers with these ids as Docker has them now (None: gone). `known` maps the names of the
+    containers already read to their ids, for `--network container:NAME`. Blocking."""
+    found = {i: _inspect(client.api, i) for i in ids}
+    names = _names_to_ids([raw for raw in found.values() if raw], known)
+    return {i: read_container(raw, names) if raw else None for i, raw in found.items()}
+
+
 def read_docker(client: Any) -> tuple[Engine, list[Network], list[Container]]:
     """Read everything the Docker API knows about networking. Blocking: call from a worker thread."""
     api = client.api
     engine = read_engine(api.version(), api.info())
-    networks = [read_network(api.inspect_network(n["Id"])) for n in api.networks()]
-    raws = []
-    for summary in api.containers(all=True):
-        try:
-            raws.append(api.inspect_container(summary["Id"]))
-        except Exception as exc:  # removed between list and inspect
-            if getattr(exc, "status_code", None) != 404:
-                raise
-    names_to_ids = {}
-    for raw in raws:
-        names_to_ids[str(raw.get("Name", "")).lstrip("/")] = raw["Id"]
-        names_to_ids[raw["Id"]] = raw["Id"]
+    networks = read_networks(client)
+    raws = [raw for summary in api.containers(all=True) if (raw := _inspect(api, summary["Id"]))]
+    names_to_ids = _names_to_ids(raws, {})
     containers = [read_container(raw, names_to_ids) for raw in raws]
-    networks.sort(key=lambda n: n.name)
     containers.sort(key=lambda c: c.name)
     return engine, networks, containers

@@ -186,7 +186,7 @@ async def collect_raw(timeout: float = DEFAULT_TIMEOUT) -> RawFirewall:
             jobs[f"iptables-legacy:{fam}"] = _read_legacy(fam, names, raw.backend, timeout)
     nft_tool = shutil.which("nft")
     if nft_tool:
-        jobs["nft:tables"] = run_command([nft_tool, "-j", "list", "tables"], timeout)
+        jobs["nft:tables"] = list_nft_tables(nft_tool, timeout)
     if jobs:
         results = await asyncio.gather(*jobs.values())
         raw.outputs.update(zip(jobs, results, strict=True))
@@ -207,6 +207,38 @@ def _iptables_owned(raw: RawFirewall) -> set[tuple[str, str]]:
         if res is not None and res.ok:
             owned.update((fam, name) for name in _save_tables(res.stdout))
     return owned
+
+
+#: nf_tables' address families (nfgen_family) by the names nft prints.
+_NFT_FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
+
+
+def _nft_tables_over_netlink() -> str:
+    """`nft -j list tables` output, from one netlink dump of the kernel's nf_tables tables. Blocking."""
+    from pyroute2.nftables.main import NFTables
+
+    nft = NFTables(nfgen_family=0)  # every family
+    try:
+        tables = [
+            {"table": {"family": _NFT_FAMILIES.get(m["nfgen_family"], str(m["nfgen_family"])),
+                       "name": m.get_attr("NFTA_TABLE_NAME")}}
+            for m in nft.get_tables()
+        ]  # fmt: skip
+    finally:
+        nft.close()
+    return json.dumps({"nftables": tables})
+
+
+async def list_nft_tables(nft_tool: str, timeout: float) -> CommandResult:
+    """The nf_tables tables, as `nft -j list tables` prints them. The netlink dump takes milliseconds where
+    `nft list tables` fetches the whole ruleset first (half a second with 10,000 iptables-nft rules); the
+    command stands in when the dump fails."""
+    try:
+        return CommandResult(
+            ("netlink", "nf_tables", "tables"), await asyncio.to_thread(_nft_tables_over_netlink)
+        )
+    except Exception:
+        return await run_command([nft_tool, "-j", "list", "tables"], timeout)
 
 
 async def _collect_native_nft(raw: RawFirewall, nft_tool: str, timeout: float) -> None:

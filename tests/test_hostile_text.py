@@ -382,8 +382,7 @@ def rendered(renderable: Any, width: int = 4000) -> str:
 
 
 def detail_text(app: DockwireApp) -> str:
-    body = app.main_screen.query_one(DetailPane).query_one("#detail-body")
-    return rendered(body.content)
+    return rendered(app.main_screen.query_one(DetailPane).content)
 
 
 def result_text(app: DockwireApp) -> str:

@@ -59,7 +59,7 @@ def test_live_snapshot_holds_the_lab(lab: Any, docker_client: Any) -> None:
 
 
 @pytest.mark.live
-def test_namespace_reads_match_pyroute2s_netns_and_leave_the_thread_home(lab: Any, docker_client: Any) -> None:
+def test_namespace_reads_match_pyroute2s_and_leave_the_thread_home(lab: Any, docker_client: Any) -> None:
     """The namespace socket opened from this thread reads what pyroute2's forked NetNS reads, and the thread
     is back in its own namespace after every read (a host read after it still sees the host)."""
     from pyroute2 import NetNS

@@ -4,6 +4,7 @@ lab case gets the same verdict from that narrower read as from a full one."""
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,10 @@ def test_when_docker_cannot_tell_every_namespace_is_read(recorded: HostModel, sr
     assert namespaces_for(recorded, src, dst) is None
 
 
+def namespaces_of(src: str, dst: str, docker_part: HostModel) -> set[str] | None:
+    return namespaces_for(docker_part, src, dst)
+
+
 @pytest.mark.live
 def test_every_lab_case_gets_the_same_verdict_from_the_narrow_read(lab: Any, docker_client: Any) -> None:
     from dockwire.collect import collect
@@ -63,7 +68,7 @@ def test_every_lab_case_gets_the_same_verdict_from_the_narrow_read(lab: Any, doc
     full = asyncio.run(collect(docker_client))
     narrowed = 0
     for case in CASES:
-        model = asyncio.run(collect(docker_client, lambda part, c=case: namespaces_for(part, c.src, c.dst)))
+        model = asyncio.run(collect(docker_client, partial(namespaces_of, case.src, case.dst)))
         assert model.stale == full.stale == {}
         narrowed += sum(
             1

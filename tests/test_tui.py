@@ -209,7 +209,12 @@ class TestWhatTheAppOffers:
         await press(demo_pilot, "question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = plain(app.screen.query_one("Static"))
-        for fragment in ("Ping (ICMP)", "Pick protocol", "Explain statically", "Run the last probe"):
+        for fragment in (
+            "Probe from the marked source",
+            "Pick protocol",
+            "Explain statically",
+            "Run the last probe",
+        ):
             assert fragment in text
         await press(demo_pilot, "escape")
         assert app.screen is app.main_screen

@@ -365,11 +365,12 @@ async def test_at_80x24_the_footer_keeps_help_and_quit_and_the_header_keeps_bs_n
         keys = {k.key: k for k in app.main_screen.query_one(KeyFooter).query(FooterKey)}
         for key in ("question_mark", "q"):
             assert keys[key].region.right <= 80 - len("^p palette"), key
-        assert lines[0].rstrip().endswith("-x1 (cursor)"), lines[0]  # the first row, under the cursor
+        # The first row, under the cursor, and the protocol w, p and t use.
+        assert lines[0].rstrip().endswith("-x1 (cursor)  proto icmp"), lines[0]
         await mark(pilot, long_a)
         await mark(pilot, long_b)
         header = screen_lines(app)[0]
-        assert "…" in header and header.rstrip().endswith("-y2") and "a-very" in header, header
+        assert "…" in header and header.rstrip().endswith("-y2  proto icmp") and "a-very" in header, header
 
         log = app.main_screen.query_one(EventLog)
         assert len(log.lines) > 1  # the first line wraps at 80 columns

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from dockwire.answer import Answer, Question, Status
+from dockwire.answer import Answer, Bypass, Question, Status
 from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel, RuleRef
+from dockwire.verdict import FlowEnd as FlowEnd  # re-exported: the command line resolves words with it
 from dockwire.verdict import Verdict, evaluate, resolve_endpoint
 from dockwire.verdict.context import context_for
 from dockwire.verdict.verdict import evaluate_in
@@ -19,7 +20,7 @@ from dockwire.widgets.matrix import MatrixCell
 
 if TYPE_CHECKING:
     from dockwire.actions.result import ProbeResult
-    from dockwire.verdict.records import Hop
+    from dockwire.verdict.records import Bypassed, Hop
 
 
 _STATUSES: dict[str, Status] = {"allowed": "allowed", "blocked": "blocked"}
@@ -40,6 +41,10 @@ def _hop(hop: Hop) -> str:
     return f"{hop.direction:<8} {hop.kind:<7} {hop.text}"
 
 
+def _bypass(b: Bypassed) -> Bypass:
+    return Bypass(rule=b.rule, why=b.why, fix=tuple(b.fix), fix_note=b.fix_note)
+
+
 def answer_from_verdict(request: Question, verdict: Verdict, banner: str = "") -> Answer:
     """Translate the engine's Verdict into what the panes show."""
     status = _STATUSES.get(verdict.verdict, "uncertain")
@@ -57,6 +62,7 @@ def answer_from_verdict(request: Question, verdict: Verdict, banner: str = "") -
         unknown=tuple(verdict.unknown),
         notes=tuple(verdict.notes),
         banner=banner,
+        bypassed=tuple(_bypass(b) for b in verdict.bypassed),
     )
 
 
@@ -64,7 +70,10 @@ def why(model: HostModel, request: Question, banner: str = "") -> Answer:
     """The static verdict for a request (blocking; run it in a thread). `banner` says why it stands in
     for a probe, when it does."""
     try:
-        verdict = evaluate(model, request.src, request.dst, proto=request.proto, port=request.port)
+        proto = request.proto
+        if proto == "icmp" and request.port is None and resolve_endpoint(model, request.dst, "dst").port:
+            proto = "tcp"  # as the CLI does: a destination with a port (HOSTIP:PORT, NAME:PORT) means tcp
+        verdict = evaluate(model, request.src, request.dst, proto=proto, port=request.port)
     except DockwireError as exc:
         return Answer(request, "static", "error", str(exc), banner=banner)
     return answer_from_verdict(request, verdict, banner)
@@ -133,6 +142,8 @@ def answer_from_probe(request: Question, result: ProbeResult, static: Answer) ->
         rtt_ms=result.rtt_ms_avg,
         notes=tuple(notes),
         trace=hops,
+        # The packets went through: a rule that looks like it stops them is worth saying all the more.
+        bypassed=static.bypassed if status == "allowed" else (),
     )
 
 

@@ -21,6 +21,7 @@ from textual import work
 from textual.app import App
 from textual.binding import BindingType
 from textual.command import CommandPalette
+from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
@@ -31,6 +32,15 @@ from dockwire.sources import ModelSource
 from dockwire.text import safe
 from dockwire.tui import answers
 from dockwire.tui.bindings import APP_KEYS, bindings
+from dockwire.tui.command_parse import (
+    Ask,
+    Command,
+    OpenMatrix,
+    PickHost,
+    Quit,
+    SetFilter,
+    ShowHelp,
+)
 from dockwire.tui.commands import DockwireCommands
 from dockwire.tui.container_screen import ContainerScreen
 from dockwire.tui.help_screen import HelpScreen
@@ -38,12 +48,15 @@ from dockwire.tui.main_screen import MainScreen
 from dockwire.tui.matrix_screen import MatrixScreen
 from dockwire.tui.messages import ModelArrived, ModelShown, ProbeFinished, ProbeStarted, SourceFailed
 from dockwire.tui.probe_dialog import ProbeDialog
+from dockwire.tui.questions import ICMP, ProtoChoice, QuestionError, ask_with, choice_of
 from dockwire.tui.verdict_screen import open_verdict
 from dockwire.widgets.verdict_panel import VerdictPanel
 
 SOURCE_RETRY_SECONDS = 3.0
 SOURCE_GROUP = "source"
 NO_LIVE_HOST = "no live host (demo or snapshot): static verdict, no packet was sent"
+#: Why the command line's :probe and :trace send nothing on a snapshot (p and t fall back to a why there).
+NO_PACKETS = "no live host (demo or snapshot): nothing can send packets; :why explains from the model"
 #: Where `S` saves screenshots (the current directory when unset).
 SCREENSHOTS_ENV = "DOCKWIRE_SCREENSHOTS"
 #: How long an SVG-to-PNG converter may take.
@@ -80,7 +93,9 @@ class DockwireApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(APP_KEYS)
     COMMANDS = App.COMMANDS | {DockwireCommands}
     SCREENS: ClassVar = {"matrix": MatrixScreen}
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-wide")]
+    #: Under 140 columns the result replaces the detail while it is open; up to 160 too (a fix line needs
+    #: the width), with a smaller events log; from 161 the detail and the result stand side by side.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-medium"), (161, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
 
     def __init__(
@@ -102,6 +117,8 @@ class DockwireApp(App[None]):
         self.last_request: Question | None = None
         self.last_active = False
         self.last_outcome: Answer | None = None
+        #: The protocol w, p and t ask with (the status line shows it; P and the command line set it).
+        self.proto_choice: ProtoChoice = ICMP
         self.model_shown: Signal[ModelShown] = Signal(self, "model-shown")
         self.probe_started: Signal[ProbeStarted] = Signal(self, "probe-started")
         self.probe_finished: Signal[ProbeFinished] = Signal(self, "probe-finished")
@@ -209,24 +226,33 @@ class DockwireApp(App[None]):
             return None
         return pair
 
-    def action_probe(self) -> None:
+    def _ask_pair(self, *, trace: bool = False) -> Question | None:
+        """The marked pair's question with the chosen protocol; None (after saying why) when there is none."""
         pair = self._pair()
-        if pair is not None:
-            self.start(Question(*pair), active=True)
+        if pair is None:
+            return None
+        try:
+            return ask_with(self.model, *pair, self.proto_choice, trace=trace)
+        except QuestionError as exc:
+            self.notify(safe(str(exc)), title="Probe", severity="warning", markup=False)
+            return None
+
+    def action_probe(self) -> None:
+        if (request := self._ask_pair()) is not None:
+            self.start(request, active=True)
 
     def action_trace(self) -> None:
-        pair = self._pair()
-        if pair is not None:
-            last = self.last_request
-            proto, port = (last.proto, last.port) if last and (last.src, last.dst) == pair else ("icmp", None)
-            self.start(Question(*pair, proto=proto, port=port, trace=True), active=True)
+        if (request := self._ask_pair(trace=True)) is not None:
+            self.start(request, active=True)
 
     def action_why(self) -> None:
-        pair = self._pair()
-        if pair is not None:
-            last = self.last_request
-            proto, port = (last.proto, last.port) if last and (last.src, last.dst) == pair else ("icmp", None)
-            self.start(Question(*pair, proto=proto, port=port), active=False)
+        if (request := self._ask_pair()) is not None:
+            self.start(request, active=False)
+
+    def choose_protocol(self, choice: ProtoChoice) -> None:
+        """What w, p and t ask with from now on (the status line says it)."""
+        self.proto_choice = choice
+        self.main_screen.show_status()
 
     def action_probe_options(self) -> None:
         pair = self._pair()
@@ -235,13 +261,23 @@ class DockwireApp(App[None]):
         dst = self.model.container(pair[1])
         ports = sorted(dst.ports, key=lambda p: (p.proto != "tcp", p.container_port)) if dst else []
         port = ports[0] if ports else None
-        initial = Question(
-            *pair, proto=port.proto if port else "tcp", port=port.container_port if port else 80
-        )
+        choice = self.proto_choice
+        if choice.port is not None:
+            initial = Question(*pair, proto=choice.proto, port=choice.port)
+        else:
+            initial = Question(
+                *pair, proto=port.proto if port else "tcp", port=port.container_port if port else 80
+            )
 
         def chosen(request: Question | None) -> None:
-            if request is not None:
+            if request is None:
+                return
+            if request.proto == "dns":
                 self.start(request, active=True)
+                return
+            self.choose_protocol(ProtoChoice(request.proto, request.port))
+            if (asked := self._ask_pair(trace=request.trace)) is not None:
+                self.start(asked, active=True)
 
         known = list(dict.fromkeys(f"{p.container_port}/{p.proto}" for p in ports))
         self.push_screen(ProbeDialog(initial, known), chosen)
@@ -259,7 +295,8 @@ class DockwireApp(App[None]):
         self.probe_started.publish(ProbeStarted(request, what))
         self._run_request(request, active, self.model)
 
-    @work(exclusive=True, group="probe", exit_on_error=False)
+    # A fixed description: Textual's default is the arguments' repr, and a model's takes ~17 ms.
+    @work(exclusive=True, group="probe", exit_on_error=False, description="probe or why")
     async def _run_request(self, request: Question, active: bool, model: HostModel) -> None:
         mode: Mode = "active" if active and self.source.live else "static"
         try:
@@ -293,6 +330,55 @@ class DockwireApp(App[None]):
             error = event.worker.error
             self.log_event("error", f"{event.worker.name or 'task'} failed: {type(error).__name__}: {error}")
             self.notify(safe(str(error)), title="Failed", severity="error", markup=False)
+
+    # --- the command line --------------------------------------------------------------------------------
+
+    def host_names(self) -> list[str]:
+        """The hosts the dashboard can show (one today: the model's)."""
+        return [self.model.hostname or "localhost"]
+
+    @property
+    def packets_refused(self) -> str:
+        """Why the command line's :probe and :trace cannot send packets now, or "" when they can."""
+        return self.probes_off or ("" if self.source.live else NO_PACKETS)
+
+    def run_command(self, command: Command) -> str:
+        """Do what a command-line command says; "" when done, else why not (the line stays open). A command
+        that fails is that one line too, never a crash of the dashboard."""
+        try:
+            return self._run_command(command)
+        except Exception as exc:
+            self.log_event("error", f"{type(command).__name__} failed: {type(exc).__name__}: {exc}")
+            return f"failed: {type(exc).__name__}: {exc}"
+
+    def _run_command(self, command: Command) -> str:
+        if isinstance(command, Ask):
+            if command.active and self.packets_refused:
+                return f"{command.verb}: disabled: {self.packets_refused}"
+            request = command.question
+            self.main_screen.mark_ends(request.src, request.dst)
+            if (choice := choice_of(request, self.model)) is not None:
+                self.choose_protocol(choice)
+            self.start(request, active=command.active)
+        elif isinstance(command, OpenMatrix):
+            self.open_matrix(command.network)
+        elif isinstance(command, SetFilter):
+            self.main_screen.filter_from_command(command.text)
+        elif isinstance(command, PickHost):
+            self.notify(f"showing {command.name} (the only host)", title="Host", markup=False)
+        elif isinstance(command, ShowHelp):
+            self.action_help()
+        elif isinstance(command, Quit):
+            self.exit()
+        return ""
+
+    def open_matrix(self, network: str | None = None) -> None:
+        """The matrix screen; of one network's containers when `network` is given."""
+        if network is None:
+            self.push_screen("matrix")
+            return
+        factory: Callable[..., Screen[None]] = MatrixScreen
+        self.push_screen(factory(network=network))
 
     # --- everything else ----------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from rich.cells import cell_len
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -63,6 +64,7 @@ _DISPLAY = {
     "escape": "esc",
     "pageup": "pgup",
     "pagedown": "pgdn",
+    "colon": ":",
 }
 
 
@@ -72,12 +74,13 @@ def display(key: str) -> str:
 
 # fmt: off
 APP_KEYS: tuple[Key, ...] = (
-    Key("probe", "p", "probe", "Ping", "Ping (ICMP) from the marked source to the destination", footer=2),
+    Key("probe", "p", "probe", "Probe", "Probe from the marked source to the destination with the protocol "
+        "the status line shows (icmp until P, :why or a port mark picks another)", footer=2),
     Key("probe-options", "P", "probe_options", "Probe…",
         "Pick protocol (tcp, udp, icmp, dns), port and trace, then probe", footer=3),
     Key("trace", "t", "trace", "Trace", "Trace the path from source to destination, hop by hop", footer=5),
-    Key("why", "w", "why", "Why", "Explain statically, from the model alone, whether the packet passes",
-        footer=2),
+    Key("why", "w", "why", "Why", "Explain statically, from the model alone, whether the packet passes "
+        "(with the protocol the status line shows)", footer=2),
     Key("rerun", "r", "rerun", "Re-run", "Run the last probe or why again", footer=5),
     Key("matrix", "m", "toggle_matrix", "Matrix", "Reachability of every container pair", footer=3),
     Key("save", "s", "save_snapshot", "Save", "Save the model as a snapshot file in the current directory",
@@ -102,10 +105,14 @@ MAIN_KEYS: tuple[Key, ...] = (
     Key("mark-source", "a", "mark('source')", "Mark A", "Mark the container under the cursor as the source",
         show=False),
     Key("mark-destination", "b", "mark('destination')", "Mark B",
-        "Mark the container under the cursor as the destination", show=False),
+        "Mark the container (or, in the topology, the published port) under the cursor as the destination",
+        show=False),
     Key("clear-marks", "x", "clear_marks", "Unmark", "Clear the marks and the culprit", show=False),
     Key("filter", "slash", "filter", "Filter",
         "Filter the focused list: containers, topology or firewall rules", footer=3),
+    Key("command-line", "colon", "command_line", "Command",
+        "Open the command line: why, dns, probe, trace, matrix, filter, host, help, quit (tab completes)",
+        footer=4),
     Key("zoom", "z", "zoom", "Zoom", "Maximize the focused pane (escape restores it)", show=False),
     Key("focus-topology", "1", "focus_pane('topology')", "Topology", "Focus the topology tree", show=False),
     Key("focus-containers", "2", "focus_pane('containers')", "Containers", "Focus the containers table",
@@ -227,54 +234,155 @@ def fitting(items: list[tuple[Binding, int]], width: int) -> list[int]:
     return keep
 
 
+@dataclass(frozen=True, slots=True)
+class FooterItem:
+    """One key the footer shows, as its `FooterKey` shows it."""
+
+    key: str
+    display: str
+    description: str
+    action: str
+    enabled: bool
+    tooltip: str
+    palette: bool = False
+
+    def widget(self) -> FooterKey:
+        if self.palette:
+            return FooterKey(
+                self.key,
+                self.display,
+                self.description,
+                self.action,
+                classes="-command-palette",
+                disabled=not self.enabled,
+                tooltip=self.tooltip,
+            )
+        return FooterKey(
+            self.key,
+            self.display,
+            self.description,
+            self.action,
+            disabled=not self.enabled,
+            tooltip=self.tooltip,
+        ).data_bind(compact=Footer.compact)
+
+    def shown_by(self, widget: FooterKey) -> bool:
+        return (widget.key, widget.key_display, widget.description, widget.action, widget._disabled) == (
+            self.key,
+            self.display,
+            self.description,
+            self.action,
+            not self.enabled,
+        ) and (widget.tooltip or "") == self.tooltip
+
+    def show_on(self, widget: FooterKey) -> None:
+        """Make `widget` show this key (a layout only when its width may change)."""
+        resized = (widget.key_display, widget.description) != (self.display, self.description)
+        widget.key, widget.key_display, widget.description = self.key, self.display, self.description
+        widget.action = self.action
+        widget._disabled = not self.enabled
+        widget.set_class(not self.enabled, "-disabled")
+        widget.tooltip = self.tooltip or None
+        widget.refresh(layout=resized)
+
+
 class KeyFooter(Footer):
-    """Textual's footer, compact, showing only the bindings that fit (see `fitting`); redrawn on resize."""
+    """Textual's footer, compact, showing only the bindings that fit (see `fitting`); brought up to date
+    when the bindings or the width change.
+
+    Textual's own footer removes and mounts all its keys whenever the bindings may have changed: on every
+    focus change and every `refresh_bindings` (each new model), some 100 ms with 15 keys. This one works out
+    what it would show and changes only the keys that differ, in place, mounting or removing keys only when
+    there are more or fewer of them."""
 
     def __init__(self) -> None:
         super().__init__(compact=True)
         self._width = 0
 
-    def compose(self) -> ComposeResult:
+    def items(self) -> list[FooterItem]:
+        """What the footer shows now: the bindings that fit, then the command palette's key."""
         if not self._bindings_ready:
-            return
+            return []
         active = self.screen.active_bindings
         seen: set[str] = set()
-        items: list[tuple[Binding, bool, str, str]] = []
+        keys: list[tuple[Binding, FooterItem]] = []
         for _, binding, enabled, tooltip in active.values():
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            items.append((binding, enabled, tooltip, self.app.get_key_display(binding)))
-        palette = None
-        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
-            found = active.get(self.app.COMMAND_PALETTE_BINDING)
-            if found is not None:
-                palette = found
-        width = self.size.width or self.app.size.width
-        self._width = width
-        room = width - (cell_len(self.app.get_key_display(palette.binding)) + 10 if palette else 0)
-        sizes = [(b, cell_len(shown) + cell_len(b.description) + 2) for b, _, _, shown in items]
-        for index in fitting(sizes, room):
-            binding, enabled, tooltip, shown = items[index]
-            yield FooterKey(
-                binding.key, shown, binding.description, binding.action, disabled=not enabled, tooltip=tooltip
-            ).data_bind(compact=Footer.compact)
-        if palette is not None:
-            _, binding, enabled, tooltip = palette
-            yield FooterKey(
+            item = FooterItem(
                 binding.key,
                 self.app.get_key_display(binding),
                 binding.description,
                 binding.action,
-                classes="-command-palette",
-                disabled=not enabled,
-                tooltip=binding.tooltip or binding.description,
+                enabled,
+                tooltip,
             )
+            keys.append((binding, item))
+        palette = None
+        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
+            found = active.get(self.app.COMMAND_PALETTE_BINDING)
+            if found is not None:
+                _, binding, enabled, _ = found
+                palette = FooterItem(
+                    binding.key,
+                    self.app.get_key_display(binding),
+                    binding.description,
+                    binding.action,
+                    enabled,
+                    binding.tooltip or binding.description,
+                    palette=True,
+                )
+        width = self.size.width or self.app.size.width
+        self._width = width
+        room = width - (cell_len(palette.display) + 10 if palette else 0)
+        sizes = [(b, cell_len(item.display) + cell_len(item.description) + 2) for b, item in keys]
+        shown = [keys[index][1] for index in fitting(sizes, room)]
+        return [*shown, palette] if palette is not None else shown
+
+    def compose(self) -> ComposeResult:
+        for item in self.items():
+            yield item.widget()
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        self._bindings_ready = True
+        if not screen.app.app_focus:
+            return
+        if self.is_attached and screen is self.screen:
+            self.call_after_refresh(self.sync)
+
+    def sync(self) -> None:
+        """Bring the keys up to date: change the ones that differ, mount or remove the difference."""
+        if not self.is_attached:
+            return
+        wanted = self.items()
+        current = [w for w in self.query_children(FooterKey) if not w._pruning]
+        palettes = [w for w in current if w.has_class("-command-palette")]
+        keys = [w for w in current if not w.has_class("-command-palette")]
+        wanted_keys = [item for item in wanted if not item.palette]
+        wanted_palette = [item for item in wanted if item.palette]
+        if len(palettes) != len(wanted_palette):
+            self.call_next(self.recompose)
+            return
+        for widget, item in zip(keys, wanted_keys, strict=False):
+            if not item.shown_by(widget):
+                item.show_on(widget)
+        for widget, item in zip(palettes, wanted_palette, strict=True):
+            if not item.shown_by(widget):
+                item.show_on(widget)
+        for widget in keys[len(wanted_keys) :]:
+            widget.remove()
+        extra = [item.widget() for item in wanted_keys[len(keys) :]]
+        if extra:
+            if palettes:
+                self.mount(*extra, before=palettes[0])
+            else:
+                self.mount(*extra)
 
     def on_resize(self, event: events.Resize) -> None:
         if event.size.width != self._width and self._bindings_ready:
             self._width = event.size.width
-            self.call_after_refresh(self.recompose)
+            self.call_after_refresh(self.sync)
 
 
 def footer_text(items: Iterable[tuple[str, str]]) -> str:

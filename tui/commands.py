@@ -1,6 +1,7 @@
 """The command palette's dockwire entries: every action from the key data, offered only where it applies.
 
 A disabled action is still listed, with the reason, so the palette doubles as "why can't I do that?".
+On the main screen the command line's commands are listed too: choosing one opens `:` with it typed.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from textual.actions import parse
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from dockwire.tui.bindings import APP_KEYS, CONTAINER_KEYS, MAIN_KEYS, MATRIX_KEYS, Key
+from dockwire.tui.command_parse import VERBS
 
 
 class DockwireCommands(Provider):
@@ -48,6 +50,11 @@ class DockwireCommands(Provider):
                 )
                 continue
             yield title, key.help, partial(screen.app.run_action, key.action, owner)
+        if name == "MainScreen":
+            for verb in VERBS:
+                # The verb goes through the action's parser as a string literal: only letters in it.
+                action = f"command_line('{verb.name} ')"
+                yield f":{verb.usage}", verb.help, partial(screen.app.run_action, action, target)
 
     async def discover(self) -> Hits:
         for title, help_text, command in self._entries():

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from dockwire.tui.bindings import HELP_KEYS, HELP_SECTIONS, PANE_KEYS, bindings, display, help_text
+from dockwire.tui.command_parse import VERBS
 
 
 def help_body(keymap: dict[str, str] | None = None) -> RenderableType:
@@ -22,8 +23,10 @@ def help_body(keymap: dict[str, str] | None = None) -> RenderableType:
     parts: list[RenderableType] = [
         Text("dockwire — why can't container A reach container B?", style="bold"),
         Text(
-            "Mark a source and a destination, then p (ping), P (tcp, udp, dns; port), t (trace) or w (why). "
-            "Enter on a container opens its screen; q goes back, and quits on the main screen.",
+            "Mark a source and a destination, then p (probe), P (tcp, udp, dns; port), t (trace) or w (why): "
+            "they use the protocol the status line shows (proto). Or type : and ask in the CLI's words "
+            "(:why web db tcp/80). Enter on a container opens its screen; q goes back, and quits on the main "
+            "screen.",
             style="dim",
         ),
         Text(""),
@@ -42,7 +45,24 @@ def help_body(keymap: dict[str, str] | None = None) -> RenderableType:
     panes.add_column()
     for key, text in PANE_KEYS:
         panes.add_row(Text(key), Text(text))
-    parts += [Text("Inside the panes", style="bold reverse"), panes]
+    parts += [Text("Inside the panes", style="bold reverse"), panes, Text("")]
+    commands = Table.grid(padding=(0, 2))
+    commands.add_column(style="bold cyan", no_wrap=True, min_width=8)
+    commands.add_column()
+    for verb in VERBS:
+        also = f" (also :{', :'.join(verb.aliases)})" if verb.aliases else ""
+        packets = " (sends real packets)" if verb.active else ""
+        commands.add_row(Text(f":{verb.usage}"), Text(f"{verb.help}{packets}{also}"))
+    parts += [
+        Text("Command line (:)", style="bold reverse"),
+        Text(
+            "SRC and DST as `dockwire why` takes them: a container (name, id prefix, IP), host, a host IP, "
+            "outside, outside:ADDR; DST also HOSTIP:PORT, NAME:PORT, name:OTHER. Tab completes, ↑ ↓ recall, "
+            "esc closes.",
+            style="dim",
+        ),
+        commands,
+    ]
     return Group(*parts)
 
 

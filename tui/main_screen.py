@@ -1,4 +1,9 @@
-"""The main screen: topology, containers, firewall, detail, result and events, with the probe marks."""
+"""The main screen: topology, containers, firewall, detail, result and events, with the probe marks and the
+`:` command line.
+
+A mark is a container id, or `END_MARK` + an endpoint text for an end that is not a container (`host`,
+`outside:ADDR`, a published `HOSTIP:PORT`, `name:OTHER`): set from the command line, or with space/b on a
+port in the topology."""
 
 from __future__ import annotations
 
@@ -9,24 +14,40 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Input
 
 from dockwire.tui.bindings import MAIN_KEYS, KeyFooter, bindings
+from dockwire.tui.command_line import CommandBar
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
+from dockwire.tui.questions import ProtoChoice, QuestionError, ask_with, resolve, shown_protocol
 from dockwire.widgets.containers import ContainersTable, Marks
 from dockwire.widgets.detail import DetailPane, describe_ref, rule_detail
 from dockwire.widgets.events import EventLog, kind_of
 from dockwire.widgets.firewall import FirewallRow, FirewallView
-from dockwire.widgets.formatting import clip
+from dockwire.widgets.formatting import clip, port_text
 from dockwire.widgets.status_line import Status, StatusLine
 from dockwire.widgets.sysctl_bar import SysctlBar
 from dockwire.widgets.topology import NodeRef, TopologyTree
 from dockwire.widgets.verdict_panel import VerdictPanel
 
 if TYPE_CHECKING:
+    from dockwire.model import PortBinding
     from dockwire.tui.app import DockwireApp
 
 PANES = ("topology", "containers", "firewall", "detail", "result", "events")
+#: How a mark names an end that is not a container: this prefix and the endpoint's text.
+END_MARK = "end:"
+
+
+def published_end(container_name: str, port: PortBinding) -> str:
+    """The destination text of a container's port: `HOSTIP:PORT` or `host:PORT` when published, else
+    `NAME:PORT`."""
+    if port.host_port is None:
+        return f"{container_name}:{port.container_port}"
+    if port.host_ip and port.host_ip not in ("0.0.0.0", "::"):
+        return f"{port.host_ip}:{port.host_port}"
+    return f"host:{port.host_port}"
 
 
 class FilterInput(Input):
@@ -60,6 +81,8 @@ class MainScreen(Screen[None]):
         self._pending_events: list[tuple[str, str]] = []
         #: Whether the last firewall refresh moved any counter (what the firewall pane's `show` returned).
         self._counters_moved = False
+        #: The pane the command line was opened from (`:filter` filters it; closing focuses it again).
+        self._before_command: Widget | None = None
 
     @property
     def dw_app(self) -> DockwireApp:
@@ -83,6 +106,14 @@ class MainScreen(Screen[None]):
                     yield DetailPane(id="detail")
                     yield VerdictPanel(id="result")
         yield EventLog(self.dw_app.clock, id="events")
+        app = self.dw_app
+        yield CommandBar(
+            lambda: app.model,
+            app.host_names,
+            app.run_command,
+            probes_off=lambda: app.packets_refused,
+            id="command-bar",
+        )
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -106,7 +137,7 @@ class MainScreen(Screen[None]):
         for kind, text in self._pending_events:
             self.query_one(EventLog).add(kind, text)
         self._pending_events.clear()
-        self._show_status()
+        self.show_status()
         self.query_one(ContainersTable).focus()
 
     # --- model ----------------------------------------------------------------------------------------------
@@ -125,7 +156,7 @@ class MainScreen(Screen[None]):
                 self._counters_moved = bool(firewall.show(model.firewall))
             self.set_class(view.last_known, "-last-known")
             self._refresh_detail()
-            self._show_status()
+            self.show_status()
         log = self.query_one(EventLog)
         if first:
             counts = f"{len(model.containers)} containers, {len(model.networks)} networks"
@@ -135,13 +166,12 @@ class MainScreen(Screen[None]):
         for line in view.update.events:
             log.add(kind_of(line), line)
 
-    def _show_status(self) -> None:
+    def show_status(self) -> None:
         app = self.dw_app
         model = app.model
 
-        def name(cid: str | None) -> str:
-            container = model.container(cid) if cid else None
-            return clip(container.name) if container else ""
+        def name(mark: str | None) -> str:
+            return clip(self.mark_name(mark) or "")
 
         cursor = self._cursor_target()
         cursor_dst = "" if self.marks.destination or cursor == self.marks.source else name(cursor)
@@ -154,6 +184,7 @@ class MainScreen(Screen[None]):
                 source_name=name(self.marks.source),
                 destination_name=name(self.marks.destination) or cursor_dst,
                 destination_is_cursor=not self.marks.destination and bool(cursor_dst),
+                protocol=self.protocol_shown(app.proto_choice),
                 containers=len(model.containers),
                 rules=self.query_one(FirewallView).rule_count,
             )
@@ -174,14 +205,14 @@ class MainScreen(Screen[None]):
         if event.ref is not None and event.ref.kind in ("container", "address", "port"):
             self._cursor_container = self._container_of(event.ref)
         self._refresh_detail()
-        self._show_status()
+        self.show_status()
 
     def on_containers_table_container_highlighted(self, event: ContainersTable.ContainerHighlighted) -> None:
         if event.container_id is not None:
             self._cursor_container = event.container_id
             self._detail_subject = NodeRef("container", event.container_id, f"ctr:{event.container_id}")
             self._refresh_detail()
-            self._show_status()
+            self.show_status()
 
     def on_containers_table_container_opened(self, event: ContainersTable.ContainerOpened) -> None:
         self.dw_app.open_container(event.container_id)
@@ -239,7 +270,37 @@ class MainScreen(Screen[None]):
     def action_no_moved(self) -> None:
         self.notify("No counter moved since the last refresh", title="Next hit", severity="warning")
 
+    def _port_under_cursor(self) -> tuple[str, PortBinding] | None:
+        """(container name, port) when the topology's cursor is on a port of a container."""
+        focused = self.focused
+        ref = focused.highlighted_ref if isinstance(focused, TopologyTree) else None
+        if ref is None or ref.kind != "port":
+            return None
+        container = self.dw_app.model.container(self._container_of(ref) or "")
+        if container is None:
+            return None
+        port = next((p for p in container.ports if port_text(p) == ref.ident), None)
+        return (container.name, port) if port is not None else None
+
+    def _mark_port(self, which: str | None, name: str, port: PortBinding) -> None:
+        """A port in the topology is a destination: its published `HOSTIP:PORT` (or the container at that
+        port), and its protocol becomes the choice of w, p and t."""
+        if which == "source":
+            self.notify("A port can only be a destination (b or space)", title="Mark", severity="warning")
+            return
+        end = published_end(name, port)
+        container = self.dw_app.model.container(name)
+        dst = container.id if port.host_port is None and container is not None else END_MARK + end
+        src = None if self.marks.source == dst else self.marks.source
+        self.set_marks(Marks(src, dst))
+        if port.proto in ("tcp", "udp"):
+            self.dw_app.choose_protocol(ProtoChoice(port.proto, port.container_port))
+
     def action_mark(self, which: str | None = None) -> None:
+        port = self._port_under_cursor()
+        if port is not None:
+            self._mark_port(which, *port)
+            return
         target = self._cursor_target()
         if target is None:
             self.notify("Put the cursor on a container first", title="Mark", severity="warning")
@@ -270,32 +331,72 @@ class MainScreen(Screen[None]):
         model = self.dw_app.model
         self.query_one(TopologyTree).show(model, marks)
         self.query_one(ContainersTable).show(model, marks)
-        self._show_status()
+        self.show_status()
+
+    def mark_name(self, mark: str | None) -> str | None:
+        """What a mark names in a question: a container's name, or the endpoint text; None if it is gone."""
+        if mark is None:
+            return None
+        if mark.startswith(END_MARK):
+            return mark.removeprefix(END_MARK)
+        container = self.dw_app.model.container(mark)
+        return container.name if container else None
+
+    def mark_ends(self, src: str, dst: str) -> None:
+        """Mark the ends a command asked about: a container by its id (its rows show A and B), anything else
+        (an address, a port, a name) by its text."""
+        model = self.dw_app.model
+
+        def mark(text: str, role: str) -> str:
+            try:
+                end = resolve(model, text, role)
+            except QuestionError:
+                return END_MARK + text
+            if end.kind == "container" and end.container and not end.address and end.port is None:
+                return end.container.id
+            return END_MARK + text
+
+        self.set_marks(Marks(mark(src, "src"), mark(dst, "dst")))
 
     def probe_pair(self) -> tuple[str, str] | str:
         """(source, destination) names for a probe: the marks, with the cursor standing in for B."""
-        model = self.dw_app.model
         src_id = self.marks.source
         dst_id = self.marks.destination or self._cursor_target()
         if src_id is None:
             return "Mark a source first: space (or a) on a container, then space (or b) on the destination"
         if dst_id is None or dst_id == src_id:
             return "Mark a destination: space (or b) on another container"
-        src, dst = model.container(src_id), model.container(dst_id)
+        src, dst = self.mark_name(src_id), self.mark_name(dst_id)
         if src is None or dst is None:
             return "A marked container is gone; mark again"
-        return src.name, dst.name
+        return src, dst
+
+    def protocol_shown(self, choice: ProtoChoice) -> str:
+        """What w, p and t ask with for the pair now marked (the choice when no pair is)."""
+        pair = self.probe_pair()
+        if isinstance(pair, str):
+            return choice.text
+        model = self.dw_app.model
+        try:
+            return shown_protocol(ask_with(model, *pair, choice), model)
+        except QuestionError:
+            return choice.text
 
     # --- probe results --------------------------------------------------------------------------------------
 
+    def _show_result(self, shown: bool = True) -> None:
+        """Open (or close) the result panel; the screen's class lets the layout make room for it."""
+        self.query_one("#lower").set_class(shown, "-result")
+        self.set_class(shown, "-result-open")
+
     def show_probe_started(self, started: ProbeStarted) -> None:
-        self.query_one("#lower").add_class("-result")
+        self._show_result()
         self.query_one(VerdictPanel).show_pending(started.request, started.what)
         self.refresh_bindings()
 
     def show_probe_finished(self, finished: ProbeFinished) -> None:
         outcome = finished.outcome
-        self.query_one("#lower").add_class("-result")
+        self._show_result()
         self.query_one(VerdictPanel).show_outcome(outcome)
         firewall = self.query_one(FirewallView)
         if outcome.culprit is not None:
@@ -311,14 +412,14 @@ class MainScreen(Screen[None]):
             if box.value and self.focused is self.query_one(f"#{box.target}"):
                 box.action_close()
                 return
-        self.query_one("#lower").remove_class("-result")
+        self._show_result(False)
         self.refresh_bindings()
 
     # --- panes --------------------------------------------------------------------------------------------
 
     def action_focus_pane(self, pane: str) -> None:
         if pane == "result":
-            self.query_one("#lower").add_class("-result")
+            self._show_result()
         widget = self.query_one(f"#{pane}")
         widget.focus()
 
@@ -327,19 +428,49 @@ class MainScreen(Screen[None]):
         if focused is not None:
             self.maximize(focused, container=False)
 
-    def action_filter(self) -> None:
-        focused = self.focused
+    def _filter_of(self, pane: Widget | None) -> FilterInput:
+        """The filter box of `pane` (the containers' when `pane` is no filterable pane)."""
         target = (
             "firewall"
-            if isinstance(focused, FirewallView)
+            if isinstance(pane, FirewallView)
             else "topology"
-            if isinstance(focused, TopologyTree)
+            if isinstance(pane, TopologyTree)
             else "containers"
         )
-        box = self.query_one(f"#{target}-filter", FilterInput)
+        return self.query_one(f"#{target}-filter", FilterInput)
+
+    def action_filter(self) -> None:
+        box = self._filter_of(self.focused)
         box.display = True
         box.focus()
         box.action_select_all()
+
+    # --- the command line -----------------------------------------------------------------------------
+
+    def action_command_line(self, text: str = "") -> None:
+        """`:` opens the command line (with `text` typed, from the palette)."""
+        bar = self.query_one(CommandBar)
+        if not bar.is_open:
+            self._before_command = self.focused
+        bar.open(text)
+
+    def on_command_bar_closed(self, event: CommandBar.Closed) -> None:
+        before = self._before_command
+        self._before_command = None
+        if before is not None and before.is_attached and before.display:
+            before.focus()
+        else:
+            self.query_one(ContainersTable).focus()
+
+    def filter_from_command(self, text: str) -> None:
+        """`:filter TEXT`: the filter of the pane the command line was opened from, shown as `/` shows it."""
+        box = self._filter_of(self._before_command)
+        target = str(box.id).removesuffix("-filter")
+        with box.prevent(Input.Changed):
+            box.value = text
+        box.display = bool(text)
+        self.apply_filter(target, text)
+        self._before_command = self.query_one(f"#{target}")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if isinstance(event.input, FilterInput):

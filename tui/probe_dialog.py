@@ -29,6 +29,8 @@ NAME_PREFIX = "name:"
 KEYS_SHOWN = footer_text((display(k.key.split(",")[0]), k.description.lower()) for k in PROBE_KEYS if k.show)
 #: How to move between the fields, under them.
 KEY_HINT = footer_text([("← →", "protocol"), ("tab", "next field"), ("space", "tick the box")])
+#: What the choice does beyond this probe.
+STICKY_HINT = "tcp, udp and icmp stay the protocol of w, p and t (the status line's proto)"
 
 
 class ProtocolChoice(RadioSet):
@@ -61,7 +63,8 @@ class ProbeDialog(ModalScreen[Question | None]):
     ProbeDialog #port { width: 14; }
     ProbeDialog #qname { width: 1fr; }
     ProbeDialog #known-ports { width: 1fr; color: $text-muted; padding: 1 0 0 1; }
-    ProbeDialog #keys { width: 1fr; color: $text-muted; margin-top: 1; }
+    ProbeDialog #keys { width: 1fr; color: $text-muted; }
+    ProbeDialog #sticky { width: 1fr; color: $text-muted; margin-top: 1; }
     ProbeDialog #buttons { height: auto; align-horizontal: right; margin-top: 1; }
     ProbeDialog Button { margin-left: 1; }
     """
@@ -100,6 +103,7 @@ class ProbeDialog(ModalScreen[Question | None]):
             with Horizontal(classes="row"):
                 yield Label("")
                 yield Checkbox("trace the path hop by hop", req.trace, id="trace")
+            yield Label(STICKY_HINT, id="sticky", markup=False)
             yield Label(KEY_HINT, id="keys", markup=False)
             with Horizontal(id="buttons"):
                 yield Button("Cancel", id="cancel")

@@ -1,6 +1,7 @@
 """The verdict view: one answer full-width, opened by Enter or z on a result panel and by Enter on a matrix
 cell. The culprit's marker is always in view, the fix is one unwrapped command a line (y copies it), then
-the path, every rule met and the notes. Escape or q closes it."""
+the path, every rule met and the notes. For an allowed flow, a rule that is not on its path comes with what
+does stop the flow, and y copies that. Escape or q closes it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from textual.screen import Screen
 from dockwire.answer import Answer
 from dockwire.text import safe
 from dockwire.tui.bindings import KeyFooter
-from dockwire.widgets.verdict_panel import VerdictReport, fix_text
+from dockwire.widgets.verdict_panel import VerdictReport, fix_commands, fix_text
 
 
 class VerdictScreen(Screen[None]):
@@ -63,13 +64,13 @@ class VerdictScreen(Screen[None]):
         report = self.query_one(VerdictReport)
         # Content, not a string: a string title is read as markup, and the names come from the host.
         report.border_title = Content(f"verdict · {safe(self.outcome.request.describe())}")
-        report.border_subtitle = ("y copy fix · " if self.outcome.fix else "") + "escape back"
+        report.border_subtitle = ("y copy fix · " if fix_commands(self.outcome) else "") + "escape back"
         report.set_class(self.outcome.status == "blocked", "-blocked")
         report.set_class(self.outcome.status == "allowed", "-allowed")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_fix":
-            return True if self.outcome.fix else None
+            return True if fix_commands(self.outcome) else None
         return True
 
     def action_close(self) -> None:
@@ -81,7 +82,7 @@ class VerdictScreen(Screen[None]):
             self.notify("This answer has no fix to copy", title="Copy", severity="warning")
             return
         self.app.copy_to_clipboard(text)
-        count = len(self.outcome.fix)
+        count = len(fix_commands(self.outcome))
         what = "the fix command" if count == 1 else f"the {count} fix commands"
         self.notify(f"Copied {what} to the clipboard", title="Copied", markup=False)
 

@@ -15,8 +15,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table as RichTable
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from dockwire.model import Container, Endpoint, Firewall, HostModel, Network, Rule, Table
 from dockwire.text import safe
@@ -439,23 +440,69 @@ SCROLL_BINDINGS: list[BindingType] = [
 ]
 
 
-class DetailPane(VerticalScroll):
-    """Shows the detail of the selection; keeps the scroll position while the same thing is shown."""
+class DetailPane(ScrollView, can_focus=True):
+    """Shows the detail of the selection; keeps the scroll position while the same thing is shown.
+
+    A Line-API view: `show` renders the body to lines once (again only when the width changes), and the
+    pane draws the lines in view. Nothing else on the screen moves, so a new body costs no layout of the
+    screen (a `Static` in a scrolling container asked for one on every cursor move)."""
 
     DEFAULT_CSS = """
-    DetailPane { height: 1fr; }
-    DetailPane > Static { width: 1fr; }
+    DetailPane { height: 1fr; overflow-x: hidden; overflow-y: auto; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = SCROLL_BINDINGS
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(Static(id="detail-body"), id=id, classes=classes)
+        super().__init__(id=id, classes=classes)
         self.subject: tuple[str, str] = ("", "")
+        #: What the pane shows (a Rich renderable, plain text from the host).
+        self.content: RenderableType = Text("")
+        self._lines: list[Strip] = []
+        self._rendered_width = -1
 
     def show(self, subject: tuple[str, str], body: RenderableType) -> None:
         """Show `body`; when `subject` changed, scroll back to the top."""
-        self.query_one("#detail-body", Static).update(body)
+        self.content = body
+        self._render_body()
         if subject != self.subject:
-            self.scroll_home(animate=False)
+            self.scroll_home(animate=False, immediate=True)
             self.subject = subject
+
+    def _render_body(self) -> None:
+        """Render the body at the pane's width (less the scrollbar's when it does not fit the height)."""
+        width, height = self.size
+        if width <= 0:
+            self._rendered_width = -1  # not laid out yet: rendered on the first resize
+            return
+        lines = self._render_at(width)
+        bar = self.styles.scrollbar_size_vertical
+        if len(lines) > height and bar and width > bar:
+            lines = self._render_at(width - bar)
+        self._lines = lines
+        self._rendered_width = width
+        size = Size(max((line.cell_length for line in lines), default=0), len(lines))
+        if size != self.virtual_size:
+            # Not `self.virtual_size = size`: that lays the whole screen out again. Only the scrollbar
+            # depends on it (and a layout follows only when the scrollbar appears or goes).
+            self.set_reactive(DetailPane.virtual_size, size)
+            self._scroll_update(size)
+        self.refresh()
+
+    def _render_at(self, width: int) -> list[Strip]:
+        console = self.app.console
+        options = console.options.update(width=width, height=None, highlight=False)
+        return [Strip(line) for line in console.render_lines(self.content, options, pad=False)]
+
+    def on_resize(self) -> None:
+        if self.size.width != self._rendered_width:
+            self._render_body()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        index = scroll_y + y
+        base = self.rich_style
+        if index >= len(self._lines):
+            return Strip.blank(width, base)
+        return self._lines[index].crop_extend(scroll_x, scroll_x + width, base).apply_style(base)

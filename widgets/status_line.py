@@ -26,6 +26,8 @@ class Status:
     show_marks: bool = True
     #: The destination is the container under the cursor, not a mark (shown with "(cursor)").
     destination_is_cursor: bool = False
+    #: The protocol w, p and t use for the pair (`icmp`, `tcp/80`, `dns`); "" shows none.
+    protocol: str = ""
 
 
 #: The fewest cells a shortened label or name keeps.
@@ -68,6 +70,9 @@ def _assemble(status: Status, label: str, source: str, destination: str) -> tupl
         text.append(" B ", style="bold reverse magenta")
         cursor = " (cursor)" if status.destination_is_cursor and destination else ""
         text.append(f" {destination or '-'}{cursor}", style="bold" if destination else "dim")
+        if status.protocol:
+            text.append("  proto ", style="dim")
+            text.append(safe(status.protocol), style="bold cyan")
     needed = text.cell_len
     if status.probes_off:
         text.append(f"  probes off: {safe(status.probes_off)}", style="yellow")
@@ -121,8 +126,8 @@ class StatusLine(Static):
 
     def show(self, status: Status) -> None:
         self.status = status
-        self.update(status_text(status, self.size.width or None))
+        self.update(status_text(status, self.size.width or None), layout=False)  # one row, always
 
     def on_resize(self) -> None:
         if self.status is not None:
-            self.update(status_text(self.status, self.size.width or None))
+            self.update(status_text(self.status, self.size.width or None), layout=False)

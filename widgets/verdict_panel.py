@@ -1,5 +1,7 @@
 """The result panel: the newest probe or why: allowed (with RTT), or blocked by a rule, with the fix; and the
-full-width report of one answer that Enter or z on the panel opens (tui/verdict_screen.py shows it).
+full-width report of one answer that Enter or z on the panel opens (tui/verdict_screen.py shows it). An
+allowed answer also shows, in the warning colour, each rule that looks like it protects the flow but is not
+on its path ("⚠ not on this path: filter/INPUT #1"), and what does stop the flow.
 
 Colours come from the theme (component classes with `$text-error`, `$error`, ... in DEFAULT_CSS), so the dark
 and the light theme both read well; the rendering functions take them as a `Palette` of Rich styles.
@@ -20,7 +22,7 @@ from textual.message import Message
 from textual.theme import Theme
 from textual.widgets import Static
 
-from dockwire.answer import Answer, Question, Status
+from dockwire.answer import Answer, Bypass, Question, Status
 from dockwire.model import RuleRef
 from dockwire.text import safe
 from dockwire.widgets.formatting import FitLine, host_text, owner_name
@@ -44,6 +46,8 @@ PLAIN_PALETTE: dict[str, StyleType] = {
     "command": "bold green",
     "good": "green",
     "warn": "bold yellow",
+    "bypass": "bold yellow",
+    "bypass-rule": "yellow",
     "ref": "cyan",
     "muted": "dim",
     "heading": "bold",
@@ -59,6 +63,9 @@ STATUS_TITLE: dict[Status, str] = {
 #: The marker after the rule that dropped the packet: the firewall pane's words.
 DROPPED_HERE = "◀ dropped here"
 POLICY_DROPPED = "◀ the policy dropped it"
+#: Said before a rule that looks like it protects an allowed flow but is not on its path, and after it.
+NOT_ON_PATH = "⚠ not on this path: "
+NEVER_SEES = "◀ never sees this flow"
 
 
 def _style(palette: Palette, role: str) -> Style:
@@ -90,6 +97,36 @@ def culprit_where(culprit: RuleRef, palette: Palette = PLAIN_PALETTE) -> Text:
         (culprit.title, _style(palette, "culprit")),
         (f"  {extra}", _style(palette, "muted")),
     )
+
+
+def bypass_parts(
+    bypass: Bypass, palette: Palette = PLAIN_PALETTE, commands: bool = True
+) -> list[RenderableType]:
+    """A rule that looks like it protects the flow but is not on its path: where it is and who wrote it, its
+    text with the "never sees this flow" marker in view, why, and (with `commands`) what does stop it."""
+    rule = bypass.rule
+    extra = " · ".join(part for part in (owner_name(rule.owner), rule.source) if part)
+    target = rule.effect.split()[-1] if rule.effect else ""
+    parts: list[RenderableType] = [
+        host_text(
+            (NOT_ON_PATH, _style(palette, "bypass")),
+            (rule.title, _style(palette, "bypass")),
+            (f"  {extra}", _style(palette, "muted")),
+        ),
+        FitLine(
+            Text("   "),
+            Text(safe(rule.body), style=_style(palette, "bypass-rule")),
+            Text.assemble("  ", (NEVER_SEES, _style(palette, "bypass"))),
+            keep_end=f"-j {target}" if target and rule.text.startswith("-A ") else "",
+        ),
+        Text(f"   {safe(bypass.why)}"),
+    ]
+    if commands and (bypass.fix or bypass.fix_note):
+        parts.append(Text("   to stop it", style=_style(palette, "heading")))
+        parts.extend(Text(f"   $ {safe(c)}", style=_style(palette, "command")) for c in bypass.fix)
+        if bypass.fix_note:
+            parts.append(Text(f"   {safe(bypass.fix_note)}", style=_style(palette, "good")))
+    return parts
 
 
 def status_head(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Text:
@@ -157,6 +194,8 @@ def render_outcome(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Rendera
         parts.append(
             host_text(("missing ", _style(palette, "heading")), (outcome.missing, _style(palette, "culprit")))
         )
+    for bypass in outcome.bypassed:
+        parts.extend(bypass_parts(bypass, palette))
     if outcome.fix or outcome.fix_note:
         parts.append(Text("fix", style=_style(palette, "heading")))
         parts.extend(
@@ -187,9 +226,9 @@ def render_idle(reason: str) -> RenderableType:
         Text.assemble(
             "3. ",
             ("p", "bold"),
-            " ping, ",
+            " probe (the status line's proto), ",
             ("P", "bold"),
-            " tcp/udp/port, ",
+            " pick proto/port, ",
             ("t", "bold"),
             " trace, ",
             ("w", "bold"),
@@ -211,9 +250,17 @@ def fix_backend(outcome: Answer) -> str:
     return culprit.source if culprit is not None else ""
 
 
+def fix_commands(outcome: Answer) -> tuple[str, ...]:
+    """The commands the report's fix block shows and `y` copies: the fix of a blocked flow, or for an allowed
+    one what stops it where a rule that is not on its path was meant to."""
+    if outcome.fix:
+        return outcome.fix
+    return tuple(c for b in outcome.bypassed for c in b.fix)
+
+
 def fix_text(outcome: Answer) -> str:
     """What `y` copies: the fix commands, one a line, exactly as the engine wrote them."""
-    return "\n".join(outcome.fix)
+    return "\n".join(fix_commands(outcome))
 
 
 def report_head(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> RenderableType:
@@ -245,14 +292,33 @@ def report_culprit(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Rendera
     return Text("")
 
 
+def report_bypassed(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> RenderableType:
+    """The rules that look like they protect the (allowed) flow but are not on its path; their commands are
+    the report's fix block."""
+    parts: list[RenderableType] = []
+    for bypass in outcome.bypassed:
+        parts.append(Text(""))
+        parts.extend(bypass_parts(bypass, palette, commands=False))
+    return Group(*parts)
+
+
+def _has_fix(outcome: Answer) -> bool:
+    return bool(outcome.fix or outcome.fix_note or fix_commands(outcome) or _bypass_notes(outcome))
+
+
+def _bypass_notes(outcome: Answer) -> list[str]:
+    return [] if outcome.fix or outcome.fix_note else [b.fix_note for b in outcome.bypassed if b.fix_note]
+
+
 def report_fix_head(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> RenderableType:
-    if not (outcome.fix or outcome.fix_note):
+    if not _has_fix(outcome):
         return Text("")
-    head = Text.assemble(("fix", _style(palette, "heading")))
+    bypass = not (outcome.fix or outcome.fix_note)
+    head = Text.assemble(("to stop it" if bypass else "fix", _style(palette, "heading")))
     backend = fix_backend(outcome)
     if backend and outcome.fix:
         head.append(f"  for {safe(backend)}, the culprit's backend", style=_style(palette, "muted"))
-    if outcome.fix:
+    if fix_commands(outcome):
         head.append("  ·  y copies it", style=_style(palette, "muted"))
     return Group(Text(""), head)
 
@@ -260,7 +326,7 @@ def report_fix_head(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Render
 def report_fix(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Text:
     """The fix commands, one a line and never wrapped (the block scrolls sideways when one is wider)."""
     lines = Text(no_wrap=True, overflow="ignore", end="")
-    for i, command in enumerate(outcome.fix):
+    for i, command in enumerate(fix_commands(outcome)):
         if i:
             lines.append("\n")
         lines.append(f"   $ {safe(command)}", style=_style(palette, "command"))
@@ -270,8 +336,8 @@ def report_fix(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Text:
 def report_rest(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> RenderableType:
     """The fix's note, then the path hop by hop, the trace, every rule met and the notes."""
     parts: list[RenderableType] = []
-    if outcome.fix_note:
-        parts.append(Text(f"   {safe(outcome.fix_note)}", style=_style(palette, "good")))
+    for note in [outcome.fix_note] if outcome.fix_note else _bypass_notes(outcome):
+        parts.append(Text(f"   {safe(note)}", style=_style(palette, "good")))
     parts.extend(_path_trace_rules(outcome, palette))
     if outcome.notes:
         parts.append(Text(""))
@@ -304,6 +370,8 @@ class AnswerView(VerticalScroll):
         & > .answer--command { color: $text-success; text-style: bold; }
         & > .answer--good { color: $text-success; }
         & > .answer--warn { color: $text-warning; text-style: bold; }
+        & > .answer--bypass { color: $text-warning; text-style: bold; }
+        & > .answer--bypass-rule { color: $text-warning; }
         & > .answer--ref { color: $text-primary; }
         & > .answer--muted { color: $text-muted; }
         & > .answer--heading { text-style: bold; }
@@ -409,6 +477,7 @@ class VerdictReport(AnswerView):
     def compose(self) -> ComposeResult:
         yield Static(id="report-head")
         yield Static(id="report-culprit")
+        yield Static(id="report-bypassed")
         yield Static(id="report-fix-head")
         with HorizontalScroll(id="report-fix"):
             yield Static(id="report-fix-body")
@@ -428,9 +497,12 @@ class VerdictReport(AnswerView):
         culprit = self.query_one("#report-culprit", Static)
         culprit.update(report_culprit(outcome, palette))
         culprit.display = outcome.culprit is not None or bool(outcome.missing)
+        bypassed = self.query_one("#report-bypassed", Static)
+        bypassed.update(report_bypassed(outcome, palette))
+        bypassed.display = bool(outcome.bypassed)
         fix_head = self.query_one("#report-fix-head", Static)
         fix_head.update(report_fix_head(outcome, palette))
-        fix_head.display = bool(outcome.fix or outcome.fix_note)
-        self.query_one("#report-fix").display = bool(outcome.fix)
+        fix_head.display = _has_fix(outcome)
+        self.query_one("#report-fix").display = bool(fix_commands(outcome))
         self.query_one("#report-fix-body", Static).update(report_fix(outcome, palette))
         self.query_one("#report-rest", Static).update(report_rest(outcome, palette))

@@ -190,6 +190,7 @@ class HostStack:
         skip_prerouting: bool = False,
     ) -> Exit:
         """A packet arriving on `iif` (a bridge, when it came from a container's veth) and routed."""
+        arrived = pkt
         if not skip_prerouting:
             pkt = self.hook(
                 Where("prerouting", iif=iif, physdev_in=physdev_in), pkt, conn.undo_snat if conn else None
@@ -205,6 +206,8 @@ class HostStack:
             raise self._no_route(pkt, result, f"arriving on {iif}")
         self._check_forwarding()
         self._check_rp_filter(pkt, iif)
+        if pkt is not arrived and conn is None:
+            self.trace.detour(arrived, pkt, Where("input", iif=iif, physdev_in=physdev_in))
         oif = result.dev
         pkt = self.hook(Where("forward", iif=iif, oif=oif, physdev_in=physdev_in), pkt)
         pkt = self.hook(Where("postrouting", iif=iif, oif=oif), pkt, conn.undo_dnat if conn else None)

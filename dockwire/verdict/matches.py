@@ -89,6 +89,24 @@ def _ports(items: list[str], which: str, sets: Sets) -> Test:
     return test
 
 
+def _orig_dport(items: list[str], sets: Sets) -> Test:
+    """The connection's original destination port (before DNAT), as conntrack remembers it."""
+    resolved = _resolve(items, sets)
+    if resolved is None:
+        return _unknown
+    ranges = tuple(port_range(item) for item in resolved)
+
+    def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
+        if pkt.proto not in ("tcp", "udp", "sctp"):
+            return False
+        port = pkt.orig_dport
+        if port is None:
+            return None
+        return any(low <= port <= high for low, high in ranges)
+
+    return test
+
+
 def _addr_test(items: list[str], sets: Sets, field: str) -> Test:
     addr = _addresses(items, sets)
     if addr is None:
@@ -244,6 +262,8 @@ def _iptables(m: Match, sets: Sets) -> Test:
         return _ct_states(items)
     if opt in ("--ctorigsrc", "--ctorigdst"):
         return _addr_test(items, sets, "orig_src" if opt == "--ctorigsrc" else "orig_dst")
+    if opt == "--ctorigdstport":
+        return _orig_dport(items, sets)
     if opt == "--ctdir":
         want = items[0].upper()
         return lambda p, w, f: p.ct_dir == want
@@ -317,6 +337,8 @@ def _nft_value_test(lhs: str, items: list[str], sets: Sets) -> Test:
         if proto == "th":
             return ports
         return lambda p, w, f: p.proto == proto and ports(p, w, f)
+    if lhs in ("ct original proto-dst", "ct original ip proto-dst"):
+        return _orig_dport(items, sets)
     if lhs == "ct state":
         return _ct_states(items)
     if lhs == "ct direction":

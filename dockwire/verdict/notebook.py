@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dockwire.verdict.netfilter_eval import Hit
+from dockwire.verdict.packet import Packet
+from dockwire.verdict.where import Where
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +20,19 @@ class HopRecord:
 class HitRecord:
     direction: str
     hit: Hit
+
+
+@dataclass(frozen=True, slots=True)
+class Detour:
+    """A packet for the host itself that DNAT sent elsewhere: the host's input hook never saw it.
+
+    `before` is the packet as it came in (for a host address and port), `after` as DNAT in PREROUTING left
+    it (forwarded), `skipped` where the input hook would have seen it had it stayed the host's."""
+
+    direction: str
+    before: Packet
+    after: Packet
+    skipped: Where
 
 
 class Stop(Exception):
@@ -52,6 +67,8 @@ class Trace:
     # Rules whose conditions could not be evaluated but did not change the outcome.
     harmless_unknowns: list[HitRecord] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Packets DNAT took away from the host's input hook (see `dockwire.verdict.bypassed`).
+    detours: list[Detour] = field(default_factory=list)
     # The addresses of the first packet, once decided.
     src_address: str = ""
     dst_address: str = ""
@@ -62,6 +79,11 @@ class Trace:
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+    def detour(self, before: Packet, after: Packet, skipped: Where) -> None:
+        """Note a forwarded packet that DNAT turned away from the host, when it is a connection's first."""
+        if after.ct_dir == "ORIGINAL" and (after.dst, after.dport) != (before.dst, before.dport):
+            self.detours.append(Detour(self.direction, before, after, skipped))
 
     def add_hits(self, hits: list[Hit]) -> None:
         self.hits.extend(

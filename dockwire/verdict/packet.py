@@ -36,6 +36,8 @@ class Packet:
     # The original tuple's addresses (conntrack --ctorigsrc / --ctorigdst).
     orig_src: IPv4Address | None = None
     orig_dst: IPv4Address | None = None
+    # The original tuple's destination port (conntrack --ctorigdstport, nft `ct original proto-dst`).
+    orig_dport: int | None = None
     # skb->mark; None when it cannot be known statically.
     mark: int | None = 0
     # Whether conntrack has seen this packet yet (False in the raw table, which runs before it).
@@ -103,6 +105,7 @@ def flow_packet(s: IPv4Address, d: IPv4Address, proto: str, port: int | None, ma
         tcp_flags=frozenset({"SYN"}) if proto == "tcp" else frozenset(),
         orig_src=s,
         orig_dst=d,
+        orig_dport=port,
         mark=mark,
     )
 
@@ -122,6 +125,7 @@ def reply_to(request: Packet, mark: int | None = 0) -> Packet:
         ct_nat=request.ct_nat,
         orig_src=request.orig_src,
         orig_dst=request.orig_dst,
+        orig_dport=request.orig_dport,
         mark=mark,
         nat_done=frozenset({"dst", "src"}),
     )

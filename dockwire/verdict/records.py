@@ -33,6 +33,20 @@ class Hop(VRecord, frozen=True, kw_only=True):
     text: str
 
 
+class Bypassed(VRecord, frozen=True, kw_only=True):
+    """A rule that looks like it protects an allowed flow but is not on its path: it would have dropped the
+    flow had the flow gone past it. Said beside the answer, with what does stop the flow."""
+
+    # The situation: "input-skipped-by-dnat" (an INPUT deny for a published port, which is forwarded).
+    kind: str
+    rule: RuleRef
+    # Why the rule never sees the flow.
+    why: str
+    # Commands that do what the rule was meant to (run together), and a sentence on them and other ways.
+    fix: list[str] = field(default_factory=list)
+    fix_note: str = ""
+
+
 class Verdict(VRecord, frozen=True, kw_only=True):
     schema_version: int = VERDICT_SCHEMA
     verdict: str  # "allowed", "blocked", "uncertain"
@@ -58,6 +72,8 @@ class Verdict(VRecord, frozen=True, kw_only=True):
     notes: list[str] = field(default_factory=list)
     # For DNS verdicts: the address the name resolves to.
     resolved: str = ""
+    # Allowed flows: rules that look like they protect the flow but are not on its path.
+    bypassed: list[Bypassed] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:

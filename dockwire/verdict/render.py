@@ -6,9 +6,10 @@ import msgspec
 
 from dockwire.model import RuleRef
 from dockwire.text import safe
-from dockwire.verdict.records import ALLOWED, BLOCKED, EndpointRef, Verdict
+from dockwire.verdict.records import ALLOWED, BLOCKED, Bypassed, EndpointRef, Verdict
 
 WORDS = {ALLOWED: "ALLOWED", BLOCKED: "BLOCKED"}
+NOT_ON_PATH = "⚠ not on this path:"
 
 
 def verdict_json(verdict: Verdict) -> bytes:
@@ -41,6 +42,8 @@ def render_verdict(v: Verdict, verbose: bool = False) -> str:
     lines = [f"{word}  {_label(v.src)} -> {_label(v.dst)}  {safe(what)}", f"why:      {safe(v.reason)}"]
     if v.resolved:
         lines.append(f"resolves: {safe(v.resolved)}")
+    for b in v.bypassed:
+        lines.extend(_bypassed_lines(b))
     if v.culprit is not None:
         c = v.culprit
         lines.append(
@@ -81,6 +84,23 @@ def render_verdict(v: Verdict, verbose: bool = False) -> str:
     for note in v.notes:
         lines.append(f"note: {safe(note)}")
     return "\n".join(lines)
+
+
+def _bypassed_lines(b: Bypassed) -> list[str]:
+    """A rule that looks like it protects the flow but is not on its path: which, why not, what does."""
+    r = b.rule
+    lines = [
+        f"{NOT_ON_PATH} {_where(r)} [{safe(r.source)}, owner {safe(r.owner)}, {_counters(r)}] "
+        f"(would {safe(r.effect)} this flow at {safe(r.hook.upper())})",
+        f"          {safe(r.text)}",
+        f"          {safe(b.why)}",
+    ]
+    if b.fix:
+        lines.append(f"to stop:  {safe(b.fix[0])}")
+        lines.extend(f"          {safe(cmd)}" for cmd in b.fix[1:])
+    if b.fix_note:
+        lines.append(f"          ({safe(b.fix_note)})")
+    return lines
 
 
 def _is_plain_jump(ref: RuleRef) -> bool:

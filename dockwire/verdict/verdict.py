@@ -1,7 +1,8 @@
 """`evaluate(model, src, dst, proto, port)`: can SRC reach DST, and if not, exactly what stops it?
 
 Pure: the model in, a `Verdict` out, no I/O. The flow's request and its reply are both followed (a connection
-needs both); the first thing that stops either one is the answer.
+needs both); the first thing that stops either one is the answer. An allowed answer also names the rules that
+look like they protect the flow but are not on its path (`dockwire.verdict.bypassed`).
 """
 
 from __future__ import annotations
@@ -10,63 +11,22 @@ from msgspec.structs import replace
 
 from dockwire.errors import DockwireError
 from dockwire.model import HostModel, RuleRef
+from dockwire.verdict.bypassed import find_bypassed
 from dockwire.verdict.context import EngineContext, context_for
 from dockwire.verdict.dns import resolve_name
 from dockwire.verdict.endpoints import FlowEnd, resolve_endpoint
 from dockwire.verdict.fixes import FixInput, suggest_fix
-from dockwire.verdict.netfilter_eval import Hit
 from dockwire.verdict.notebook import Stop, Trace
 from dockwire.verdict.packet import address_text, flow_packet
 from dockwire.verdict.path import Arrival, FlowFollower, Place
 from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, EndpointRef, Hop, Verdict
+from dockwire.verdict.refs import rule_ref
 
 PROTOCOLS = ("icmp", "tcp", "udp")
 
 
 class VerdictError(DockwireError):
     """The question cannot be asked as given (bad protocol/port combination)."""
-
-
-def rule_ref(direction: str, hit: Hit) -> RuleRef:
-    table = hit.chain.table
-    chain = hit.chain.chain
-    if hit.rule is None:
-        policy = (chain.policy or "ACCEPT").upper()
-        text = (
-            f"-P {chain.name} {policy}" if table.source.startswith("iptables") else f"policy {policy.lower()}"
-        )
-        return RuleRef(
-            direction=direction,
-            hook=hit.where.hook,
-            source=table.source,
-            family=table.family,
-            table=table.name,
-            chain=chain.name,
-            position=None,
-            text=text,
-            effect=f"policy {policy}",
-            packets=chain.packets,
-            bytes=chain.bytes,
-            owner=chain.owner,
-            kind="policy",
-        )
-    rule = hit.rule.rule
-    return RuleRef(
-        direction=direction,
-        hook=hit.where.hook,
-        source=table.source,
-        family=table.family,
-        table=table.name,
-        chain=rule.chain,
-        position=rule.position,
-        text=rule.text,
-        effect=hit.effect,
-        packets=rule.packets,
-        bytes=rule.bytes,
-        owner=rule.owner,
-        handle=rule.handle,
-        unknown=rule.unknown or hit.assumed,
-    )
 
 
 def _endpoint_ref(ep: FlowEnd, address: str = "") -> EndpointRef:
@@ -279,7 +239,9 @@ def _assemble(
         )
     if stop is None:
         what = f" on {proto}/{port}" if port else f" ({proto})"
-        return replace(base, reason=f"{src.label} can reach {dst.label}{what}")
+        return replace(
+            base, reason=f"{src.label} can reach {dst.label}{what}", bypassed=find_bypassed(ctx, trace)
+        )
     if stop.verdict == UNCERTAIN:
         unknown = _dedupe([rule_ref(stop.direction, h) for h in stop.unknown])
         return replace(base, verdict=UNCERTAIN, reason=f"{stop.direction}: {stop.reason}", unknown=unknown)

@@ -1,0 +1,192 @@
+"""Benchmark the live model on the real host (a measurement, not a test): `python -m benchmarks.live_bench`.
+
+Grow the host first (`python -m dockwire.lab.scale up --containers 200 --rules 10000`), then this runs the
+live model as the dashboard does and measures:
+- a container start, a network create and a firewall rule insert: the time from the change (Docker's own
+  event time for the first two; the return of `iptables -I` for the rule) until the live model yields an
+  update that holds it. Target: ≤ 250 ms each (median of --runs changes).
+- idle: CPU of this process and its children (the firewall commands) over --idle seconds with nothing
+  changing, as a share of one core. Target: ≤ 5 %.
+- the RSS of this process with the model live.
+
+Everything it adds carries the scale lab's label or comment and is removed before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import docker
+
+from dockwire.lab.scale import CHAIN, LABEL, PREFIX
+from dockwire.lab.scenarios import IMAGE
+from dockwire.live import LiveModel, ModelUpdate
+from dockwire.model import HostModel
+
+CHANGE_TARGET_MS = 250.0
+IDLE_TARGET = 0.05
+#: A rule no packet of this machine matches (RFC 2544 benchmarking addresses), found by its own comment.
+RULE_COMMENT = "dockwire-live-bench"
+RULE = [
+    "-s",
+    "198.18.0.1/32",
+    "-d",
+    "198.18.0.2/32",
+    "-m",
+    "comment",
+    "--comment",
+    RULE_COMMENT,
+    "-j",
+    "DROP",
+]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class EventClock:
+    """Docker's own time of each event, by the object it is about, from a stream of the benchmark's own."""
+
+    def __init__(self, client: Any) -> None:
+        self.times: dict[tuple[str, str], float] = {}
+        self._stream = client.events(decode=True, filters={"type": ["container", "network"]})
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):
+            for event in self._stream:
+                name = (event.get("Actor") or {}).get("Attributes", {}).get("name", "")
+                self.times.setdefault((str(event.get("Action")), name), event["timeNano"] / 1e9)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
+async def _until(updates: AsyncIterator[ModelUpdate], holds: Callable[[HostModel], bool]) -> float:
+    """Wall time at which the live model first yields a model for which `holds` is true."""
+    async for update in updates:
+        if holds(update.model):
+            return time.time()
+    raise RuntimeError("the live model stopped")
+
+
+def _has_rule(model: HostModel) -> bool:
+    return any(RULE_COMMENT in rule.text for t in model.firewall.tables for c in t.chains for rule in c.rules)
+
+
+def _container_running(name: str) -> Callable[[HostModel], bool]:
+    return lambda model: any(c.name == name and c.pid for c in model.containers)
+
+
+def _network_present(name: str) -> Callable[[HostModel], bool]:
+    return lambda model: any(n.name == name for n in model.networks)
+
+
+async def measure(client: Any, runs: int, idle: float) -> dict[str, list[float]]:
+    live = LiveModel(client)
+    updates = live.updates().__aiter__()
+    clock = EventClock(client)
+    figures: dict[str, list[float]] = {"container start": [], "network create": [], "rule insert": []}
+    try:
+        first = await updates.__anext__()
+        rules = sum(len(c.rules) for t in first.model.firewall.tables for c in t.chains)
+        print(f"live model: {len(first.model.containers)} containers, {rules} rules")
+        started_cpu, started = _cpu_seconds(), time.monotonic()
+        await asyncio.sleep(idle)
+        figures["idle share of a core"] = [(_cpu_seconds() - started_cpu) / (time.monotonic() - started)]
+        for n in range(runs):
+            name = f"{PREFIX}live{n}"
+            run = asyncio.to_thread(
+                client.containers.run, IMAGE, ["sleep", "600"], name=name, labels={LABEL: "live"}, detach=True
+            )
+            task = asyncio.ensure_future(run)
+            seen = await _until(updates, _container_running(name))
+            await task
+            figures["container start"].append((seen - clock.times[("start", name)]) * 1000)
+
+            net = f"{PREFIX}livenet{n}"
+            task = asyncio.ensure_future(
+                asyncio.to_thread(client.networks.create, net, labels={LABEL: "live"})
+            )
+            seen = await _until(updates, _network_present(net))
+            await task
+            figures["network create"].append((seen - clock.times[("create", net)]) * 1000)
+
+            subprocess.run(["iptables", "-w", "5", "-I", CHAIN, *RULE], check=True)
+            inserted = time.time()
+            seen = await _until(updates, _has_rule)
+            figures["rule insert"].append((seen - inserted) * 1000)
+            subprocess.run(["iptables", "-w", "5", "-D", CHAIN, *RULE], check=True)
+            await _until(updates, lambda m: not _has_rule(m))
+        figures["RSS MB"] = [_rss_mb()]
+    finally:
+        clock.close()
+        with contextlib.suppress(Exception):
+            await updates.aclose()  # type: ignore[attr-defined]
+        live.close()
+        _remove_own(client)
+    return figures
+
+
+def _remove_own(client: Any) -> None:
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=live"}):
+        container.remove(force=True)
+    for network in client.networks.list(filters={"label": f"{LABEL}=live"}):
+        network.remove()
+    subprocess.run(["iptables", "-w", "5", "-D", CHAIN, *RULE], capture_output=True, check=False)
+
+
+def verdict(good: bool) -> str:
+    return "OK" if good else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle measured")
+    args = parser.parse_args(argv)
+    client = docker.from_env(timeout=60)
+    _remove_own(client)  # what an interrupted run left behind
+    figures = asyncio.run(measure(client, args.runs, args.idle))
+    ok = True
+    for name, values in figures.items():
+        value = statistics.median(values)
+        if name.endswith("share of a core"):
+            good = value <= IDLE_TARGET
+            print(f"{name:<24} {value * 100:7.1f} %   target ≤ {IDLE_TARGET * 100:g} %  {verdict(good)}")
+        elif name == "RSS MB":
+            good = True
+            print(f"{name:<24} {value:7.0f} MB")
+        else:
+            good = value <= CHANGE_TARGET_MS
+            spread = f"(min {min(values):.0f}, max {max(values):.0f})"
+            print(
+                f"{name:<24} {value:7.0f} ms  {spread:<20} target ≤ {CHANGE_TARGET_MS:g} ms  {verdict(good)}"
+            )
+        ok &= good
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
