@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
 from dockwire.sources import ModelSource, open_source
@@ -31,6 +32,8 @@ class Shot:
     keys: tuple[str, ...] = ()
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Typed after the keys, character by character (then Enter), e.g. a `:` command line.
+    typed: str = ""
 
 
 DEMO_SHOTS = (
@@ -42,6 +45,7 @@ DEMO_SHOTS = (
     Shot("demo-probe-dialog", (110, 32), ("dwlab-default-a", "dwlab-web"), ("P",), "probe options"),
     Shot("demo-80x24", (80, 24), ISOLATED, ("w",), "80x24"),
     Shot("demo-light", (160, 45), BLOCKED_TCP, ("T", "P", "ctrl+s"), "light theme"),
+    Shot("demo-command-line", (160, 45), (), (), "command line", typed=":why outside 172.17.0.1:18080"),
 )
 
 LIVE_SHOTS = (
@@ -66,6 +70,8 @@ async def take(app_factory: Callable[[], DockwireApp], shot: Shot) -> Path:
         for name in shot.marks:
             await pilot.press("2", "slash", *name.removeprefix("dwlab-"), "enter", "space", "escape")
         await pilot.press(*shot.keys)
+        if shot.typed:
+            await pilot.press(*(_character_to_key(ch) for ch in shot.typed), "enter")
         await app.wait_for_tasks()
         await pilot.pause(0.3)
         path = OUT / f"{shot.name}.svg"
