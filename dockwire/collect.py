@@ -204,9 +204,13 @@ class Collector:
         """The whole host. `namespaces_of` may narrow the container namespaces read (see `collect`)."""
         stale: dict[str, str] = {}
         raw_firewall = self.poller.start_read()  # the firewall commands run while Docker answers
-        (engine, networks, containers), host, sysctls = await asyncio.gather(
-            self.docker(stale), self.host(stale), self.sysctls(stale)
-        )
+        try:
+            (engine, networks, containers), host, sysctls = await asyncio.gather(
+                self.docker(stale), self.host(stale), self.sysctls(stale)
+            )
+        except BaseException:
+            raw_firewall.cancel()  # never left running on its own
+            raise
         wanted = (
             namespaces_of(HostModel(networks=networks, containers=containers, host=host))
             if namespaces_of

@@ -234,18 +234,23 @@ class LiveModel:
         firewall = (
             asyncio.ensure_future(self.collector.firewall(stale, networks)) if "firewall" in kinds else None
         )
-        if "docker" in kinds and "docker-lost" not in kinds and not docker_first:
-            await self._reread_docker(signals, parts, stale)
-        if host is not None:
-            parts["host"] = await host
-            read.add("netlink")
         moved: frozenset[RuleKey] = frozenset()
-        if firewall is not None:
-            new_firewall, delta = await firewall
-            if delta is not None and delta.changed:
-                parts["firewall"] = new_firewall
-                read.add("firewall" if delta.rules_changed else "counters")
-                moved = frozenset(delta.moved)
+        try:
+            if "docker" in kinds and "docker-lost" not in kinds and not docker_first:
+                await self._reread_docker(signals, parts, stale)
+            if host is not None:
+                parts["host"] = await host
+                read.add("netlink")
+            if firewall is not None:
+                new_firewall, delta = await firewall
+                if delta is not None and delta.changed:
+                    parts["firewall"] = new_firewall
+                    read.add("firewall" if delta.rules_changed else "counters")
+                    moved = frozenset(delta.moved)
+        finally:  # cancelled (the dashboard closing): no read is left running on its own
+            for job in (host, firewall):
+                if job is not None and not job.done():
+                    job.cancel()
         if parts:
             self.model = assemble(model, stale, **parts)
         return read, moved

@@ -73,12 +73,17 @@ async def run_command(argv: Iterable[str], timeout: float = DEFAULT_TIMEOUT) -> 
         return CommandResult(args, error=f"{tool}: {exc.strerror or exc}")
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except (TimeoutError, asyncio.CancelledError) as exc:
+    except asyncio.CancelledError:
+        # Stopped from outside (the dashboard closing): kill it and go; the child watcher reaps it. Waiting
+        # here could keep a closing event loop from ever finishing.
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
-        await proc.wait()
-        if isinstance(exc, asyncio.CancelledError):
-            raise
+        raise
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 2.0)
         return CommandResult(args, error=f"{tool}: timed out after {timeout:g} s")
     stdout = out.decode(errors="replace")
     if proc.returncode != 0:
