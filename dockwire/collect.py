@@ -105,21 +105,25 @@ def confirm_layout(engine: Engine, firewall: Firewall) -> Engine:
 NamespaceChoice = Callable[[HostModel], "set[str] | None"]
 
 
-def _namespace_part(container: Container) -> dict[str, Any]:
-    """Blocking: a running container's netns identity, interfaces, routes and DNS config."""
+#: Namespaces read at once (each holds a netlink socket while it is read).
+NAMESPACES_AT_ONCE = 32
+
+
+async def _namespace_part(container: Container, slots: asyncio.Semaphore) -> dict[str, Any]:
+    """A running container's netns identity, interfaces, routes and DNS config (small /proc reads inline)."""
     assert container.pid
-    data: dict[str, Any] = {"netns_inode": netns_inode(container.pid)}
-    data["dns"] = read_dns(container.pid)
-    if not container.netns_owner and container.network_mode != "host":
-        data["interfaces"], data["routes"], _ = read_namespace(f"/proc/{container.pid}/ns/net")
+    async with slots:
+        data: dict[str, Any] = {"netns_inode": netns_inode(container.pid)}
+        data["dns"] = read_dns(container.pid)
+        if not container.netns_owner and container.network_mode != "host":
+            data["interfaces"], data["routes"], _ = await read_namespace(f"/proc/{container.pid}/ns/net")
     return data
 
 
 async def _with_namespaces(containers: list[Container], stale: dict[str, str]) -> list[Container]:
     running = [c for c in containers if c.pid]
-    results = await asyncio.gather(
-        *(asyncio.to_thread(_namespace_part, c) for c in running), return_exceptions=True
-    )
+    slots = asyncio.Semaphore(NAMESPACES_AT_ONCE)
+    results = await asyncio.gather(*(_namespace_part(c, slots) for c in running), return_exceptions=True)
     parts = {c.id: r for c, r in zip(running, results, strict=True)}
     updated = []
     denied: list[str] = []
@@ -165,7 +169,7 @@ class Collector:
 
     async def host(self, stale: dict[str, str]) -> HostNet:
         try:
-            ifaces, routes, rules = await asyncio.to_thread(read_namespace, None, True)
+            ifaces, routes, rules = await read_namespace(None, True)
         except Exception as exc:
             stale["netlink"] = _reason(exc)
             return HostNet()

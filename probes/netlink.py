@@ -1,9 +1,10 @@
 """Read links, addresses, routes and policy rules over netlink (pyroute2), on the host or in a namespace.
 
-pyroute2's sockets block, so the collector runs these in worker threads. A container's namespace is read
-through a netlink socket opened in it: the calling thread enters the namespace (`/proc/PID/ns/net`) only
-for the `socket()` call and returns at once (setns moves one thread, not the process). pyroute2's own
-`NetNS` forks a helper process per namespace for the same socket, about three times slower.
+The reads are coroutines (pyroute2's `AsyncIPRoute` on the running event loop), so the collector reads a
+hundred namespaces at once without a thread each. A container's namespace is read through a netlink socket
+opened in it: the calling thread enters the namespace (`/proc/PID/ns/net`) only for the `socket()` call and
+returns at once (setns moves one thread, not the process). pyroute2's own `NetNS` forks a helper process per
+namespace for the same socket, three times slower at a hundred containers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import socket
 import sys
 from typing import Any
 
-from pyroute2 import IPRoute, netns
+from pyroute2 import AsyncIPRoute, netns
 
 from dockwire.model import Address, Interface, Route, RoutingRule
 
@@ -141,19 +142,22 @@ def _return_to(own_fd: int) -> None:
         os._exit(70)
 
 
-def read_namespace(
+async def _dump(request: Any) -> list[Any]:
+    return [msg async for msg in await request]
+
+
+async def read_namespace(
     netns_path: str | None = None, with_rules: bool = False
 ) -> tuple[list[Interface], list[Route], list[RoutingRule]]:
-    """Interfaces, routes (all tables) and optionally policy rules of the host or of a namespace path.
-    Blocking: call from a worker thread."""
-    ipr = IPRoute(fileno=netlink_socket_in(netns_path).detach()) if netns_path else IPRoute()
-    try:
-        links = list(ipr.get_links())
-        addrs = list(ipr.get_addr())
-        routes = [m for family in (2, 10) for m in ipr.get_routes(family=family)]
-        rules = [m for family in (2, 10) for m in ipr.get_rules(family=family)] if with_rules else []
-    finally:
-        ipr.close()
+    """Interfaces, routes (all tables) and optionally policy rules of the host or of a namespace path."""
+    ipr = AsyncIPRoute(fileno=netlink_socket_in(netns_path).detach()) if netns_path else AsyncIPRoute()
+    async with ipr:
+        links = await _dump(ipr.get_links())
+        addrs = await _dump(ipr.get_addr())
+        routes = [m for family in (2, 10) for m in await _dump(ipr.get_routes(family=family))]
+        rules = (
+            [m for family in (2, 10) for m in await _dump(ipr.get_rules(family=family))] if with_rules else []
+        )
     interfaces = _interfaces(links, addrs)
     names = {i.ifindex: i.name for i in interfaces}
     return interfaces, _routes(routes, names), _rules(rules)

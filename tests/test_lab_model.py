@@ -67,12 +67,12 @@ def test_namespace_reads_match_pyroute2s_and_leave_the_thread_home(lab: Any, doc
     from dockwire.probes.netlink import _interfaces, read_namespace
 
     home = os.stat("/proc/thread-self/ns/net").st_ino
-    host_before = [i.name for i in read_namespace(None)[0]]
+    host_before = [i.name for i in asyncio.run(read_namespace(None))[0]]
     pids = [c.attrs["State"]["Pid"] for c in docker_client.containers.list(filters={"name": "dwlab-"})]
     assert len(pids) >= 5
     for pid in pids:
         path = f"/proc/{pid}/ns/net"
-        ours = read_namespace(path)[0]
+        ours = asyncio.run(read_namespace(path))[0]
         reference = NetNS(path)
         try:
             theirs = _interfaces(list(reference.get_links()), list(reference.get_addr()))
@@ -80,4 +80,4 @@ def test_namespace_reads_match_pyroute2s_and_leave_the_thread_home(lab: Any, doc
             reference.close()
         assert ours == theirs
         assert os.stat("/proc/thread-self/ns/net").st_ino == home
-    assert [i.name for i in read_namespace(None)[0]] == host_before
+    assert [i.name for i in asyncio.run(read_namespace(None))[0]] == host_before
