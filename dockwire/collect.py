@@ -33,7 +33,8 @@ from dockwire.probes.netlink import read_namespace
 from dockwire.probes.sysctls import read_sysctls
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a part could not be read (what `stale` holds)."""
     if isinstance(exc, PermissionError):
         return "permission denied (needs root or CAP_NET_ADMIN/CAP_SYS_ADMIN)"
     text = str(exc).strip().splitlines()
@@ -134,16 +135,15 @@ async def _with_namespaces(containers: list[Container], stale: dict[str, str]) -
             if isinstance(part, PermissionError):
                 denied.append(c.name)
             elif not isinstance(part, (FileNotFoundError, ProcessLookupError)):
-                stale[f"container:{c.name}"] = _reason(part)
+                stale[f"container:{c.name}"] = failure_reason(part)
             updated.append(c)
         elif part is not None:
             updated.append(msgspec.structs.replace(c, **part))
         else:
             updated.append(c)
     if denied:
-        stale["namespaces"] = (
-            f"interfaces, routes and DNS config of {len(denied)} containers: {_reason(PermissionError())}"
-        )
+        why = failure_reason(PermissionError())
+        stale["namespaces"] = f"interfaces, routes and DNS config of {len(denied)} containers: {why}"
     return updated
 
 
@@ -161,7 +161,7 @@ class Collector:
         try:
             return await asyncio.to_thread(read_docker, self.client)
         except Exception as exc:
-            stale["docker"] = _reason(exc)
+            stale["docker"] = failure_reason(exc)
             return None, [], []
 
     async def namespaces(self, containers: list[Container], stale: dict[str, str]) -> list[Container]:
@@ -171,7 +171,7 @@ class Collector:
         try:
             ifaces, routes, rules = await read_namespace(None, True)
         except Exception as exc:
-            stale["netlink"] = _reason(exc)
+            stale["netlink"] = failure_reason(exc)
             return HostNet()
         return HostNet(interfaces=ifaces, routes=routes, rules=rules)
 
@@ -192,7 +192,7 @@ class Collector:
         try:
             result = await self.poller.poll(bridges, started)
         except Exception as exc:
-            stale["firewall"] = _reason(exc)
+            stale["firewall"] = failure_reason(exc)
             return Firewall(), None
         stale.update(result.stale)
         return result.firewall, result.delta
@@ -201,7 +201,7 @@ class Collector:
         try:
             return await asyncio.to_thread(read_sysctls)
         except Exception as exc:
-            stale["sysctls"] = _reason(exc)
+            stale["sysctls"] = failure_reason(exc)
             return Sysctls()
 
     async def everything(self, namespaces_of: NamespaceChoice | None = None) -> HostModel:

@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockwire.collect import Collector, assemble
+from dockwire.collect import Collector, assemble, failure_reason
 from dockwire.model import Container, HostModel
 from dockwire.probes.docker_api import read_containers, read_networks
 from dockwire.probes.firewall_diff import RuleKey
@@ -210,19 +210,17 @@ class LiveModel:
             for key in [k for k in stale if k in names or any(k.startswith(f"{n}:") for n in names)]:
                 del stale[key]
 
+        # A Docker event re-reads what it names; a lost and regained event stream, all of Docker.
+        incremental = "docker" in kinds and "docker-lost" not in kinds
         if "docker-lost" in kinds:
             clear("docker", "container", "namespaces")
             engine, networks, containers = await self.collector.docker(stale)
             parts.update(engine=engine or model.engine, networks=networks, containers=containers)
             parts["containers"] = await self.collector.namespaces(containers, stale)
+        if "docker" in kinds or "docker-lost" in kinds:
             read |= {"docker", "namespaces"}
-            kinds |= {"netlink", "firewall"}
-        elif "docker" in kinds:
-            kinds |= {"netlink", "firewall"}
-            read |= {"docker", "namespaces"}
-        # A network event first: the firewall's ownership tags need the new bridges.
-        docker_first = "docker" in kinds and "docker-lost" not in kinds and signals.networks
-        if docker_first:
+            kinds |= {"netlink", "firewall"}  # Docker rewrites rules and links
+        if incremental and signals.networks:  # first: the firewall's ownership tags need the new bridges
             await self._reread_docker(signals, parts, stale)
         # The remaining parts are independent: read them at once.
         if "netlink" in kinds:
@@ -236,7 +234,7 @@ class LiveModel:
         )
         moved: frozenset[RuleKey] = frozenset()
         try:
-            if "docker" in kinds and "docker-lost" not in kinds and not docker_first:
+            if incremental and not signals.networks:
                 await self._reread_docker(signals, parts, stale)
             if host is not None:
                 parts["host"] = await host
@@ -267,7 +265,7 @@ class LiveModel:
             ids = sorted(signals.containers)
             fresh = await asyncio.to_thread(read_containers, self.client, ids, known)
         except Exception as exc:
-            stale["docker"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            stale["docker"] = failure_reason(exc)
             return
         for key in [k for k in stale if k.startswith("container:") or k == "docker"]:
             del stale[key]

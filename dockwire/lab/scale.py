@@ -13,7 +13,6 @@ its exact spec; nothing else is touched. The rules go in and out in one `iptable
 from __future__ import annotations
 
 import argparse
-import itertools
 import shlex
 import subprocess
 import sys
@@ -24,13 +23,14 @@ from typing import Any
 import docker
 import docker.errors
 
+from dockwire.lab import user_rule
 from dockwire.lab.report import LabError
 from dockwire.lab.scenarios import IMAGE
 
 LABEL = "io.dockwire.lab.scale"
 PREFIX = "dwscale-"
 COMMENT = "dockwire-scale"
-CHAIN = "DOCKER-USER"
+CHAIN = user_rule.CHAIN
 #: Docker's API is the slow part of creating containers; a few at a time keeps dockerd busy, not flooded.
 PARALLEL = 4
 
@@ -71,15 +71,7 @@ def _restore(lines: list[str]) -> None:
 
 def scale_rules() -> list[list[str]]:
     """The DOCKER-USER rules this module added (those with its comment), as `iptables -S` spec tokens."""
-    proc = subprocess.run(["iptables", "-w", "10", "-S", CHAIN], capture_output=True, text=True, check=False)
-    found = []
-    for line in proc.stdout.splitlines():
-        tokens = shlex.split(line)
-        if tokens[:2] == ["-A", CHAIN] and any(
-            a == "--comment" and b == COMMENT for a, b in itertools.pairwise(tokens)
-        ):
-            found.append(tokens[2:])
-    return found
+    return user_rule.rules_with_comment(COMMENT)
 
 
 def _network(client: Any, index: int) -> Any:

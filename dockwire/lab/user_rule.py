@@ -47,8 +47,8 @@ def rule_spec(source_ip: str, dest_ip: str) -> list[str]:
     ]  # fmt: skip
 
 
-def lab_rules() -> list[list[str]]:
-    """Every DOCKER-USER rule carrying the lab's comment, as spec tokens."""
+def rules_with_comment(comment: str) -> list[list[str]]:
+    """Every DOCKER-USER rule carrying exactly this comment, as `iptables -S` spec tokens."""
     proc = iptables("-S", CHAIN, check=False)
     found = []
     for line in proc.stdout.splitlines():
@@ -56,9 +56,14 @@ def lab_rules() -> list[list[str]]:
         if tokens[:2] != ["-A", CHAIN]:
             continue
         spec = tokens[2:]
-        if any(a == "--comment" and b == COMMENT for a, b in itertools.pairwise(spec)):
+        if any(a == "--comment" and b == comment for a, b in itertools.pairwise(spec)):
             found.append(spec)
     return found
+
+
+def lab_rules() -> list[list[str]]:
+    """Every DOCKER-USER rule carrying the lab's comment, as spec tokens."""
+    return rules_with_comment(COMMENT)
 
 
 def describe(spec: list[str]) -> str:
