@@ -10,6 +10,7 @@ On the live host as it is (grow it first with `python -m dockwire.lab.scale up -
   Target: at most 0.5 s.
 
 Prints medians and OK or MISS per target; exit status 1 on a MISS. Needs root and the local Docker engine.
+`run()` returns the figures for `benchmarks.report`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ import subprocess
 import sys
 import time
 
+from benchmarks.result import Log, Result, spread
+
+COMMAND = "python -m benchmarks.cold_bench"
 SNAPSHOT_RATIO_TARGET = 1.5
 WHY_TARGET_S = 0.5
 
@@ -60,10 +64,59 @@ def _time(argv: list[str]) -> float:
     return took
 
 
-def _report(name: str, value: float, target: float, unit: str) -> bool:
+def _report(name: str, value: float, target: float, unit: str, log: Log = print) -> bool:
     ok = value <= target
-    print(f"{name:<44} {value:8.3f} {unit:<2} target ≤ {target:g} {unit}  {'OK' if ok else 'MISS'}")
+    log(f"{name:<44} {value:8.3f} {unit:<2} target ≤ {target:g} {unit}  {'OK' if ok else 'MISS'}")
     return ok
+
+
+def run(
+    runs: int = 7, src: str = "dwlab-default-a", dst: str = "dwlab-default-b", log: Log = print
+) -> list[Result]:
+    """Measure on the host as it is (needs root and the engine); the figures for `benchmarks.report`."""
+    dockwire = _dockwire()
+    ps = subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True, check=True)
+    running = len(ps.stdout.split())
+    log(f"host: {running} running containers, {os.cpu_count()} cores")
+
+    _time([dockwire, "snapshot", "-o", os.devnull])  # warm the page cache, not the process
+    snaps, floors, ratios = [], [], []
+    for _ in range(runs):
+        snap = _time([dockwire, "snapshot", "-o", os.devnull])
+        floor = _time(["bash", "-c", FLOOR_SCRIPT])
+        snaps.append(snap)
+        floors.append(floor)
+        ratios.append(snap / floor)
+    snap, floor = statistics.median(snaps), statistics.median(floors)
+    log(f"dockwire snapshot median {snap:.3f} s, floor {floor:.3f} s")
+    ratio = statistics.median(ratios)
+    _report("snapshot / floor (median of pair ratios)", ratio, SNAPSHOT_RATIO_TARGET, "x", log)
+
+    whys = [_time([dockwire, "why", src, dst]) for _ in range(runs)]
+    why = statistics.median(whys)
+    _report(f"why {src} {dst} (median)", why, WHY_TARGET_S, "s", log)
+    return [
+        Result(
+            what=f"cold `dockwire snapshot`, {running} running containers, against the floor (the raw reads "
+            "as sequential commands; ratio: median of pair ratios)",
+            command=COMMAND,
+            value=snap,
+            unit="s",
+            floor=floor,
+            target=SNAPSHOT_RATIO_TARGET,
+            ratio_target=True,
+            measured_ratio=ratio,
+            note=spread(snaps),
+        ),
+        Result(
+            what=f"cold `dockwire why {src} {dst}`, {running} running containers",
+            command=COMMAND,
+            value=why,
+            unit="s",
+            target=WHY_TARGET_S,
+            note=spread(whys),
+        ),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,28 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--src", default="dwlab-default-a")
     parser.add_argument("--dst", default="dwlab-default-b")
     args = parser.parse_args(argv)
-    dockwire = _dockwire()
-    ps = subprocess.run(["docker", "ps", "-q"], capture_output=True, text=True, check=True)
-    running = ps.stdout.split()
-    print(f"host: {len(running)} running containers, {os.cpu_count()} cores")
-
-    _time([dockwire, "snapshot", "-o", os.devnull])  # warm the page cache, not the process
-    snaps, floors, ratios = [], [], []
-    for _ in range(args.runs):
-        snap = _time([dockwire, "snapshot", "-o", os.devnull])
-        floor = _time(["bash", "-c", FLOOR_SCRIPT])
-        snaps.append(snap)
-        floors.append(floor)
-        ratios.append(snap / floor)
-    snap, floor = statistics.median(snaps), statistics.median(floors)
-    print(f"dockwire snapshot median {snap:.3f} s, floor {floor:.3f} s")
-    ok = _report(
-        "snapshot / floor (median of pair ratios)", statistics.median(ratios), SNAPSHOT_RATIO_TARGET, "x"
-    )
-
-    whys = [_time([dockwire, "why", args.src, args.dst]) for _ in range(args.runs)]
-    ok &= _report(f"why {args.src} {args.dst} (median)", statistics.median(whys), WHY_TARGET_S, "s")
-    return 0 if ok else 1
+    results = run(args.runs, args.src, args.dst)
+    return 0 if all(r.met for r in results) else 1
 
 
 if __name__ == "__main__":

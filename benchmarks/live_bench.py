@@ -10,6 +10,7 @@ live model as the dashboard does and measures:
 - the RSS of this process with the model live.
 
 Everything it adds carries the scale lab's label or comment and is removed before it exits.
+`run()` returns the figures for `benchmarks.report`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 import docker
 
+from benchmarks.result import Log, Result, spread
 from dockwire.lab.scale import CHAIN, LABEL, PREFIX
 from dockwire.lab.scenarios import IMAGE
 from dockwire.live import LiveModel, ModelUpdate
@@ -37,6 +39,7 @@ CHANGE_TARGET_MS = 250.0
 IDLE_TARGET = 0.05
 #: A rule no packet of this machine matches (RFC 2544 benchmarking addresses), found by its own comment.
 RULE_COMMENT = "dockwire-live-bench"
+COMMAND = "python -m benchmarks.live_bench"
 RULE = [
     "-s",
     "198.18.0.1/32",
@@ -103,15 +106,16 @@ def _network_present(name: str) -> Callable[[HostModel], bool]:
     return lambda model: any(n.name == name for n in model.networks)
 
 
-async def measure(client: Any, runs: int, idle: float) -> dict[str, list[float]]:
+async def measure(client: Any, runs: int, idle: float, log: Log = print) -> dict[str, Any]:
     live = LiveModel(client)
     updates = live.updates().__aiter__()
     clock = EventClock(client)
-    figures: dict[str, list[float]] = {"container start": [], "network create": [], "rule insert": []}
+    figures: dict[str, Any] = {"container start": [], "network create": [], "rule insert": []}
     try:
         first = await updates.__anext__()
         rules = sum(len(c.rules) for t in first.model.firewall.tables for c in t.chains)
-        print(f"live model: {len(first.model.containers)} containers, {rules} rules")
+        log(f"live model: {len(first.model.containers)} containers, {rules} rules")
+        figures["host"] = [f"{len(first.model.containers)} containers, {rules:,} rules"]
         started_cpu, started = _cpu_seconds(), time.monotonic()
         await asyncio.sleep(idle)
         figures["idle share of a core"] = [(_cpu_seconds() - started_cpu) / (time.monotonic() - started)]
@@ -161,31 +165,54 @@ def verdict(good: bool) -> str:
     return "OK" if good else "MISS"
 
 
+def run(runs: int = 5, idle: float = 20.0, log: Log = print) -> list[Result]:
+    """Measure on the host as it is (needs root and the engine); the figures for `benchmarks.report`."""
+    client = docker.from_env(timeout=60)
+    _remove_own(client)  # what an interrupted run left behind
+    figures = asyncio.run(measure(client, runs, idle, log))
+    size = figures.pop("host")[0]
+    results = []
+    for name, values in figures.items():
+        value = statistics.median(values)
+        if name.endswith("share of a core"):
+            good = value <= IDLE_TARGET
+            log(f"{name:<24} {value * 100:7.1f} %   target ≤ {IDLE_TARGET * 100:g} %  {verdict(good)}")
+            results.append(
+                Result(
+                    what=f"live model idle, {size} (this process and its children, a share of one core)",
+                    command=COMMAND,
+                    value=value * 100,
+                    unit="%",
+                    target=IDLE_TARGET * 100,
+                )
+            )
+        elif name == "RSS MB":
+            log(f"{name:<24} {value:7.0f} MB")
+            results.append(Result(what=f"live model RSS, {size}", command=COMMAND, value=value, unit="MB"))
+        else:
+            good = value <= CHANGE_TARGET_MS
+            shown = f"(min {min(values):.0f}, max {max(values):.0f})"
+            log(f"{name:<24} {value:7.0f} ms  {shown:<20} target ≤ {CHANGE_TARGET_MS:g} ms  {verdict(good)}")
+            results.append(
+                Result(
+                    what=f"live model: {name} → model, {size}",
+                    command=COMMAND,
+                    value=value,
+                    unit="ms",
+                    target=CHANGE_TARGET_MS,
+                    note=spread(values, digits=0),
+                )
+            )
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle measured")
     args = parser.parse_args(argv)
-    client = docker.from_env(timeout=60)
-    _remove_own(client)  # what an interrupted run left behind
-    figures = asyncio.run(measure(client, args.runs, args.idle))
-    ok = True
-    for name, values in figures.items():
-        value = statistics.median(values)
-        if name.endswith("share of a core"):
-            good = value <= IDLE_TARGET
-            print(f"{name:<24} {value * 100:7.1f} %   target ≤ {IDLE_TARGET * 100:g} %  {verdict(good)}")
-        elif name == "RSS MB":
-            good = True
-            print(f"{name:<24} {value:7.0f} MB")
-        else:
-            good = value <= CHANGE_TARGET_MS
-            spread = f"(min {min(values):.0f}, max {max(values):.0f})"
-            print(
-                f"{name:<24} {value:7.0f} ms  {spread:<20} target ≤ {CHANGE_TARGET_MS:g} ms  {verdict(good)}"
-            )
-        ok &= good
-    return 0 if ok else 1
+    results = run(args.runs, args.idle)
+    return 0 if all(r.met is not False for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ parse (median of 3 runs):
 "cold" parses with the parsers' caches emptied first (the first poll); "poll" parses the same ruleset with
 every counter changed (what a 1 s refresh sees). The target is 1 s (wall time) for 100,000 rules in every
 row; the CPU time of this process is printed too, as other load on the machine disturbs it less.
+`run()` returns the figures for `benchmarks.report`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from benchmarks.result import Log, Result
 from dockwire.probes import iptables_save, nft_ruleset
+
+COMMAND = "python -m benchmarks.parse_bench"
 
 TARGET_S = 1.0
 SIZES = (10_000, 100_000)
@@ -241,7 +245,10 @@ def _count(tables: list[Any]) -> int:
     return sum(len(c.rules) for t in tables for c in t.chains)
 
 
-def bench(label: str, make: Callable[[int, int], str], parse: Callable[[str], list[Any]]) -> None:
+def bench(
+    label: str, make: Callable[[int, int], str], parse: Callable[[str], list[Any]], log: Log = print
+) -> list[Result]:
+    results = []
     for size in SIZES:
         text, polled = make(size, 0), make(size, 1)
         rules = _count(parse(text))
@@ -256,27 +263,44 @@ def bench(label: str, make: Callable[[int, int], str], parse: Callable[[str], li
         if size == max(SIZES):
             worst = max(cold, poll)
             verdict = "  target met" if worst <= TARGET_S else f"  TARGET MISSED (> {TARGET_S:g} s)"
-        print(
+            reads = (("cold", cold, cold_cpu), ("a re-read, counters changed", poll, poll_cpu))
+            for kind, wall, cpu in reads:
+                results.append(
+                    Result(
+                        what=f"parse {rules:,} rules of {label}: {kind}",
+                        command=COMMAND,
+                        value=wall,
+                        unit="s",
+                        target=TARGET_S,
+                        note=f"median of {RUNS}; CPU {cpu:.2f} s",
+                    )
+                )
+        log(
             f"{label:<34} {rules:>7} rules  cold {cold * 1000:7.1f} ms (cpu {cold_cpu * 1000:6.1f}, "
             f"{rules / cold:>7,.0f} rules/s)  poll {poll * 1000:6.1f} ms (cpu {poll_cpu * 1000:6.1f}, "
             f"{rules / poll:>7,.0f} rules/s){verdict}"
         )
+    return results
 
 
-def main() -> None:
-    print(f"median of {RUNS} runs; target: {TARGET_S:g} s for {max(SIZES):,} rules")
-    bench(
-        "iptables-save -c",
-        lambda n, poll: iptables_save_text(n, poll),
-        lambda t: iptables_save.parse_iptables_save(t, "iptables-nft"),
-    )
-    bench(
-        "iptables-save -c (quoted unknown)",
-        lambda n, poll: iptables_save_text(n, poll, quoted_unknown=True),
-        lambda t: iptables_save.parse_iptables_save(t, "iptables-nft"),
-    )
-    bench("nft -j list ruleset", nft_json_text, nft_ruleset.parse_nft_json)
+def run(log: Log = print) -> list[Result]:
+    log(f"median of {RUNS} runs; target: {TARGET_S:g} s for {max(SIZES):,} rules")
+    return [
+        *bench(
+            "iptables-save -c",
+            lambda n, poll: iptables_save_text(n, poll),
+            lambda t: iptables_save.parse_iptables_save(t, "iptables-nft"),
+            log,
+        ),
+        *bench(
+            "iptables-save -c (quoted unknown)",
+            lambda n, poll: iptables_save_text(n, poll, quoted_unknown=True),
+            lambda t: iptables_save.parse_iptables_save(t, "iptables-nft"),
+            log,
+        ),
+        *bench("nft -j list ruleset", nft_json_text, nft_ruleset.parse_nft_json, log),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -17,24 +17,29 @@ wait for a screen update's 60 Hz tick or for an animation is not work, and other
 count. The one step a headless app skips is writing the rendered lines to a terminal.
 
 Each key kind is pressed N times; the median and the 95th percentile are printed, with MISS where the p95
-is over the target (exit status 1). `--profile KIND` runs that key kind under pyinstrument (a dev tool,
-`pip install pyinstrument`) and prints where the time went.
+is over the target (exit status 1). RSS is measured after a `gc.collect()`; `--traced` traces the Python
+heap too (tracemalloc), and the RSS after glibc's `malloc_trim` shows what freed memory the allocator kept.
+`run()` returns the figures (keys and matrix) for `benchmarks.report`. `--profile KIND` runs that key kind
+under pyinstrument (a dev tool, `pip install pyinstrument`) and prints where the time went.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from textual.pilot import Pilot
 
+from benchmarks.result import Log, Result
 from benchmarks.synthetic_host import rule_count, synthetic_host
 from dockwire.model import HostModel
 from dockwire.tui.app import DockwireApp
@@ -43,6 +48,9 @@ from tests.tui_harness import app_on, key_event, ready, settle, until
 KEY_TARGET_MS = 16.0
 MATRIX_TARGET_S = 10.0
 RSS_TARGET_MB = 200.0
+#: "About the pre-matrix level" after leaving the matrix: at most this much above it.
+BACK_MARGIN = 0.1
+COMMAND = "python -m benchmarks.tui_bench"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,46 +165,77 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def report(name: str, times: list[float], target: float) -> bool:
+def report(name: str, times: list[float], target: float, size: str, log: Log = print) -> Result:
     median, high = statistics.median(times), p95(times)
     met = high <= target
-    print(
+    log(
         f"  {name:<22} median {median:7.1f} ms  p95 {high:7.1f} ms  max {max(times):7.1f} ms"
         f"  {'OK' if met else 'MISS'}"
     )
-    return met
+    return Result(
+        what=f"TUI app work per key, {name}, {size} (p95)",
+        command=COMMAND,
+        value=high,
+        unit="ms",
+        target=target,
+        note=f"median {median:.1f} ms of {len(times)} presses",
+    )
 
 
-async def keys_bench(app: DockwireApp, args: argparse.Namespace, profile: Callable[..., Any] | None) -> bool:
-    met = True
+async def keys_bench(
+    app: DockwireApp, args: argparse.Namespace, profile: Callable[..., Any] | None, log: Log = print
+) -> list[Result]:
+    results = []
     kinds = [k for k in KINDS if not args.only or args.only in k.name]
     async with app.run_test(size=(args.width, args.height)) as pilot:
         start = time.perf_counter()
         await ready(pilot)
         await settle(pilot)
-        print(f"first model on screen: {time.perf_counter() - start:.2f} s; RSS {rss_mb():.0f} MB")
-        print(f"app work per key (CPU ms of the event loop, {args.presses} presses each, target p95 <= "
+        log(f"first model on screen: {time.perf_counter() - start:.2f} s; RSS {rss_mb():.0f} MB")
+        log(f"app work per key (CPU ms of the event loop, {args.presses} presses each, target p95 <= "
               f"{KEY_TARGET_MS:g} ms):")  # fmt: skip
         for kind in kinds:
             if profile is not None and args.profile in kind.name:
                 times = await profile(run_kind(pilot, kind, args.presses))
             else:
                 times = await run_kind(pilot, kind, args.presses)
-            met &= report(kind.name, times, KEY_TARGET_MS)
-    return met
+            results.append(report(kind.name, times, KEY_TARGET_MS, _size(args), log))
+    missed = [k.name for k, r in zip(kinds, results, strict=True) if r.met is False]
+    summary = f"MISS (p95 over {KEY_TARGET_MS:g} ms): {', '.join(missed)}" if missed else "all met the target"
+    log(summary)
+    return results
 
 
-async def matrix_bench(app: DockwireApp, args: argparse.Namespace) -> bool:
-    """Open the matrix, time the cells on screen and the whole grid, leave it; RSS at each step."""
+def _size(args: argparse.Namespace) -> str:
+    return f"{args.containers} containers / {args.rule_total:,} rules"
+
+
+def traced_mb() -> float:
+    """The Python heap tracemalloc traces now (0 when it is off), in MB."""
+    return tracemalloc.get_traced_memory()[0] / 2**20
+
+
+def malloc_trim() -> bool:
+    """Ask glibc to give its free pages back to the system (a measurement aid: what RSS the heap would
+    have if freed memory were returned); False where there is no glibc."""
+    try:
+        return bool(ctypes.CDLL("libc.so.6").malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
+
+
+async def matrix_bench(app: DockwireApp, args: argparse.Namespace, log: Log = print) -> list[Result]:
+    """Open the matrix, time the cells on screen and the whole grid, leave it; RSS at each step (and the
+    traced heap, with --traced)."""
     from dockwire.tui.matrix_screen import MatrixScreen
     from dockwire.widgets.matrix import MatrixGrid
 
-    met = True
+    results = []
     async with app.run_test(size=(args.width, args.height)) as pilot:
         await ready(pilot)
         await settle(pilot)
         gc.collect()
-        before = rss_mb()
+        before, traced_before = rss_mb(), traced_mb()
         start = time.perf_counter()
         app.post_message(key_event(app, "m"))
         await until(pilot, lambda: isinstance(app.screen, MatrixScreen), "the matrix screen", timeout=60)
@@ -209,28 +248,63 @@ async def matrix_bench(app: DockwireApp, args: argparse.Namespace) -> bool:
         await until(pilot, lambda: grid.done, "every cell", timeout=600)
         total = time.perf_counter() - start
         await settle(pilot)
-        done_rss = rss_mb()
+        done_rss, traced_done = rss_mb(), traced_mb()
         cells = grid.progress[1]
         n = len(grid.order)
-        print(
+        log(
             f"matrix {n}x{n} ({cells} cells): the cells on screen at {visible:.2f} s, all at {total:.2f} s  "
             f"{'OK' if total <= MATRIX_TARGET_S else 'MISS'} (target <= {MATRIX_TARGET_S:g} s)"
         )
-        met &= total <= MATRIX_TARGET_S
+        results.append(
+            Result(
+                what=f"TUI matrix {n}x{n}, {_size(args)}: every cell",
+                command=COMMAND + " --matrix",
+                value=total,
+                unit="s",
+                target=MATRIX_TARGET_S,
+                note=f"the cells on screen at {visible:.2f} s",
+            )
+        )
         times = [await timed_key(pilot, key) for key in ("right", "down") * (args.presses // 2)]
         await settle(pilot)
-        met &= report("matrix cursor", times, KEY_TARGET_MS)
+        results.append(report("matrix cursor", times, KEY_TARGET_MS, _size(args), log))
         app.post_message(key_event(app, "escape"))
         await until(pilot, lambda: not isinstance(app.screen, MatrixScreen), "the main screen")
         await settle(pilot)
         gc.collect()
-        after = rss_mb()
-    print(
+        after, traced_after = rss_mb(), traced_mb()
+        trimmed = rss_mb() if malloc_trim() else after
+    log(
         f"RSS: {before:.0f} MB before the matrix, {done_rss:.0f} MB with it done "
         f"({'OK' if done_rss <= RSS_TARGET_MB else 'MISS'}, target <= {RSS_TARGET_MB:g} MB), "
-        f"{after:.0f} MB after leaving it and a gc"
+        f"{after:.0f} MB after leaving it and a gc ({trimmed:.0f} MB after malloc_trim)"
     )
-    return met and done_rss <= RSS_TARGET_MB
+    if tracemalloc.is_tracing():
+        log(
+            f"traced Python heap: {traced_before:.1f} MB before, {traced_done:.1f} MB done, "
+            f"{traced_after:.1f} MB after leaving it"
+        )
+    back = before * (1 + BACK_MARGIN)
+    results += [
+        Result(
+            what=f"TUI RSS with the matrix done, {_size(args)}",
+            command=COMMAND + " --matrix",
+            value=done_rss,
+            unit="MB",
+            target=RSS_TARGET_MB,
+            note=f"{before:.0f} MB before the matrix",
+        ),
+        Result(
+            what=f"TUI RSS after leaving the matrix (target: the pre-matrix {before:.0f} MB + "
+            f"{BACK_MARGIN:.0%})",
+            command=COMMAND + " --matrix",
+            value=after,
+            unit="MB",
+            target=round(back, 1),
+            note=f"{trimmed:.0f} MB after malloc_trim",
+        ),
+    ]
+    return results
 
 
 def pyinstrument_runner(flat: bool) -> Callable[..., Any]:
@@ -256,10 +330,8 @@ def pyinstrument_runner(flat: bool) -> Callable[..., Any]:
     return profiled
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.tui_bench", description=(__doc__ or "").split("\n")[0]
-    )
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--containers", type=int, default=200, help="containers (default 200)")
     parser.add_argument("--rules", type=int, default=10_000, help="extra DOCKER-USER rules (default 10,000)")
     parser.add_argument("--presses", type=int, default=40, help="presses of each key kind (default 40)")
@@ -269,21 +341,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="", help="profile the key kinds whose name holds this")
     parser.add_argument("--flat", action="store_true", help="with --profile: the self time of each function")
     parser.add_argument("--matrix", action="store_true", help="the matrix screen instead of the keys")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--traced", action="store_true", help="with --matrix: trace the Python heap too (slow: several times)"
+    )
+    return parser
 
+
+def _model(args: argparse.Namespace, log: Log) -> HostModel:
     start = time.perf_counter()
     model = host(args.containers, args.rules)
-    print(
-        f"host: {args.containers} containers, {rule_count(model)} rules; built in "
+    args.rule_total = rule_count(model)
+    log(
+        f"host: {args.containers} containers, {args.rule_total} rules; built in "
         f"{time.perf_counter() - start:.2f} s; RSS {rss_mb():.0f} MB; terminal {args.width}x{args.height}"
     )
+    return model
+
+
+def run(argv: list[str] | None = None, log: Log = print) -> list[Result]:
+    """The keys, then the matrix screen (each in an app of its own); the figures for `benchmarks.report`."""
+    args = _parser().parse_args(argv)
+    model = _model(args, log)
+    results = asyncio.run(keys_bench(app_on(model), args, None, log))
+    return results + asyncio.run(matrix_bench(app_on(model), args, log))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.traced:
+        tracemalloc.start()
+    model = _model(args, print)
     app = app_on(model)
     if args.matrix:
-        met = asyncio.run(matrix_bench(app, args))
+        results = asyncio.run(matrix_bench(app, args))
     else:
         profile = pyinstrument_runner(args.flat) if args.profile else None
-        met = asyncio.run(keys_bench(app, args, profile))
-    return 0 if met else 1
+        results = asyncio.run(keys_bench(app, args, profile))
+    return 0 if all(r.met is not False for r in results) else 1
 
 
 if __name__ == "__main__":

@@ -147,11 +147,21 @@ async def _with_namespaces(containers: list[Container], stale: dict[str, str]) -
     return updated
 
 
-class Collector:
-    """Reads the host part by part; each part's failure lands in `stale` under that part's name."""
+#: The parts read from this machine, not from the Docker daemon (their `stale` keys).
+HOST_PARTS = ("netlink", "firewall", "sysctls", "namespaces")
+#: Why they are missing when the daemon is another host's (`collect(..., host_part=False)`).
+NOT_THIS_HOST = "host part not read: the Docker daemon is not on this machine"
 
-    def __init__(self, client: Any | None) -> None:
+
+class Collector:
+    """Reads the host part by part; each part's failure lands in `stale` under that part's name.
+
+    With `host_part=False` only the Docker part is read: netlink, firewall, sysctls and container namespaces
+    are this machine's, not the daemon's host's, so they stay empty and `stale` says so (HOST_PARTS)."""
+
+    def __init__(self, client: Any | None, host_part: bool = True) -> None:
         self.client = client
+        self.host_part = host_part
         self.poller = FirewallPoller()
 
     async def docker(self, stale: dict[str, str]) -> tuple[Engine | None, list[Network], list[Container]]:
@@ -207,6 +217,11 @@ class Collector:
     async def everything(self, namespaces_of: NamespaceChoice | None = None) -> HostModel:
         """The whole host. `namespaces_of` may narrow the container namespaces read (see `collect`)."""
         stale: dict[str, str] = {}
+        if not self.host_part:
+            engine, networks, containers = await self.docker(stale)
+            stale.update(dict.fromkeys(HOST_PARTS, NOT_THIS_HOST))
+            model = assemble(HostModel(), stale, engine=engine, networks=networks, containers=containers)
+            return msgspec.structs.replace(model, hostname="")  # not this machine's name
         raw_firewall = self.poller.start_read()  # the firewall commands run while Docker answers
         try:
             (engine, networks, containers), host, sysctls = await asyncio.gather(
@@ -258,11 +273,16 @@ def assemble(base: HostModel, stale: dict[str, str], **parts: Any) -> HostModel:
     )
 
 
-async def collect(client: Any | None, namespaces_of: NamespaceChoice | None = None) -> HostModel:
+async def collect(
+    client: Any | None, namespaces_of: NamespaceChoice | None = None, host_part: bool = True
+) -> HostModel:
     """Read the whole host once. `client` is a docker.DockerClient, or None when no daemon is reachable.
 
     `namespaces_of`, given the Docker part (networks, containers, host), may name the container ids whose
     namespaces are read (None: all): a question about two containers needs only theirs. The others then
     carry what Docker says of them, without interfaces, routes or DNS config.
+
+    `host_part=False` when the daemon is not on this machine: only the Docker part is read (see Collector),
+    and `hostname` is left empty.
     """
-    return await Collector(client).everything(namespaces_of)
+    return await Collector(client, host_part).everything(namespaces_of)

@@ -9,6 +9,9 @@ which rules' counters moved, and human-readable event lines. Only what changed i
 - an nf_tables notification (any ruleset change: iptables-nft, nft, Docker's nftables backend) re-reads the
   firewall at once; the poll re-reads it for counters (and legacy iptables, which sends no notification),
   every `poll_interval` while counters move and less often, up to `IDLE_POLL`, while nothing does.
+
+With `host_part=False` (a daemon that is not on this machine) only Docker is read and watched: no netlink,
+firewall, sysctls or namespaces of this machine enter the model, and `stale` says why (`collect.HOST_PARTS`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
-from dockwire.collect import Collector, assemble, failure_reason
+import msgspec
+
+from dockwire.collect import HOST_PARTS, NOT_THIS_HOST, Collector, assemble, failure_reason
 from dockwire.model import Container, HostModel
 from dockwire.probes.docker_api import read_containers, read_networks
 from dockwire.probes.firewall_diff import RuleKey
@@ -78,9 +83,12 @@ def describe_docker_event(event: dict[str, Any]) -> str | None:
 class LiveModel:
     """Keeps a HostModel current. Iterate `updates()`; cancel the iteration to stop every watcher."""
 
-    def __init__(self, client: Any | None, poll_interval: float = 1.0, debounce: float = 0.03) -> None:
-        self.collector = Collector(client)
+    def __init__(
+        self, client: Any | None, poll_interval: float = 1.0, debounce: float = 0.03, host_part: bool = True
+    ) -> None:
+        self.collector = Collector(client, host_part)
         self.client = client
+        self.host_part = host_part
         self.poll_interval = poll_interval
         self.debounce = debounce
         self.model = HostModel()
@@ -216,10 +224,12 @@ class LiveModel:
             clear("docker", "container", "namespaces")
             engine, networks, containers = await self.collector.docker(stale)
             parts.update(engine=engine or model.engine, networks=networks, containers=containers)
-            parts["containers"] = await self.collector.namespaces(containers, stale)
-        if "docker" in kinds or "docker-lost" in kinds:
+            parts["containers"] = await self._namespaces(containers, stale)
+        if ("docker" in kinds or "docker-lost" in kinds) and self.host_part:
             read |= {"docker", "namespaces"}
             kinds |= {"netlink", "firewall"}  # Docker rewrites rules and links
+        elif "docker" in kinds or "docker-lost" in kinds:
+            read.add("docker")
         if incremental and signals.networks:  # first: the firewall's ownership tags need the new bridges
             await self._reread_docker(signals, parts, stale)
         # The remaining parts are independent: read them at once.
@@ -250,8 +260,19 @@ class LiveModel:
                 if job is not None and not job.done():
                     job.cancel()
         if parts:
-            self.model = assemble(model, stale, **parts)
+            self.model = self._assemble(model, stale, **parts)
         return read, moved
+
+    def _assemble(self, model: HostModel, stale: dict[str, str], **parts: Any) -> HostModel:
+        """`assemble`; without a host part, its stale reasons kept and no hostname (not this machine's)."""
+        if self.host_part:
+            return assemble(model, stale, **parts)
+        stale.update(dict.fromkeys(HOST_PARTS, NOT_THIS_HOST))
+        return msgspec.structs.replace(assemble(model, stale, **parts), hostname="")
+
+    async def _namespaces(self, containers: list[Container], stale: dict[str, str]) -> list[Container]:
+        """The containers with their namespace part (none without a host part: the pids are not ours)."""
+        return await self.collector.namespaces(containers, stale) if self.host_part else containers
 
     async def _reread_docker(self, signals: _Signals, parts: dict[str, Any], stale: dict[str, str]) -> None:
         """Re-read what the Docker events named: those containers (and their namespaces), the networks."""
@@ -270,20 +291,22 @@ class LiveModel:
         for key in [k for k in stale if k.startswith("container:") or k == "docker"]:
             del stale[key]
         running = [c for c in fresh.values() if c is not None]
-        read = {c.id: c for c in await self.collector.namespaces(running, stale)}
+        read = {c.id: c for c in await self._namespaces(running, stale)}
         parts["containers"] = _merged(model.containers, fresh, read)
 
     async def updates(self) -> AsyncGenerator[ModelUpdate, None]:
         """The first full model, then one update per batch of changes, forever (until cancelled)."""
         self._loop = asyncio.get_running_loop()
         # Watch first, then read: a change that lands during the first read is re-read, never missed.
-        for target, name in (
-            (self._watch_docker, "dockwire-docker-events"),
-            (self._watch_netlink, "dockwire-netlink"),
-            (self._watch_nftables, "dockwire-nftables"),
-        ):
+        watchers = [(self._watch_docker, "dockwire-docker-events")]
+        if self.host_part:
+            watchers += [
+                (self._watch_netlink, "dockwire-netlink"),
+                (self._watch_nftables, "dockwire-nftables"),
+            ]
+        for target, name in watchers:
             threading.Thread(target=target, name=name, daemon=True).start()
-        poller = asyncio.create_task(self._poll_firewall())
+        poller = asyncio.create_task(self._poll_firewall()) if self.host_part else None
         if self.client is not None:
             await asyncio.to_thread(self._subscribed.wait, 5.0)
         try:
@@ -300,7 +323,8 @@ class LiveModel:
                 if read or signals.events:
                     yield ModelUpdate(self.model, frozenset(read), moved, tuple(signals.events))
         finally:
-            poller.cancel()
+            if poller is not None:
+                poller.cancel()
             self.close()
 
     async def _poll_firewall(self) -> None:

@@ -316,6 +316,8 @@ class RuleRef(Record, frozen=True, kw_only=True):
 
     # "request", "reply", ... when a verdict met the rule on a flow; "" otherwise.
     direction: str = ""
+    # The host whose firewall holds the rule, when a verdict crosses several hosts; "" for one host.
+    host: str = ""
     hook: str = ""
     # "iptables-nft", "iptables-legacy", "nftables"; "" when only the kernel's text is known (any backend).
     source: str = ""

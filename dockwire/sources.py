@@ -1,13 +1,21 @@
 """Where a model comes from: the live host or a snapshot file. The TUI sees only this interface,
-so demo mode and tests are not special cases."""
+so demo mode and tests are not special cases.
+
+A live model's Docker part and host part come from the same host (`dockwire.hosts.HostSpec.kind`): this
+machine's engine is read here (LiveModel); an ssh host is re-read whole over ssh (RemoteSource); any other
+daemon gives its Docker part only, the host part stale with the reason. A source whose host is not this
+machine sets `actions_refused`: probes would send packets from here.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from dockwire.errors import DockwireError
+from dockwire.hosts import spec_for_docker_host
 from dockwire.live import LiveModel, ModelUpdate
 from dockwire.model import HostModel
 from dockwire.snapshot import SnapshotError, load, load_demo
@@ -20,6 +28,7 @@ class ModelSource(Protocol):
     live: bool
     #: The Docker client for actions on a live host, else None.
     client: Any | None
+    # Optional (read with getattr): `actions_refused: str`, why probes cannot act there ("" if they can).
 
     def updates(self) -> AsyncIterator[ModelUpdate]: ...
 
@@ -40,17 +49,23 @@ class SnapshotSource:
 
 
 class LiveSource:
-    """The local (or -H) Docker host, kept current by LiveModel."""
+    """A Docker host kept current by LiveModel: this machine's, or (`host_part=False`) only the Docker part of
+    a daemon whose host part is not readable from here."""
 
     live = True
 
-    def __init__(self, client: Any, label: str, poll_interval: float = 1.0) -> None:
+    def __init__(self, client: Any, label: str, poll_interval: float = 1.0, host_part: bool = True) -> None:
         self.client = client
         self.label = label
         self.poll_interval = poll_interval
+        self.host_part = host_part
+        self.actions_refused = (
+            "" if host_part else "Docker part only: probes would send packets from this machine, not its host"
+        )
 
     async def updates(self) -> AsyncIterator[ModelUpdate]:
-        async for update in LiveModel(self.client, self.poll_interval).updates():
+        live = LiveModel(self.client, self.poll_interval, host_part=self.host_part)
+        async for update in live.updates():
             yield update
 
 
@@ -67,7 +82,21 @@ def open_source(host: str | None = None, demo: bool = False, snapshot: str | Non
             return SnapshotSource(model, f"snapshot {snapshot} · {taken}")
     except SnapshotError as exc:
         raise DockwireError(str(exc)) from None
+    return _live_source(host)
+
+
+def _live_source(host: str | None) -> ModelSource:
+    """The live source for -H/$DOCKER_HOST (None: $DOCKER_HOST, else the local default), by its kind."""
     from dockwire.docker_client import connect
 
-    client = connect(host)
-    return LiveSource(client, f"live · {host or 'local Docker'}")
+    spec = spec_for_docker_host(host if host is not None else os.environ.get("DOCKER_HOST"))
+    if spec.kind == "ssh":
+        from dockwire.remote_source import RemoteSource
+
+        source = RemoteSource(spec)
+        source.model = asyncio.run(source.read())  # a host that does not answer is a one-line error now
+        return source
+    if spec.kind == "docker":
+        label = f"live · {spec.url} (Docker part only: host part unavailable)"
+        return LiveSource(connect(spec.url), label, host_part=False)
+    return LiveSource(connect(host), f"live · {host or 'local Docker'}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import msgspec
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import BindingType
 from textual.command import CommandPalette
@@ -32,6 +32,7 @@ from dockwire.sources import ModelSource
 from dockwire.text import safe
 from dockwire.tui import answers
 from dockwire.tui.bindings import APP_KEYS, bindings
+from dockwire.tui.collector import IdleCollector
 from dockwire.tui.command_parse import (
     Ask,
     Command,
@@ -124,6 +125,7 @@ class DockwireApp(App[None]):
         self.probe_finished: Signal[ProbeFinished] = Signal(self, "probe-finished")
         self.main_screen = MainScreen()
         self._source_run: tuple[asyncio.AbstractEventLoop, asyncio.Task[None]] | None = None
+        self._collector = IdleCollector()
 
     # --- lifecycle --------------------------------------------------------------------------------------
 
@@ -131,9 +133,17 @@ class DockwireApp(App[None]):
         self.sub_title = safe(self.source.label)
         self.push_screen(self.main_screen)
         self.follow_source()
+        self._collector.start(self)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
+            self._collector.touched()
+        await super().on_event(event)
 
     def on_unmount(self) -> None:
-        """Stop the source's own event loop, which stops its watchers and lets its worker thread end."""
+        """Stop the source's own event loop, which stops its watchers and lets its worker thread end; put
+        the garbage collector's settings back."""
+        self._collector.stop()
         if self._source_run is not None:
             loop, task = self._source_run
             with contextlib.suppress(RuntimeError):
@@ -168,7 +178,8 @@ class DockwireApp(App[None]):
 
     @property
     def probes_off(self) -> str:
-        return answers.probe_disabled_reason(self.source.live, self.root)
+        refused: str = getattr(self.source, "actions_refused", "")  # a host that is not this machine's
+        return refused or answers.probe_disabled_reason(self.source.live, self.root)
 
     def on_model_arrived(self, message: ModelArrived) -> None:
         update = message.update

@@ -13,12 +13,14 @@ from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input
 
 from dockwire.tui.bindings import MAIN_KEYS, KeyFooter, bindings
 from dockwire.tui.command_line import CommandBar
+from dockwire.tui.debounce import Debounce
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.tui.questions import ProtoChoice, QuestionError, ask_with, resolve, shown_protocol
 from dockwire.widgets.containers import ContainersTable, Marks
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
     from dockwire.tui.app import DockwireApp
 
 PANES = ("topology", "containers", "firewall", "detail", "result", "events")
+#: How long a cursor in the topology or the containers waits before the detail follows it, while it moves
+#: faster than that (a held key): each move then costs only the cursor, the detail shows the row it stops on.
+DETAIL_DELAY = 0.06
 #: How a mark names an end that is not a container: this prefix and the endpoint's text.
 END_MARK = "end:"
 
@@ -70,6 +75,9 @@ class FilterInput(Input):
 
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(MAIN_KEYS)
+    #: Screen's, without the repaint of the whole screen on each focus change (a pane switch): the panes
+    #: whose look changes (the blurred and the focused one) repaint themselves.
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
 
     def __init__(self) -> None:
         super().__init__(id="main")
@@ -78,6 +86,10 @@ class MainScreen(Screen[None]):
         #: What the detail pane shows: a tree node or container, a firewall row, or (None) the host.
         self._detail_subject: NodeRef | FirewallRow | None = None
         self._cursor_container: str | None = None
+        #: The last highlight of the topology or the containers, waiting for `_detail_due`: (subject, the
+        #: container it names or None, whether it names one).
+        self._highlight: tuple[NodeRef | None, str | None, bool] | None = None
+        self._detail_due = Debounce(self, DETAIL_DELAY, self._show_highlight)
         self._pending_events: list[tuple[str, str]] = []
         #: Whether the last firewall refresh moved any counter (what the firewall pane's `show` returned).
         self._counters_moved = False
@@ -201,28 +213,43 @@ class MainScreen(Screen[None]):
     # --- selection and detail -------------------------------------------------------------------------------
 
     def on_topology_tree_ref_highlighted(self, event: TopologyTree.RefHighlighted) -> None:
-        self._detail_subject = event.ref
-        if event.ref is not None and event.ref.kind in ("container", "address", "port"):
-            self._cursor_container = self._container_of(event.ref)
-        self._refresh_detail()
+        ref = event.ref
+        names = ref is not None and ref.kind in ("container", "address", "port")
+        self._highlight = (ref, self._container_of(ref) if ref is not None and names else None, names)
+        self._detail_due.request()
         self.show_status()
 
     def on_containers_table_container_highlighted(self, event: ContainersTable.ContainerHighlighted) -> None:
         if event.container_id is not None:
-            self._cursor_container = event.container_id
-            self._detail_subject = NodeRef("container", event.container_id, f"ctr:{event.container_id}")
-            self._refresh_detail()
+            ref = NodeRef("container", event.container_id, f"ctr:{event.container_id}")
+            self._highlight = (ref, event.container_id, True)
+            self._detail_due.request()
             self.show_status()
+
+    def _show_highlight(self) -> None:
+        """The detail (and the last container highlighted) follow the last highlight."""
+        if self._highlight is None:
+            return
+        subject, container, names = self._highlight
+        self._highlight = None
+        self._detail_subject = subject
+        if names:
+            self._cursor_container = container
+        self._refresh_detail()
 
     def on_containers_table_container_opened(self, event: ContainersTable.ContainerOpened) -> None:
         self.dw_app.open_container(event.container_id)
 
     def on_firewall_view_rule_highlighted(self, event: FirewallView.RuleHighlighted) -> None:
         if self.query_one(FirewallView).has_focus:
+            self._detail_due.flush()
             self._detail_subject = event.row
             self._refresh_detail()
 
     def _refresh_detail(self) -> None:
+        if self._detail_due.pending:
+            self._detail_due.flush()  # shows the waiting highlight, which comes back here
+            return
         model = self.dw_app.model
         subject = self._detail_subject
         body: RenderableType
@@ -230,7 +257,7 @@ class MainScreen(Screen[None]):
             body, key = rule_detail(subject), ("rule", "/".join(subject.key))
         else:
             body, key = describe_ref(model, subject), ("ref", subject.key if subject else "host")
-        self.query_one(DetailPane).show(key, body)
+        self.query_one(DetailPane).show(key, body, edition=self.dw_app.generation)
 
     @staticmethod
     def _container_of(ref: NodeRef) -> str | None:
@@ -248,6 +275,7 @@ class MainScreen(Screen[None]):
         if isinstance(focused, TopologyTree):
             ref = focused.highlighted_ref
             return self._container_of(ref) if ref else None
+        self._detail_due.flush()
         return self._cursor_container
 
     # --- marks --------------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 The worker computes the rows on screen first, then the rest, and hands the grid its results in batches (the
 rows on screen at once, then a few times a second); the grid's title counts the cells done. Leaving the
 screen cancels the computation (the thread stops before its next row) and, for a big grid or an unfinished
-one, drops the grid, so its memory goes with it; coming back computes it again.
+one, drops the grid and the engine context the matrix compiled (unless it was there before), so their memory
+goes with them; coming back computes it again.
 
 Moving the cursor explains the cell under it in the panel below (in a worker; an answer that arrives after
 the cursor moved on is dropped, never shown for another cell). Enter on a cell asks the app for that cell's
@@ -30,6 +31,7 @@ from dockwire.tui import answers
 from dockwire.tui.bindings import MATRIX_KEYS, KeyFooter, bindings
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.tui.verdict_screen import open_verdict
+from dockwire.verdict.context import cached_context, forget_context
 from dockwire.widgets.matrix import MARKS, MatrixCell, MatrixGrid
 from dockwire.widgets.status_line import Status, StatusLine
 from dockwire.widgets.verdict_panel import VerdictPanel
@@ -89,6 +91,8 @@ class MatrixScreen(Screen[None]):
         self._open_when_answered: Question | None = None
         #: The question the panel explains (the highlighted cell's); answers to any other are dropped.
         self._explaining: Question | None = None
+        #: The model whose engine context this screen's computation compiled (None: it used one it found).
+        self._own_context: HostModel | None = None
 
     @property
     def dw_app(self) -> DockwireApp:
@@ -133,6 +137,13 @@ class MatrixScreen(Screen[None]):
             grid.forget()
             self.query_one(VerdictPanel).show_idle("")
             self._computed_generation = -1
+            self._release_context()
+
+    def _release_context(self) -> None:
+        """Drop the engine context this screen compiled (rules and the lookups a matrix remembered)."""
+        if self._own_context is not None:
+            forget_context(self._own_context)
+            self._own_context = None
 
     @property
     def computing(self) -> bool:
@@ -176,19 +187,32 @@ class MatrixScreen(Screen[None]):
         grid = self.query_one(MatrixGrid)
         by_id = {c.id: c for c in network_members(model, self.network)}
         ordered = [by_id[i] for i in grid.rows_in_view_first() if i in by_id]
-        self._compute(model, ordered, set(grid.rows_in_view()))
+        if self._own_context is not model:
+            self._release_context()  # a previous model's: no one shows it any more
+            self._own_context = model if cached_context(model) is None else None
+        self._compute(model, ordered, set(grid.rows_in_view()), self._own_context is model)
 
     # A description of its own: Textual's default is the repr of the arguments (a 10,000-rule model's repr
     # takes some 17 ms, on the event loop, at every start).
     @work(
         thread=True, exclusive=True, group="matrix", exit_on_error=False, name="matrix", description="matrix"
     )
-    def _compute(self, model: HostModel, members: list[Container], on_screen: set[str]) -> None:
+    def _compute(self, model: HostModel, members: list[Container], on_screen: set[str], owned: bool) -> None:
         """Compute the rows in the members' order (the rows on screen first: `matrix_cells` yields one row,
         a source to every member, at a time), checking before each row whether the screen was left. The
         rows on screen go to the grid as soon as they are all done, then the finished ones a few times a
-        second."""
+        second. Cancelled, it drops the context it `owned` again (it may have compiled it after the screen
+        let go of it)."""
         worker = get_current_worker()
+        try:
+            self._compute_rows(worker, model, members, on_screen)
+        finally:
+            if owned and worker.is_cancelled:
+                forget_context(model)
+
+    def _compute_rows(
+        self, worker: Worker[None], model: HostModel, members: list[Container], on_screen: set[str]
+    ) -> None:
         rows = iter(answers.matrix_cells(model, members))
         waiting_for = set(on_screen)
         pending: Cells = {}

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
 from dockwire.model import Container, HostModel
 from dockwire.widgets.formatting import NAME_CELLS, cell, clip, container_ips, port_text, published_ports
+from dockwire.widgets.line_views import SteadyView, StyleKeptCaches, look_of
 
 #: Most useful first: at 80 columns the name and address are what a probe needs.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -102,8 +107,13 @@ def matches(model: HostModel, container: Container, needle: str) -> bool:
     return all(word in haystack for word in needle.lower().split())
 
 
-class ContainersTable(DataTable[Text]):
-    """Name, state, networks, IPs, published ports and DNS server of every container."""
+class ContainersTable(SteadyView, DataTable[Text]):
+    """Name, state, networks, IPs, published ports and DNS server of every container.
+
+    DataTable keys each drawn line by where the cursor is, so a cursor move (or a scroll by one row) drew
+    every row in view again; with a row cursor a line depends only on whether its row is the cursor's (or
+    the mouse's), and that is this table's key (`_render_line`): a move draws the two rows it changed.
+    The render caches are kept per look (`StyleKeptCaches`): a pane switch does not draw it from nothing."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False),
@@ -127,6 +137,10 @@ class ContainersTable(DataTable[Text]):
             super().__init__()
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        #: Set first: DataTable's constructor empties its caches.
+        self._looks: StyleKeptCaches[tuple[LRUCache[Any, Any], ...]] = StyleKeptCaches(
+            lambda: (LRUCache(10000), LRUCache(1000), LRUCache(1000))
+        )
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self.model = HostModel()
         self.marks = Marks()
@@ -190,6 +204,60 @@ class ContainersTable(DataTable[Text]):
     def set_filter(self, text: str) -> None:
         self.filter_text = text
         self.show(self.model)
+
+    def notify_style_update(self) -> None:
+        """The Widget's; DataTable's emptying of the render caches is left to `_before_pass`."""
+        super(DataTable, self).notify_style_update()
+        self._row_renderable_cache.clear()
+        self._styles_cache.clear()
+
+    def _before_pass(self) -> None:
+        current = (self._cell_render_cache, self._row_render_cache, self._line_cache)
+        caches = self._looks.swap(look_of(self, self.COMPONENT_CLASSES), current)
+        if caches is not None:
+            self._cell_render_cache, self._row_render_cache, self._line_cache = caches
+            self._get_styles_to_render_cell.cache_clear()
+
+    def _clear_caches(self) -> None:
+        super()._clear_caches()
+        self._looks.forget()
+
+    def render_line(self, y: int) -> Strip:
+        """DataTable's, with the base style of the drawing pass (no fixed rows here)."""
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= (self.header_height if self.show_header else 0):
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, self.line_style)
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Strip:
+        if self.cursor_type != "row" or self.fixed_rows or self.fixed_columns:
+            return super()._render_line(y, x1, x2, base_style)
+        try:
+            row_key, _ = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        row = self._row_locations.get(row_key)
+        if row is None:
+            row = -1
+        key = (
+            "row",
+            y,
+            x1,
+            x2,
+            self.size.width,
+            row == self.cursor_coordinate.row,
+            row == self.hover_coordinate.row,
+            base_style,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        lines = cast("LRUCache[Hashable, Strip]", self._line_cache)  # DataTable's cache, this table's keys
+        strip = lines.get(key)
+        if strip is None:
+            strip = lines[key] = super()._render_line(y, x1, x2, base_style)
+        return strip
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()

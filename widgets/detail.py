@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import ClassVar
 
 from rich.console import Group, RenderableType
@@ -30,6 +31,7 @@ from dockwire.widgets.formatting import (
     rule_title,
     short_id,
 )
+from dockwire.widgets.line_views import SteadyView
 from dockwire.widgets.topology import NodeRef
 
 Pairs = Iterable[tuple[str, RenderableType | str]]
@@ -440,18 +442,22 @@ SCROLL_BINDINGS: list[BindingType] = [
 ]
 
 
-class DetailPane(ScrollView, can_focus=True):
+class DetailPane(SteadyView, ScrollView, can_focus=True):
     """Shows the detail of the selection; keeps the scroll position while the same thing is shown.
 
     A Line-API view: `show` renders the body to lines once (again only when the width changes), and the
     pane draws the lines in view. Nothing else on the screen moves, so a new body costs no layout of the
-    screen (a `Static` in a scrolling container asked for one on every cursor move)."""
+    screen (a `Static` in a scrolling container asked for one on every cursor move). The lines of the last
+    few bodies are kept by subject, edition (the model shown) and width: moving back to a row draws it
+    without rendering it again."""
 
     DEFAULT_CSS = """
     DetailPane { height: 1fr; overflow-x: hidden; overflow-y: auto; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = SCROLL_BINDINGS
+    #: How many rendered bodies are kept.
+    KEPT = 64
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -460,25 +466,38 @@ class DetailPane(ScrollView, can_focus=True):
         self.content: RenderableType = Text("")
         self._lines: list[Strip] = []
         self._rendered_width = -1
+        self._edition: Hashable = None
+        self._kept: OrderedDict[Hashable, list[Strip]] = OrderedDict()
 
-    def show(self, subject: tuple[str, str], body: RenderableType) -> None:
-        """Show `body`; when `subject` changed, scroll back to the top."""
+    def show(self, subject: tuple[str, str], body: RenderableType, edition: Hashable = None) -> None:
+        """Show `body`; when `subject` changed, scroll back to the top. With an `edition` (not None), the
+        same subject and edition are the same body: its lines may be reused."""
         self.content = body
-        self._render_body()
+        self._edition = edition
+        self._render_body(subject)
         if subject != self.subject:
             self.scroll_home(animate=False, immediate=True)
             self.subject = subject
 
-    def _render_body(self) -> None:
+    def _render_body(self, subject: tuple[str, str] | None = None) -> None:
         """Render the body at the pane's width (less the scrollbar's when it does not fit the height)."""
         width, height = self.size
         if width <= 0:
             self._rendered_width = -1  # not laid out yet: rendered on the first resize
             return
-        lines = self._render_at(width)
-        bar = self.styles.scrollbar_size_vertical
-        if len(lines) > height and bar and width > bar:
-            lines = self._render_at(width - bar)
+        key = None if self._edition is None else (subject or self.subject, self._edition, width, height)
+        lines = self._kept.get(key) if key is not None else None
+        if lines is None:
+            lines = self._render_at(width)
+            bar = self.styles.scrollbar_size_vertical
+            if len(lines) > height and bar and width > bar:
+                lines = self._render_at(width - bar)
+            if key is not None:
+                self._kept[key] = lines
+                while len(self._kept) > self.KEPT:
+                    self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(key)
         self._lines = lines
         self._rendered_width = width
         size = Size(max((line.cell_length for line in lines), default=0), len(lines))
@@ -502,7 +521,7 @@ class DetailPane(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         index = scroll_y + y
-        base = self.rich_style
+        base = self.line_style
         if index >= len(self._lines):
             return Strip.blank(width, base)
         return self._lines[index].crop_extend(scroll_x, scroll_x + width, base).apply_style(base)

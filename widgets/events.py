@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.widgets import RichLog
 
 from dockwire.text import safe
+from dockwire.widgets.line_views import SteadyView
 
 #: kind -> (tag shown, style).
 KINDS: dict[str, tuple[str, str]] = {
@@ -41,7 +42,7 @@ def kind_of(line: str) -> str:
 MAX_ENTRIES = 2000
 
 
-class EventLog(RichLog):
+class EventLog(SteadyView, RichLog):
     """A bounded, timestamped log. The clock is injected so tests render the same every time.
 
     Lines wrap at the pane's width, and wrap again when it changes (the entries are kept as `Text`, and

@@ -37,6 +37,7 @@ from dockwire.widgets.formatting import (
     rule_body,
     shorten_middle,
 )
+from dockwire.widgets.line_views import SteadyView
 
 RowKey = tuple[str, ...]
 RowKind = Literal["table", "chain", "rule"]
@@ -154,7 +155,7 @@ def row_matches(row: FirewallRow, needle: str) -> bool:
     return False
 
 
-class FirewallView(ScrollView, can_focus=True):
+class FirewallView(SteadyView, ScrollView, can_focus=True):
     """Every firewall table, chain and rule, with counters that update in place."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -458,7 +459,7 @@ class FirewallView(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
-        base = self.rich_style
+        base = self.line_style
         if y == 0:
             segments = self._header_segments()
         else:

@@ -4,8 +4,9 @@ Each cell shows two marks: ICMP, then the destination's published ports (all of 
 A Line-API view: only the cells in view are drawn (200 containers are 40,000 cells; a `DataTable` drew every
 column of each line in view, again after each update, and starved the worker computing them). The source
 column and the header row stay in place while the grid scrolls. A cell's text is one shared `Text` per kind
-of mark (a dozen kinds). The grid counts the rows done (`progress`), so the screen can say how far the
-computation is and compute the rows in view first (`rows_in_view_first`).
+of mark (a dozen kinds), and equal cells are kept once (not the worker's 40,000 copies). The grid counts the
+rows done (`progress`), so the screen can say how far the computation is and compute the rows in view first
+(`rows_in_view_first`).
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ class MatrixGrid(ScrollView, can_focus=True):
         self.order: list[str] = []
         self.names: dict[str, str] = {}
         self.cells: dict[tuple[str, str], MatrixCell] = {}
+        #: One instance of each distinct cell (a few hundred for 40,000 cells), which `cells` points to.
+        self._kinds: dict[MatrixCell, MatrixCell] = {}
         #: The source rows whose every cell is computed.
         self.rows_done: set[str] = set()
         self._labels: list[Text] = []
@@ -193,6 +196,7 @@ class MatrixGrid(ScrollView, can_focus=True):
     def forget(self) -> None:
         """Drop every row, column and result (the memory goes with them)."""
         self.order, self.names, self.cells, self.rows_done, self._labels = [], {}, {}, set(), []
+        self._kinds = {}
         self.cursor_row = self.cursor_column = 0
         self._resize()
 
@@ -236,7 +240,7 @@ class MatrixGrid(ScrollView, can_focus=True):
         changed = False
         for key, value in cells.items():
             if self.cells.get(key) != value and key[0] in self.names and key[1] in self.names:
-                self.cells[key] = value
+                self.cells[key] = self._kinds.setdefault(value, value)
                 changed = True
         self.rows_done |= (rows or set()) & self.names.keys()
         if changed:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.message import Message
+from textual.strip import Strip
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -31,6 +33,7 @@ from dockwire.widgets.formatting import (
     published_ports,
     short_id,
 )
+from dockwire.widgets.line_views import SteadyView, StyleKeptCaches, look_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +289,7 @@ def filter_specs(specs: list[NodeSpec], needle: str) -> tuple[list[NodeSpec], se
     return prune(specs), opened, hits
 
 
-class TopologyTree(Tree[NodeRef]):
+class TopologyTree(SteadyView, Tree[NodeRef]):
     """Host, networks, veth pairs and containers as a tree, kept in sync with the model."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -305,6 +308,7 @@ class TopologyTree(Tree[NodeRef]):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("host", data=NodeRef("host", "", "host"), id=id, classes=classes)
         self.guide_depth = 2
+        self._looks: StyleKeptCaches[LRUCache[Any, Strip]] = StyleKeptCaches(lambda: LRUCache(1024))
         self._by_key: dict[str, TreeNode[NodeRef]] = {}
         #: Show only the branches leading to nodes that match every word of it ("" shows everything).
         self.filter_text = ""
@@ -380,6 +384,22 @@ class TopologyTree(Tree[NodeRef]):
         node = parent.add(spec.label, data=spec.ref, expand=expand, allow_expand=bool(spec.children))
         for child in spec.children:
             self._add(node, child, expanded, known)
+
+    def notify_style_update(self) -> None:
+        """The Widget's: Tree's own empties its line cache and lays the screen out again on every style
+        update (each focus change); the cache is kept per look instead (`_before_pass`)."""
+        super(Tree, self).notify_style_update()
+        self.refresh()
+
+    def _before_pass(self) -> None:
+        caches = self._looks.swap(look_of(self, self.COMPONENT_CLASSES), self._line_cache)
+        if caches is not None:
+            self._line_cache = caches
+
+    def render_line(self, y: int) -> Strip:
+        """Tree's, with the base style of the drawing pass."""
+        scroll_x, scroll_y = self.scroll_offset
+        return self._render_line(y + scroll_y, scroll_x, scroll_x + self.size.width, self.line_style)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[NodeRef]) -> None:
         event.stop()

@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from dockwire.errors import DockwireError
 from dockwire.model import HostModel
 from dockwire.text import safe
+
+if TYPE_CHECKING:
+    from dockwire.fleet import Fleet
 
 EXIT_OK, EXIT_BLOCKED, EXIT_ERROR, EXIT_UNCERTAIN = 0, 1, 2, 3
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
@@ -58,51 +62,121 @@ def warn_stale(stale: dict[str, str]) -> None:
 
 
 def docker_host(ctx: click.Context) -> str | None:
-    """The daemon URL given to the root command (-H/--host or $DOCKER_HOST)."""
-    host: str | None = ctx.find_root().params.get("host")
-    return host
+    """The one daemon URL given to the root command (-H/--host or $DOCKER_HOST), for commands that act on
+    one host; DockwireError when several hosts were given."""
+    root = ctx.find_root().params
+    hosts: tuple[str, ...] = root.get("host") or ()
+    contexts: tuple[str, ...] = root.get("context") or ()
+    if len(hosts) + len(contexts) > 1 or contexts:
+        raise DockwireError(
+            f"{ctx.command_path} acts on one host reached directly: give at most one -H URL (no --context)"
+        )
+    if hosts and "=" in hosts[0].partition("://")[0]:
+        return hosts[0].partition("=")[2]
+    return hosts[0] if hosts else None
 
 
 def require_live(ctx: click.Context, what: str) -> None:
     """`what` acts on the live host: refuse it when the root command was given a snapshot or the demo."""
     root = ctx.find_root().params
-    if root.get("demo") or root.get("snapshot_file") is not None:
+    if root.get("demo") or root.get("snapshot_files"):
         given = "--demo" if root.get("demo") else "--snapshot"
         raise DockwireError(f"{what} acts on the live host; it does not take {given} (a recorded snapshot)")
 
 
-def load_model(
-    ctx: click.Context, snapshot_file: str | None, question: tuple[str, str] | None = None
-) -> HostModel:
-    """The model from a snapshot (the command's --snapshot, else the root's --snapshot or --demo), or
-    collected live from the daemon the root group points at. Given a snapshot, the host is never touched.
+def split_named(text: str) -> tuple[str | None, str]:
+    """`NAME=VALUE` -> (NAME, VALUE); a value without a usable name before `=` -> (None, text)."""
+    from dockwire.fleet import HOST_NAME
 
-    A `question` (SRC, DST) lets a live read skip the namespaces of containers that verdict does not visit."""
-    root = ctx.find_root().params
-    if snapshot_file is None:
-        snapshot_file = root.get("snapshot_file")
-    if snapshot_file is not None or root.get("demo"):
-        from dockwire.snapshot import SnapshotError, load, load_demo
+    name, sep, value = text.partition("=")
+    if sep and HOST_NAME.match(name) and "/" not in name and value:
+        return name, value
+    return None, text
 
+
+def _snapshot_fleet(files: tuple[str, ...]) -> Fleet:
+    from dockwire.fleet import Fleet, default_host_name
+    from dockwire.snapshot import SnapshotError, load
+
+    named: list[tuple[str | None, HostModel]] = []
+    for text in files:
+        name, path = split_named(text)
+        if name is not None and not os.path.exists(path) and os.path.exists(text):
+            name, path = None, text  # a file whose name has '=' in it
         try:
-            return load(snapshot_file) if snapshot_file is not None else load_demo()
+            named.append((name, load(path)))
         except SnapshotError as exc:
             raise DockwireError(str(exc)) from None
-    from dockwire.collect import collect
-    from dockwire.docker_client import connect
+    taken = {n for n, _ in named if n is not None}
+    resolved: list[tuple[str, HostModel]] = []
+    for name, model in named:
+        if name is None:
+            name = default_host_name(model, taken)
+            taken.add(name)
+        resolved.append((name, model))
+    return Fleet.of(resolved)
 
-    client = connect(docker_host(ctx))
-    if question is None:
-        return asyncio.run(collect(client))
-    from dockwire.verdict.endpoints import namespaces_for
 
-    return asyncio.run(collect(client, lambda docker_part: namespaces_for(docker_part, *question)))
+def load_fleet(
+    ctx: click.Context, snapshot_files: tuple[str, ...] = (), question: tuple[str, str] | None = None
+) -> Fleet:
+    """Every host the command reasons over: the command's --snapshot files (else the root's, or --demo),
+    else the live hosts the root group names (-H NAME=URL, --context), else the local one. Given snapshots,
+    no host is touched.
+
+    A `question` (SRC, DST) lets a live read of one host skip the namespaces that verdict does not visit."""
+    from dockwire.fleet import Fleet, default_host_name
+
+    root = ctx.find_root().params
+    files = snapshot_files or tuple(root.get("snapshot_files") or ())
+    if files:
+        return _snapshot_fleet(files)
+    if root.get("demo"):
+        from dockwire.snapshot import load_demo
+
+        demo = load_demo()
+        return Fleet.of([(default_host_name(demo, set()), demo)])
+    hosts: tuple[str, ...] = root.get("host") or ()
+    contexts: tuple[str, ...] = root.get("context") or ()
+    if len(hosts) + len(contexts) > 1 or contexts or any(split_named(h)[0] for h in hosts):
+        from dockwire.cli.hosts import live_fleet
+
+        return live_fleet(hosts, contexts)
+    model = _collect_one(hosts[0] if hosts else None, question)
+    return Fleet.of([(default_host_name(model, set()), model)])
+
+
+def _collect_one(url: str | None, question: tuple[str, str] | None) -> HostModel:
+    """One host read live: the local engine with its host part, or the daemon at `url`."""
+    from dockwire.cli.hosts import collect_url
+
+    return collect_url(url, question)
+
+
+def load_model(
+    ctx: click.Context, snapshot_files: tuple[str, ...] = (), question: tuple[str, str] | None = None
+) -> HostModel:
+    """The one host a command reasons over (see `load_fleet`); DockwireError when several were given."""
+    fleet = load_fleet(ctx, snapshot_files, question)
+    if fleet.several:
+        raise DockwireError(
+            f"{ctx.command_path} reads one host; {len(fleet)} were given ({', '.join(fleet.names)})"
+        )
+    return fleet.first()[1]
+
+
+def warn_fleet_stale(fleet: Fleet) -> None:
+    """`warn_stale` for each host, naming the host when there are several."""
+    for name, model in fleet:
+        for part, reason in sorted(model.stale.items()):
+            where = f"host {name}: " if fleet.several else ""
+            click.echo(f"dockwire: warning: {safe(where + part)}: {safe(reason)}", err=True)
 
 
 snapshot_option = click.option(
     "--snapshot",
-    "snapshot_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Reason over a snapshot file instead of the live host.",
+    "snapshot_files",
+    multiple=True,
+    metavar="[NAME=]FILE",
+    help="Reason over a snapshot file instead of the live host; repeat with NAME=FILE for several hosts.",
 )

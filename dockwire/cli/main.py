@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
-from dockwire.cli.common import friendly_errors
+from dockwire.cli.common import docker_host, friendly_errors
 from dockwire.cli.lab import lab
 from dockwire.cli.probe import probe
 from dockwire.cli.snapshot import snapshot
 from dockwire.cli.verdicts import matrix, why
+from dockwire.errors import DockwireError
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,22 +18,38 @@ from dockwire.cli.verdicts import matrix, why
     "-H",
     "--host",
     envvar="DOCKER_HOST",
-    metavar="URL",
-    help="Docker daemon socket (default: $DOCKER_HOST, then the local socket).",
+    multiple=True,
+    metavar="[NAME=]URL",
+    help="Docker daemon: unix://, tcp:// or ssh://user@host (default: $DOCKER_HOST, then the local socket); "
+    "repeat with NAME=URL for several hosts.",
+)
+@click.option(
+    "--context",
+    envvar="DOCKER_CONTEXT",
+    multiple=True,
+    metavar="NAME",
+    help="A Docker context (`docker context ls`) as one of the hosts; repeatable.",
 )
 @click.option(
     "--demo", is_flag=True, help="Open the dashboard on the bundled recorded snapshot (no Docker needed)."
 )
 @click.option(
     "--snapshot",
-    "snapshot_file",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Open the dashboard on a snapshot file written by `dockwire snapshot`.",
+    "snapshot_files",
+    multiple=True,
+    metavar="[NAME=]FILE",
+    help="Open the dashboard on a snapshot file written by `dockwire snapshot`; repeat with NAME=FILE for "
+    "several hosts.",
 )
 @click.pass_context
 @friendly_errors()
-def main(ctx: click.Context, host: str | None, demo: bool, snapshot_file: str | None) -> None:
+def main(
+    ctx: click.Context,
+    host: tuple[str, ...],
+    context: tuple[str, ...],
+    demo: bool,
+    snapshot_files: tuple[str, ...],
+) -> None:
     """dockwire: see why a container can or cannot reach another.
 
     With no command, opens the live dashboard on the local Docker host.
@@ -41,7 +58,11 @@ def main(ctx: click.Context, host: str | None, demo: bool, snapshot_file: str | 
         return
     from dockwire.sources import open_source
 
-    source = open_source(host=host, demo=demo, snapshot=snapshot_file)
+    if len(snapshot_files) > 1 or len(host) + len(context) > 1 or context:
+        raise DockwireError("the dashboard shows one host for now; give one --snapshot or -H")
+    source = open_source(
+        host=docker_host(ctx), demo=demo, snapshot=snapshot_files[0] if snapshot_files else None
+    )
     from dockwire.tui.app import run_app
 
     run_app(source)

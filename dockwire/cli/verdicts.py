@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from dockwire.cli.common import EXIT_ERROR, friendly_errors, load_model, snapshot_option, warn_stale
+from dockwire.cli.common import EXIT_ERROR, friendly_errors, load_fleet, snapshot_option, warn_fleet_stale
 from dockwire.text import safe_json
 
 
@@ -32,7 +32,7 @@ def why(
     proto: str | None,
     port: int | None,
     as_json: bool,
-    snapshot_file: str | None,
+    snapshot_files: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Can SRC reach DST, and if not, exactly what stops it?
@@ -40,22 +40,23 @@ def why(
     \b
     SRC/DST: a container (name, id prefix or IP), `host`, a host IP, `outside` or `outside:ADDR`;
     DST also HOSTIP:PORT (a published port), NAME:PORT, or name:OTHER (does OTHER resolve from SRC?).
+    With several hosts (--snapshot NAME=FILE or -H NAME=URL, repeated), CONTAINER@HOST names the host;
+    a plain name is enough when it is unique across hosts.
     Exit status: 0 allowed, 1 blocked, 3 uncertain, 2 error.
     """
-    from dockwire.verdict.endpoints import resolve_endpoint
+    from dockwire.verdict.fleet_ends import resolve_pair
+    from dockwire.verdict.fleet_verdict import evaluate_fleet
     from dockwire.verdict.render import render_verdict, verdict_json
-    from dockwire.verdict.verdict import evaluate
 
-    model = load_model(ctx, snapshot_file, question=(src, dst))
-    src_ep = resolve_endpoint(model, src, "src")
-    dst_ep = resolve_endpoint(model, dst, "dst")
+    fleet = load_fleet(ctx, snapshot_files, question=(src, dst))
+    src_end, dst_end = resolve_pair(fleet, src, dst)
     if proto is None:
-        proto = "tcp" if (port or dst_ep.port) else "icmp"
-    verdict = evaluate(model, src_ep, dst_ep, proto, port)
+        proto = "tcp" if (port or dst_end.end.port) else "icmp"
+    verdict = evaluate_fleet(fleet, src_end, dst_end, proto, port)
     if as_json:
         sys.stdout.buffer.write(safe_json(verdict_json(verdict)))
     else:
-        warn_stale(model.stale)
+        warn_fleet_stale(fleet)
         click.echo(render_verdict(verdict, verbose))
     ctx.exit(verdict.exit_code)
 
@@ -76,7 +77,7 @@ def why(
 def matrix(
     ctx: click.Context,
     as_json: bool,
-    snapshot_file: str | None,
+    snapshot_files: tuple[str, ...],
     include_stopped: bool,
     proto: str | None,
     port: int | None,
@@ -84,17 +85,27 @@ def matrix(
     """Which container reaches which: ICMP and every published or exposed port, for every pair.
 
     A cell is one symbol (legend below the grid); `why SRC DST` explains any of them."""
-    from dockwire.verdict.matrix import build_matrix, matrix_json, only_checks, render_matrix
+    from dockwire.verdict.fleet_matrix import build_fleet_matrix, fleet_groups
+    from dockwire.verdict.matrix import build_matrix, matrix_json, network_groups, only_checks, render_matrix
 
-    model = load_model(ctx, snapshot_file)
-    result = only_checks(build_matrix(model, include_stopped=include_stopped), proto, port)
+    fleet = load_fleet(ctx, snapshot_files)
+    if fleet.several:
+        built = build_fleet_matrix(fleet, include_stopped=include_stopped)
+    else:
+        built = build_matrix(fleet.first()[1], include_stopped=include_stopped)
+    result = only_checks(built, proto, port)
     if as_json:
         sys.stdout.buffer.write(safe_json(matrix_json(result)))
     else:
-        warn_stale(model.stale)
+        warn_fleet_stale(fleet)
         if not result.containers:
             click.echo("no containers")
             return
-        click.echo(render_matrix(result, model))
+        groups = (
+            fleet_groups(fleet, result.containers)
+            if fleet.several
+            else network_groups(fleet.first()[1], result.containers)
+        )
+        click.echo(render_matrix(result, groups))
     if any(cell.error for cell in result.cells):
         ctx.exit(EXIT_ERROR)

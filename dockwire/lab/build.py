@@ -3,7 +3,9 @@
 `lab_up` builds them (see `dockwire.lab.scenarios.SCENARIOS`), `lab_down` removes exactly them and
 `lab_status` lists them. Docker objects are found by their labels and `dwlab-` names; the outside namespace
 and its veth by their fixed names (`dockwire.lab.outside`); the firewall rule by its comment
-(`dockwire.lab.user_rule`). All three commands are idempotent: `lab up` keeps what is already right and
+(`dockwire.lab.user_rule`); the second Docker host of the two-hosts scenario by its names, pidfiles and rule
+comment (`dockwire.lab.second_host`, built by `dockwire.lab.two_hosts`), its containers by their labels on
+its own engine. All three commands are idempotent: `lab up` keeps what is already right and
 recreates what is stale, `lab down` on a clean host removes nothing.
 
 Every container except the sidecar serves its own name over HTTP on :80 (busybox httpd), so a TCP probe knows
@@ -23,7 +25,7 @@ import docker
 import docker.errors
 import docker.types
 
-from dockwire.lab import outside, user_rule
+from dockwire.lab import outside, second_host, two_hosts, user_rule
 from dockwire.lab.report import LabError, LabObject, LabReport
 from dockwire.lab.scenarios import (
     CONTAINERS,
@@ -51,11 +53,14 @@ def lab_up(client: docker.DockerClient) -> LabReport:
     """Build every scenario; keep objects that are already as specified."""
     _require_root()
     _require_tools()
+    two_hosts.require_tools()
     _ping(client)
     _require_image(client)
     _check_names_free(client)
     _check_subnet_free(client, CUSTOM_SUBNET, "dwlab-custom")
     _check_subnet_free(client, outside.SUBNET, outside.NETNS)
+    _check_subnet_free(client, second_host.LINK_SUBNET, second_host.NETNS)
+    _check_subnet_free(client, second_host.B_SUBNET, second_host.NETNS)
 
     report = LabReport("up")
     replaced: set[str] = set()  # containers removed with a stale network
@@ -66,6 +71,7 @@ def lab_up(client: docker.DockerClient) -> LabReport:
         report.objects.append(_ensure_container(client, spec, fresh, replaced))
     report.objects.append(_ensure_rule(client, report))
     report.objects.extend(outside.ensure_outside())
+    report.objects.extend(_ensure_second_host(client))
     _sort(report)
     return report
 
@@ -107,6 +113,7 @@ def lab_down(client: docker.DockerClient) -> LabReport:
         if ("network", n_spec.name) not in touched:
             report.objects.append(LabObject("network", n_spec.name, "absent", n_spec.scenario))
     report.objects.extend(outside.remove_outside())
+    report.objects.extend(_remove_second_host())
     _sort(report)
     return report
 
@@ -155,6 +162,7 @@ def lab_status(client: docker.DockerClient) -> LabReport:
         report.objects.append(user_rule.rule_status())
     if shutil.which("ip"):
         report.objects.extend(outside.outside_status())
+        report.objects.extend(_second_host_status(client))
     _sort(report)
     return report
 
@@ -200,7 +208,7 @@ def _check_names_free(client: docker.DockerClient) -> None:
 def _check_subnet_free(client: docker.DockerClient, subnet: str, owner: str) -> None:
     """Fail when a Docker network other than the lab's own, or a host route, already uses `subnet`."""
     wanted = ipaddress.ip_network(subnet)
-    skip_devs = {outside.HOST_IF}
+    skip_devs = {outside.HOST_IF, second_host.A_IF}
     for net in client.networks.list():
         if net.name == owner and _is_lab(net.attrs.get("Labels")):
             skip_devs.add(_bridge_name(net.attrs))
@@ -355,6 +363,69 @@ def _container_detail(client: docker.DockerClient, container: Any) -> str:
     return ", ".join(parts)
 
 
+# --- the second host (two-hosts scenario) ---------------------------------------------------------------
+
+
+def _ensure_second_host(client: docker.DockerClient) -> list[LabObject]:
+    objects, client_b = two_hosts.ensure_host(client)
+    try:
+        fresh: set[str] = set()
+        objects += [_ensure_container(client_b, spec, fresh, set()) for spec in second_host.CONTAINERS]
+    finally:
+        client_b.close()
+    objects += two_hosts.ensure_wiring(_bridge_subnet(client))
+    return objects
+
+
+def _remove_second_host() -> list[LabObject]:
+    objects = []
+    client_b = two_hosts.client_if_up()
+    if client_b is not None:
+        try:
+            for container in _lab_containers(client_b):
+                _call(container.remove, f"remove container {container.name} on host B", force=True)
+                objects.append(_removed("container", container.name, container.labels))
+        finally:
+            client_b.close()
+    removed = {o.name for o in objects}
+    objects += [
+        LabObject("container", s.name, "absent", s.scenario)
+        for s in second_host.CONTAINERS
+        if s.name not in removed
+    ]
+    return objects + two_hosts.remove_host()
+
+
+def _second_host_status(client: docker.DockerClient) -> list[LabObject]:
+    objects = two_hosts.host_status(_bridge_subnet(client))
+    client_b = two_hosts.client_if_up() if os.geteuid() == 0 else None
+    found = {c.name: c for c in _lab_containers(client_b)} if client_b is not None else {}
+    for spec in second_host.CONTAINERS:
+        container = found.get(spec.name)
+        if container is None:
+            objects.append(LabObject("container", spec.name, "missing", spec.scenario, "on host B"))
+        else:
+            state = container.status if _up_to_date(container.labels, spec) else f"stale ({container.status})"
+            objects.append(
+                LabObject(
+                    "container", spec.name, state, spec.scenario, _container_detail(client_b, container)
+                )
+            )
+    if client_b is not None:
+        client_b.close()
+    return objects
+
+
+def _bridge_subnet(client: docker.DockerClient) -> str:
+    """The IPv4 subnet of this engine's default bridge (docker0)."""
+    bridge = _call(client.networks.get, "inspect the default bridge network", "bridge")
+    for cfg in (bridge.attrs.get("IPAM") or {}).get("Config") or []:
+        subnet = ipaddress.ip_network(cfg.get("Subnet") or "::/128", strict=False)
+        if subnet.version == 4:
+            return str(subnet)
+    raise LabError("the default bridge network has no IPv4 subnet")
+
+
 # --- firewall rule --------------------------------------------------------------------------------------
 
 
@@ -413,8 +484,10 @@ def _removed(kind: str, name: str, object_labels: dict[str, str]) -> LabObject:
 def _sort(report: LabReport) -> None:
     """Scenario order, then networks before containers, then the order of the specs."""
     scenarios = list(SCENARIOS)
-    kinds = ["network", "container", "rule", "netns", "veth"]
-    names = [s.name for s in NETWORKS] + [s.name for s in CONTAINERS]
+    kinds = ["network", "netns", "veth", "dockerd", "image", "sshd", "container", "route", "rule"]
+    names = (
+        [s.name for s in NETWORKS] + [s.name for s in CONTAINERS] + [s.name for s in second_host.CONTAINERS]
+    )
 
     def key(o: LabObject) -> tuple[int, int, int]:
         return (

@@ -89,7 +89,9 @@ class HostStack:
         self.trace.add_hits(first.hits)
         unknown_here = _unique_rules([hit for hit, _ in first.assumptions])
         if unknown_here:
-            self.trace.harmless_unknowns.extend(HitRecord(self.trace.direction, h) for h in unknown_here)
+            self.trace.harmless_unknowns.extend(
+                HitRecord(self.trace.direction, h, self.trace.host) for h in unknown_here
+            )
         label = f"{family} " if family != "ip" else ""
         if first.verdict == "UNKNOWN":
             culprit = first.culprit

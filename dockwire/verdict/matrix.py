@@ -70,7 +70,7 @@ def ports_of(c: Container) -> list[tuple[str, int]]:
     return sorted(found, key=lambda p: (p[1], p[0]))
 
 
-def _culprit(v: object) -> str:
+def culprit_of(v: object) -> str:
     from dockwire.verdict.records import Verdict
 
     assert isinstance(v, Verdict)
@@ -92,7 +92,7 @@ def build_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
     containers = [c for c in model.containers if include_stopped or c.state in ("running", "")]
     ctx = context_for(model)
     endpoints = [FlowEnd("container", c.name, container=c) for c in containers]
-    questions = [[("icmp", None), *ports_of(_port_owner(model, c))] for c in containers]
+    questions = [[("icmp", None), *ports_of(port_owner(model, c))] for c in containers]
     cells = []
     for src, src_ep in zip(containers, endpoints, strict=True):
         for dst, dst_ep, wanted in zip(containers, endpoints, questions, strict=True):
@@ -102,7 +102,7 @@ def build_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
     return Matrix(containers=[c.name for c in containers], cells=cells)
 
 
-def _port_owner(model: HostModel, c: Container) -> Container:
+def port_owner(model: HostModel, c: Container) -> Container:
     """The container whose ports a container:X container's checks use (its namespace owner, when known)."""
     owner = model.container(c.netns_owner) if c.netns_owner else c
     return owner or c
@@ -115,7 +115,7 @@ def _cell(ctx: EngineContext, src: FlowEnd, dst: FlowEnd, wanted: list[tuple[str
         for proto, port in wanted:
             v = evaluate_in(ctx, src, dst, proto, port, detail=False)
             checks.append(
-                Check(proto=proto, port=port, verdict=v.verdict, culprit=_culprit(v), reason=v.reason)
+                Check(proto=proto, port=port, verdict=v.verdict, culprit=culprit_of(v), reason=v.reason)
             )
     except DockwireError as exc:
         return Cell(src=src.container.name, dst=dst.container.name, checks=checks, error=str(exc))
@@ -199,16 +199,20 @@ def network_groups(model: HostModel, names: list[str]) -> list[tuple[str, list[s
     for name in names:
         c = model.container(name)
         if c is not None and c.netns_owner:  # container:X: on X's networks
-            c = _port_owner(model, c)
+            c = port_owner(model, c)
         first = c.endpoints[0].network if c is not None and c.endpoints else ""
         groups.setdefault(first or "none", []).append(name)
     return [(net, sorted(members)) for net, members in sorted(groups.items())]
 
 
-def render_matrix(m: Matrix, model: HostModel | None = None) -> str:
+def render_matrix(m: Matrix, grouping: HostModel | list[tuple[str, list[str]]] | None = None) -> str:
     """Rows are sources, columns destinations (numbered; the legend names them), one compact symbol a cell,
-    grouped by network when the model is given. Names come from the host: shown escaped, cut at NAME_WIDTH."""
-    groups = network_groups(model, m.containers) if model is not None else [("", list(m.containers))]
+    grouped by network when the model is given (or as `grouping` lists). Names come from the host: shown
+    escaped, cut at NAME_WIDTH."""
+    if isinstance(grouping, HostModel):
+        groups = network_groups(grouping, m.containers)
+    else:
+        groups = grouping if grouping is not None else [("", list(m.containers))]
     names = [n for _, members in groups for n in members]
     index = {n: i + 1 for i, n in enumerate(names)}
     shown = {n: shorten(n, NAME_WIDTH) for n in names}

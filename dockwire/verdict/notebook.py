@@ -14,12 +14,14 @@ class HopRecord:
     direction: str  # "request" or "reply" (or "request 2" for the proxy's own connection)
     kind: str  # "netns", "route", "link", "bridge", "hook", "nat", "proxy", "deliver", "stop"
     text: str
+    host: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class HitRecord:
     direction: str
     hit: Hit
+    host: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +59,15 @@ class Stop(Exception):
         # Details a fix needs (network names, ports, interfaces ...).
         self.facts = facts or {}
         self.direction = ""
+        # The host the flow stopped on, when it crosses several (set by the walk that caught it).
+        self.host = ""
 
 
 @dataclass
 class Trace:
     direction: str = "request"
+    # The host the walk is on, when a flow crosses several hosts; "" for one host.
+    host: str = ""
     hops: list[HopRecord] = field(default_factory=list)
     hits: list[HitRecord] = field(default_factory=list)
     # Rules whose conditions could not be evaluated but did not change the outcome.
@@ -74,7 +80,7 @@ class Trace:
     dst_address: str = ""
 
     def hop(self, kind: str, text: str) -> None:
-        self.hops.append(HopRecord(self.direction, kind, text))
+        self.hops.append(HopRecord(self.direction, kind, text, self.host))
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -87,5 +93,7 @@ class Trace:
 
     def add_hits(self, hits: list[Hit]) -> None:
         self.hits.extend(
-            HitRecord(self.direction, h) for h in hits if h.rule is not None or h.effect.endswith("DROP")
+            HitRecord(self.direction, h, self.host)
+            for h in hits
+            if h.rule is not None or h.effect.endswith("DROP")
         )

@@ -7,6 +7,7 @@ docker-proxy, whose own connection to the container is followed too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
@@ -31,9 +32,11 @@ class Place:
     address: IPv4Address | None = None
     # For "outside": the host interface the client is reached through.
     iface: str = ""
+    # The host the namespace is on, when a flow crosses several hosts; "" for one host.
+    host: str = ""
 
     def same(self, other: Place) -> bool:
-        if self.kind != other.kind:
+        if self.kind != other.kind or self.host != other.host:
             return False
         if self.kind == "container":
             assert self.container is not None and other.container is not None
@@ -41,11 +44,12 @@ class Place:
         return self.kind == "host" or self.address == other.address
 
     def label(self) -> str:
+        at = f"@{self.host}" if self.host else ""
         if self.kind == "container" and self.container is not None:
-            return self.container.name
+            return self.container.name + at
         if self.kind == "outside":
-            return f"outside {self.address}" + (f" (via {self.iface})" if self.iface else "")
-        return "host"
+            return f"outside {self.address}" + (f" (via {self.iface}{at})" if self.iface else "")
+        return "host" + at
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +77,19 @@ def _binding_listens_on(binding: PortBinding, addr: IPv4Address) -> bool:
 class FlowFollower:
     """Follows one flow through a model; raises Stop when it is blocked or cannot be decided."""
 
-    def __init__(self, ctx: EngineContext, trace: Trace) -> None:
+    def __init__(
+        self,
+        ctx: EngineContext,
+        trace: Trace,
+        host: str = "",
+        beyond: Callable[[FlowFollower, Exit], Arrival | None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.trace = trace
         self.stack = HostStack(ctx, trace)
+        # Several hosts: this one's name, and who takes a packet that leaves it for another known host.
+        self.host = host
+        self.beyond = beyond
 
     def view(self, container: Container) -> ContainerView:
         found: ContainerView | None = self.ctx.views.get(container.id)
@@ -370,6 +383,10 @@ class FlowFollower:
                 missing="macvlan-host",
                 facts={"network": att.network, "parent": oif, "kind": att.kind, "container": container.name},
             )
+        if self.beyond is not None:
+            onward = self.beyond(self, exit_)
+            if onward is not None:
+                return onward
         self.trace.hop("deliver", f"leaves the host on {oif} towards {next_hop}")
         return Arrival(Place("outside", address=pkt.dst, iface=oif), pkt)
 

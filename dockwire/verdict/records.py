@@ -25,12 +25,16 @@ class EndpointRef(VRecord, frozen=True, kw_only=True):
     container_id: str = ""
     address: str = ""
     port: int | None = None
+    # The host the end is on, when the question spans several hosts; "" for one host.
+    host: str = ""
 
 
 class Hop(VRecord, frozen=True, kw_only=True):
     direction: str  # "request", "reply", "proxy request", "proxy reply"
     kind: str  # "netns", "link", "bridge", "route", "hook", "nat", "proxy", "deliver", "dns"
     text: str
+    # The host the hop happens on, when the flow crosses several hosts; "" for one host.
+    host: str = ""
 
 
 class Bypassed(VRecord, frozen=True, kw_only=True):
@@ -69,6 +73,8 @@ class Verdict(VRecord, frozen=True, kw_only=True):
     unevaluated: list[RuleRef] = field(default_factory=list)
     fix: list[str] = field(default_factory=list)
     fix_note: str = ""
+    # Where the fix is run, when the flow crosses several hosts: the host the flow stopped on.
+    fix_host: str = ""
     notes: list[str] = field(default_factory=list)
     # For DNS verdicts: the address the name resolves to.
     resolved: str = ""

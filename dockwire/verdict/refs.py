@@ -6,8 +6,9 @@ from dockwire.model import RuleRef
 from dockwire.verdict.netfilter_eval import Hit
 
 
-def rule_ref(direction: str, hit: Hit) -> RuleRef:
-    """The rule (or the policy) of `hit`, met on the flow's `direction`."""
+def rule_ref(direction: str, hit: Hit, host: str = "") -> RuleRef:
+    """The rule (or the policy) of `hit`, met on the flow's `direction` (on `host`, when a flow crosses
+    several)."""
     table = hit.chain.table
     chain = hit.chain.chain
     if hit.rule is None:
@@ -17,6 +18,7 @@ def rule_ref(direction: str, hit: Hit) -> RuleRef:
         )
         return RuleRef(
             direction=direction,
+            host=host,
             hook=hit.where.hook,
             source=table.source,
             family=table.family,
@@ -33,6 +35,7 @@ def rule_ref(direction: str, hit: Hit) -> RuleRef:
     rule = hit.rule.rule
     return RuleRef(
         direction=direction,
+        host=host,
         hook=hit.where.hook,
         source=table.source,
         family=table.family,

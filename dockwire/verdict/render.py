@@ -17,15 +17,17 @@ def verdict_json(verdict: Verdict) -> bytes:
 
 
 def _label(ref: EndpointRef) -> str:
+    label = f"{ref.label}@{ref.host}" if ref.host else ref.label
     if ref.address and ref.address not in ref.label:
-        return f"{safe(ref.label)} ({safe(ref.address)})"
-    return safe(ref.label)
+        return f"{safe(label)} ({safe(ref.address)})"
+    return safe(label)
 
 
 def _where(ref: RuleRef) -> str:
     pos = f" #{ref.position}" if ref.position is not None else " policy"
     family = "" if ref.family == "ip" and ref.source.startswith("iptables") else f"{ref.family} "
-    return safe(f"{family}{ref.table} {ref.chain}{pos}")
+    host = f"host {ref.host}: " if ref.host else ""
+    return safe(f"{host}{family}{ref.table} {ref.chain}{pos}")
 
 
 def _counters(ref: RuleRef) -> str:
@@ -55,6 +57,8 @@ def render_verdict(v: Verdict, verbose: bool = False) -> str:
         lines.append(f"missing:  {safe(v.missing)}")
     for ref in v.unknown:
         lines.append(f"unknown:  {_where(ref)} [{safe(ref.source)}]: {safe(ref.text)}")
+    if v.fix_host:
+        lines.append(f"fix on:   host {safe(v.fix_host)}")
     if v.fix:
         lines.append(f"fix:      {safe(v.fix[0])}")
         lines.extend(f"          {safe(cmd)}" for cmd in v.fix[1:])
@@ -63,11 +67,13 @@ def render_verdict(v: Verdict, verbose: bool = False) -> str:
     if v.path:
         lines.append("path:")
         direction = None
+        width = max((len(h.host) for h in v.path), default=0)
         for hop in v.path:
             if hop.direction != direction:
                 direction = hop.direction
                 lines.append(f"  {safe(direction)}:")
-            lines.append(f"    {safe(hop.text)}")
+            host = f"[{safe(hop.host)}]".ljust(width + 3) if width else ""
+            lines.append(f"    {host}{safe(hop.text)}")
     if v.matched:
         lines.append("rules matched:")
         shown = v.matched if verbose else [r for r in v.matched if not _is_plain_jump(r)]

@@ -7,6 +7,8 @@ look like they protect the flow but are not on its path (`dockwire.verdict.bypas
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from msgspec.structs import replace
 
 from dockwire.errors import DockwireError
@@ -15,7 +17,7 @@ from dockwire.verdict.bypassed import find_bypassed
 from dockwire.verdict.context import EngineContext, context_for
 from dockwire.verdict.dns import resolve_name
 from dockwire.verdict.endpoints import FlowEnd, resolve_endpoint
-from dockwire.verdict.fixes import FixInput, suggest_fix
+from dockwire.verdict.fixes import Fix, FixInput, suggest_fix
 from dockwire.verdict.notebook import Stop, Trace
 from dockwire.verdict.packet import address_text, flow_packet
 from dockwire.verdict.path import Arrival, FlowFollower, Place
@@ -29,7 +31,7 @@ class VerdictError(DockwireError):
     """The question cannot be asked as given (bad protocol/port combination)."""
 
 
-def _endpoint_ref(ep: FlowEnd, address: str = "") -> EndpointRef:
+def endpoint_ref(ep: FlowEnd, address: str = "") -> EndpointRef:
     """The end as the verdict reports it; a container the walk never reached is named by its first address."""
     c = ep.container
     if not address and not ep.address and c is not None and ep.kind == "container":
@@ -45,7 +47,7 @@ def _endpoint_ref(ep: FlowEnd, address: str = "") -> EndpointRef:
     )
 
 
-def _check_question(src: FlowEnd, dst: FlowEnd, proto: str, port: int | None) -> None:
+def check_question(src: FlowEnd, dst: FlowEnd, proto: str, port: int | None) -> None:
     if proto not in PROTOCOLS:
         raise VerdictError(f"protocol {proto!r} is not supported (use icmp, tcp or udp)")
     if proto == "icmp" and port is not None:
@@ -56,7 +58,7 @@ def _check_question(src: FlowEnd, dst: FlowEnd, proto: str, port: int | None) ->
         raise VerdictError("both ends are outside the host: nothing on this host is involved")
 
 
-def _arrived_as_asked(
+def arrived_as_asked(
     follower: FlowFollower,
     dst: FlowEnd,
     dst_place: Place,
@@ -127,16 +129,16 @@ def _follow(
     trace.src_address = address_text(src_addr)
     first = flow_packet(src_addr, dst_addr, proto, port)
     arrival, _ = follower.connection(src_place, first, "request")
-    _arrived_as_asked(follower, dst, dst_place, arrival, src_place, port, proto)
+    arrived_as_asked(follower, dst, dst_place, arrival, src_place, port, proto)
     follower.answer(src_place, first, arrival, "reply")
 
 
-def _dns_verdict(ctx: EngineContext, src: FlowEnd, dst: FlowEnd) -> Verdict:
-    dst_ref = _endpoint_ref(dst)
+def dns_verdict(ctx: EngineContext, src: FlowEnd, dst: FlowEnd) -> Verdict:
+    dst_ref = endpoint_ref(dst)
     if src.container is None:
         return Verdict(
             verdict=BLOCKED,
-            src=_endpoint_ref(src),
+            src=endpoint_ref(src),
             dst=dst_ref,
             proto="dns",
             reason=f"{src.label} does not use Docker's DNS: container names resolve only inside containers",
@@ -145,7 +147,7 @@ def _dns_verdict(ctx: EngineContext, src: FlowEnd, dst: FlowEnd) -> Verdict:
     answer = resolve_name(ctx, src.container, dst.name)
     return Verdict(
         verdict=answer.verdict,
-        src=_endpoint_ref(src),
+        src=endpoint_ref(src),
         dst=dst_ref,
         proto="dns",
         reason=answer.reason,
@@ -185,11 +187,11 @@ def evaluate_in(
     `fix` and `fix_note` stay empty. Every other field is what `evaluate` gives.
     """
     if dst_ep.kind == "dns":
-        return _dns_verdict(ctx, src_ep, dst_ep)
+        return dns_verdict(ctx, src_ep, dst_ep)
     if port is None:
         port = dst_ep.port
     proto = proto.lower()
-    _check_question(src_ep, dst_ep, proto, port)
+    check_question(src_ep, dst_ep, proto, port)
     trace = Trace()
     stop: Stop | None = None
     try:
@@ -198,12 +200,12 @@ def evaluate_in(
         # Without its traceback (never shown), the Stop does not keep the walk's frames alive in a cycle.
         stop = exc.with_traceback(None)
         stop.direction = trace.direction
-    return _assemble(
+    return assemble(
         ctx, trace, src_ep, dst_ep, proto, port, stop, trace.src_address, trace.dst_address, detail
     )
 
 
-def _assemble(
+def assemble(
     ctx: EngineContext,
     trace: Trace,
     src: FlowEnd,
@@ -214,17 +216,20 @@ def _assemble(
     src_addr: str,
     dst_addr: str,
     detail: bool = True,
+    fix_for: Callable[[FixInput], Fix] = suggest_fix,
 ) -> Verdict:
     base = Verdict(
         verdict=ALLOWED,
-        src=_endpoint_ref(src, src_addr),
-        dst=_endpoint_ref(dst, dst_addr),
+        src=endpoint_ref(src, src_addr),
+        dst=endpoint_ref(dst, dst_addr),
         proto=proto,
         port=port,
-        path=[Hop(direction=h.direction, kind=h.kind, text=h.text) for h in trace.hops] if detail else [],
-        matched=[rule_ref(r.direction, r.hit) for r in trace.hits] if detail else [],
+        path=[Hop(direction=h.direction, kind=h.kind, text=h.text, host=h.host) for h in trace.hops]
+        if detail
+        else [],
+        matched=[rule_ref(r.direction, r.hit, r.host) for r in trace.hits] if detail else [],
         unevaluated=(
-            _dedupe([rule_ref(r.direction, r.hit) for r in trace.harmless_unknowns]) if detail else []
+            _dedupe([rule_ref(r.direction, r.hit, r.host) for r in trace.harmless_unknowns]) if detail else []
         ),
         notes=list(trace.notes),
     )
@@ -243,13 +248,11 @@ def _assemble(
             base, reason=f"{src.label} can reach {dst.label}{what}", bypassed=find_bypassed(ctx, trace)
         )
     if stop.verdict == UNCERTAIN:
-        unknown = _dedupe([rule_ref(stop.direction, h) for h in stop.unknown])
+        unknown = _dedupe([rule_ref(stop.direction, h, stop.host) for h in stop.unknown])
         return replace(base, verdict=UNCERTAIN, reason=f"{stop.direction}: {stop.reason}", unknown=unknown)
-    culprit = rule_ref(stop.direction, stop.culprit) if stop.culprit is not None else None
+    culprit = rule_ref(stop.direction, stop.culprit, stop.host) if stop.culprit is not None else None
     fix = (
-        suggest_fix(
-            FixInput(ctx, src, dst, proto, port, stop.culprit, stop.missing, stop.facts, stop.direction)
-        )
+        fix_for(FixInput(ctx, src, dst, proto, port, stop.culprit, stop.missing, stop.facts, stop.direction))
         if detail
         else None
     )
@@ -270,7 +273,7 @@ def _dedupe(refs: list[RuleRef]) -> list[RuleRef]:
     seen = set()
     out = []
     for ref in refs:
-        key = (ref.source, ref.family, ref.table, ref.chain, ref.position)
+        key = (ref.host, ref.source, ref.family, ref.table, ref.chain, ref.position)
         if key not in seen:
             seen.add(key)
             out.append(ref)

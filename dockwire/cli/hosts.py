@@ -1,0 +1,49 @@
+"""Live hosts for the commands: the local engine, a daemon URL, or several named hosts read at once.
+
+A model's Docker part and host part always come from the same host: the local socket gives both, an
+`ssh://` host is read by dockwire on that host, and any other daemon URL gives the Docker part only (the
+host part is marked stale with the reason; see `dockwire.remote`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from dockwire.fleet import Fleet
+from dockwire.model import HostModel
+
+
+def collect_url(url: str | None, question: tuple[str, str] | None = None) -> HostModel:
+    """One host read live. A `question` (SRC, DST) lets a local read skip the namespaces its verdict does not
+    visit."""
+    from dockwire.hosts import spec_for_docker_host
+
+    spec = spec_for_docker_host(url)
+    if spec.kind != "local":
+        from dockwire.remote import collect_host
+
+        return asyncio.run(collect_host(spec)).model
+    from dockwire.collect import collect
+    from dockwire.docker_client import connect
+
+    client = connect(url)
+    if question is None:
+        return asyncio.run(collect(client))
+    from dockwire.verdict.endpoints import namespaces_for
+    from dockwire.verdict.fleet_ends import split_host
+
+    src, dst = (split_host(text)[0] for text in question)
+    return asyncio.run(collect(client, lambda docker_part: namespaces_for(docker_part, src, dst)))
+
+
+def live_fleet(hosts: tuple[str, ...], contexts: tuple[str, ...]) -> Fleet:
+    """The hosts of -H [NAME=]URL and --context NAME, each read on its own host, all at once."""
+    from dockwire.hosts import context_host, parse_host_option
+    from dockwire.remote import HostReading, collect_host
+
+    specs = [parse_host_option(text) for text in hosts] + [context_host(name) for name in contexts]
+
+    async def read_all() -> list[HostReading]:
+        return list(await asyncio.gather(*(collect_host(spec) for spec in specs)))
+
+    return Fleet.of([(r.name, r.model) for r in asyncio.run(read_all())])
