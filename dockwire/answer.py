@@ -69,6 +69,8 @@ class Answer:
     trace: tuple[str, ...] = ()
     #: Allowed only: rules that look like they protect the flow but are not on its path.
     bypassed: tuple[Bypass, ...] = ()
+    #: Where the fix is run, when the flow crosses several hosts ("" for one host).
+    fix_host: str = ""
 
     @property
     def label(self) -> str:

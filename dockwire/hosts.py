@@ -9,8 +9,8 @@ directory's), ignores `$DOCKER_CONTEXT` and drops TLS material unless all three 
 
 How a host is read (`HostSpec.kind`):
 - "local": the Docker part from the socket, the host part (netlink, firewall, sysctls, namespaces) from this
-  machine. The default (url "") and the default socket; another unix socket only when the caller says it is
-  this machine's engine (`local_host_part=True`): a dockerd in another network namespace has one too.
+  machine: a unix socket whose dockerd runs in this network namespace (told by the socket's peer: a dockerd
+  in another namespace serves a socket on this filesystem too); the default socket when that cannot be told.
 - "ssh": `dockwire snapshot` runs on the host over ssh and reads both parts there.
 - "docker": tcp:// or another unix socket: the Docker part only, never this machine's host part.
 """
@@ -75,6 +75,38 @@ class HostSpec(msgspec.Struct, frozen=True):
         if self.url.startswith("ssh://"):
             return "ssh"
         return "local" if is_local(self) and self.local_host_part else "docker"
+
+
+def _peer_netns(socket_path: str) -> int | None:
+    """The network namespace (inode) of the process serving a unix socket, None when it cannot be told."""
+    import socket
+    import struct
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1)
+            sock.connect(socket_path)
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        pid = struct.unpack("3i", creds)[0]
+        return os.stat(f"/proc/{pid}/ns/net").st_ino
+    except (OSError, struct.error):
+        return None
+
+
+def _host_part_is_ours(url: str) -> bool:
+    """Whether the engine at `url` runs in this process's network namespace, so that this machine's netlink,
+    firewall and sysctls are its host's. A unix socket says so by its server's namespace (a dockerd in
+    another namespace serves a socket on this filesystem too); when that cannot be told, only the default
+    socket counts as ours."""
+    if url and not url.startswith("unix://"):
+        return False
+    theirs = _peer_netns((url or DEFAULT_URL).removeprefix("unix://"))
+    if theirs is None:
+        return url == "" or url in DEFAULT_SOCKETS
+    try:
+        return theirs == os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return url == "" or url in DEFAULT_SOCKETS
 
 
 def is_local(spec: HostSpec) -> bool:
@@ -182,7 +214,7 @@ def url_spec(url: str, name: str = "", ssh_options: list[str] | None = None) -> 
         name=check_name(name or name_for(url)),
         url=url,
         ssh_options=list(ssh_options or []),
-        local_host_part=url == "" or url in DEFAULT_SOCKETS,
+        local_host_part=_host_part_is_ours(url),
     )
 
 

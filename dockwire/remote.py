@@ -37,6 +37,8 @@ REMOTE_COMMAND = ("snapshot", "-o", "-")
 COMMAND_NOT_FOUND = 127
 #: ssh's own failures (connection, authentication, host key) exit with this.
 SSH_FAILED = 255
+#: An ssh client configuration file for every remote host (`dockwire --ssh-config FILE` sets it).
+SSH_CONFIG_ENV = "DOCKWIRE_SSH_CONFIG"
 #: How much of the remote stderr is kept (its end: the last line is the message).
 STDERR_KEPT = 64 * 1024
 LINE_LIMIT = 300
@@ -112,7 +114,11 @@ async def _with_docker(spec: HostSpec) -> HostModel:
         hostname = await asyncio.to_thread(_engine_name, client)
     finally:
         client.close()
-    how = "is reached without ssh" if spec.url.startswith("tcp://") else "may be another host's engine"
+    how = (
+        "is reached without ssh"
+        if spec.url.startswith("tcp://")
+        else "is served from another network namespace"
+    )
     why = f"host part unavailable: {spec.url} {how}"
     stale = {**model.stale, **dict.fromkeys(HOST_PARTS, why)}
     return msgspec.structs.replace(model, hostname=hostname, stale=dict(sorted(stale.items())))
@@ -127,7 +133,9 @@ def ssh_command(spec: HostSpec, timeout: float = 30) -> list[str]:
     ssh gives up connecting after half the `timeout`, so its own reason is what the user sees."""
     destination, port = ssh_target(spec.url)
     wait = max(1, int(timeout / 2))
-    argv = ["-T", "-o", "BatchMode=yes", *spec.ssh_options, "-o", f"ConnectTimeout={wait}"]
+    config = os.environ.get(SSH_CONFIG_ENV, "")
+    argv = ["-T", "-o", "BatchMode=yes", *(["-F", config] if config else []), *spec.ssh_options]
+    argv += ["-o", f"ConnectTimeout={wait}"]
     if port is not None:
         argv += ["-p", str(port)]
     return [*argv, destination, "--", remote_command(spec)]

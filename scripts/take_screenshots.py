@@ -48,6 +48,14 @@ DEMO_SHOTS = (
     Shot("demo-command-line", (160, 45), (), (), "command line", typed=":why outside 172.17.0.1:18080"),
 )
 
+#: Two hosts from the recorded two-host lab: the flow host b's raw PREROUTING rule stops.
+TWO_HOSTS = Path(__file__).resolve().parent.parent / "tests/fixtures/two_hosts/engine-28.5.2-iptables-nft"
+FLEET_SHOTS = (
+    Shot(
+        "demo-two-hosts", (160, 45), (), (), "two hosts", typed=":why dwlab-default-b@a dwlab-b-web@b tcp/80"
+    ),
+)
+
 LIVE_SHOTS = (
     Shot("live-main", (160, 45), title="live lab"),
     Shot("live-blocked-ping", (160, 45), ISOLATED, ("p",), "live: a real ping, blocked"),
@@ -121,6 +129,17 @@ def demo_app() -> DockwireApp:
     return make_app(open_source(demo=True), clock=lambda: "12:00:00", root=True)
 
 
+def two_hosts_app() -> DockwireApp:
+    """The dashboard over the two recorded hosts, as `--snapshot a=A.json --snapshot b=B.json` opens it."""
+    from dockwire.fleet import Fleet
+    from dockwire.snapshot import load
+    from dockwire.sources import snapshot_fleet_source
+
+    paths = [TWO_HOSTS / f"{name}.json" for name in ("a", "b")]
+    fleet = Fleet.of([(p.stem, load(p)) for p in paths])
+    return make_app(snapshot_fleet_source(list(fleet), [p.name for p in paths]), clock=lambda: "12:00:00")
+
+
 def live_app() -> DockwireApp:
     return make_app(open_source(), root=True)
 
@@ -128,9 +147,13 @@ def live_app() -> DockwireApp:
 async def main() -> int:
     OUT.mkdir(exist_ok=True)
     made: list[Path] = []
-    for shot in DEMO_SHOTS:
-        made.append(await take(demo_app, shot))
-    if "--demo-only" not in sys.argv and live_source() is not None:
+    # `--only NAME...`: just those shots (the others are left as they are).
+    only = set(sys.argv[sys.argv.index("--only") + 1 :]) if "--only" in sys.argv else None
+    for factory, shots in ((demo_app, DEMO_SHOTS), (two_hosts_app, FLEET_SHOTS)):
+        for shot in shots:
+            if only is None or shot.name in only:
+                made.append(await take(factory, shot))
+    if only is None and "--demo-only" not in sys.argv and live_source() is not None:
         for shot in LIVE_SHOTS:
             made.append(await take(live_app, shot))
     pngs = [to_png(svg) for svg in made]

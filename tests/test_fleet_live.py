@@ -8,8 +8,10 @@ Probes go only from lab containers to lab containers on this machine. Fixes are 
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -143,3 +145,25 @@ def test_the_fix_is_gone_again(clients: dict[str, Any]) -> None:
     assert hb.DAEMON_JSON.read_text().strip() == "{}"
     verdict = ask(fleet_now(), CASES[0])
     assert (verdict.verdict == "allowed") == reaches(clients, CASES[0]), render_verdict(verdict)
+
+
+def test_the_command_line_reads_both_live_hosts(clients: dict[str, Any]) -> None:
+    """`dockwire --ssh-config … -H a=unix://… -H b=ssh://dwlab-hostb why …`: host a read here, host b by
+    dockwire there over ssh; the same verdict as the models read directly, and it agrees with real traffic."""
+    argv = [sys.executable, "-m", "dockwire", "--ssh-config", hb.SSH_CONFIG]
+    argv += ["-H", "a=unix:///var/run/docker.sock", "-H", f"b=ssh://{hb.HOST_NAME}"]
+    case = CASES[0]
+    proc = subprocess.run(
+        [*argv, "why", f"{case[1]}@a", f"{case[3]}@b", "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    data = json.loads(proc.stdout)
+    expected = ask(fleet_now(), case)
+    assert (data["verdict"], data["dst"]["address"]) == (expected.verdict, expected.dst.address)
+    assert (data["verdict"] == "allowed") == reaches(clients, case)
+    if expected.culprit is not None:
+        assert (data["culprit"]["host"], data["culprit"]["text"]) == ("b", expected.culprit.text)
+    bad = subprocess.run(
+        [*argv[:5], "-H", "b=ssh://root@203.0.113.2:2", "why", "x@b", "y@b"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "ssh" in bad.stderr, bad.stderr

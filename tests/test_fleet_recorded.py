@@ -24,6 +24,10 @@ from tests.two_hosts_cases import A_WEB, B_WEB, CASES, Case, case_id
 
 RECORDED = Path(__file__).parent / "fixtures" / "two_hosts"
 NAMES = sorted(p.name for p in RECORDED.iterdir() if p.is_dir())
+#: Recordings where A -> B was blocked, so that the fix `why` suggested was applied and recorded too.
+FIXED = [n for n in NAMES if (RECORDED / n / "fixed-observed.json").exists()]
+STATES = [(n, "") for n in NAMES] + [(n, "fixed-") for n in FIXED]
+SEED_28 = "engine-28.5.2-iptables-nft"
 
 
 def fleet_of(name: str, prefix: str = "") -> Fleet:
@@ -35,8 +39,7 @@ def observed(name: str, prefix: str = "") -> dict[str, bool]:
     return found
 
 
-@pytest.mark.parametrize("state", ["", "fixed-"], ids=["seed", "after-fix"])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("name", "state"), STATES, ids=[f"{n}-{s or 'seed-'}" for n, s in STATES])
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_recorded_traffic_agrees(name: str, state: str, case: Case) -> None:
     fleet = fleet_of(name, state)
@@ -60,7 +63,20 @@ def test_the_walk_crosses_with_the_packet_as_it_left(name: str) -> None:
     # A masqueraded the container: B sees A's link address.
     assert arrived == f"arrives at host b on eth0: icmp 203.0.113.1 -> {v.dst.address}"
     assert any(r.host == "a" and r.effect == "MASQUERADE" for r in v.matched)
-    assert [h.host for h in v.path] == sorted(h.host for h in v.path)  # a's hops, then b's: blocked there
+    if v.verdict == "blocked":  # a's hops, then b's, where it stops
+        assert [h.host for h in v.path] == sorted(h.host for h in v.path)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n.startswith("engine-20.")])
+def test_on_20_10_the_seed_works_through_its_appended_accept(name: str) -> None:
+    for case in CASES:
+        src_host, src, dst_host, dst, proto, port = case
+        v = evaluate_fleet(fleet_of(name), f"{src}@{src_host}", f"{dst}@{dst_host}", proto, port)
+        accepted = [r for r in v.matched if r.host == dst_host and r.effect == "ACCEPT"]
+        assert v.verdict == "allowed", render_verdict(v)
+        assert "-A FORWARD -s 203.0.113.0/24 -m comment --comment dwlab-two-hosts -j ACCEPT" in [
+            r.text for r in accepted
+        ], render_verdict(v)
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n.startswith("engine-28")])
@@ -75,7 +91,7 @@ def test_fix_on_28_names_both_steps_on_the_receiving_host(name: str) -> None:
     assert "gateway mode routed or nat-unprotected" in v.fix_note
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", FIXED)
 def test_after_the_fix_the_reply_comes_back_through_both_hosts(name: str) -> None:
     v = evaluate_fleet(fleet_of(name, "fixed-"), f"{A_WEB}@a", f"{B_WEB}@b:80", "tcp")
     assert v.verdict == "allowed", render_verdict(v)
@@ -86,7 +102,7 @@ def test_after_the_fix_the_reply_comes_back_through_both_hosts(name: str) -> Non
 
 
 def test_one_host_is_exactly_evaluate() -> None:
-    name = NAMES[0]
+    name = SEED_28
     model = load(RECORDED / name / "a.json")
     one = Fleet.of([("a", model)])
     assert evaluate_fleet(one, A_WEB, "dwlab-default-a", "tcp", 80) == evaluate(
@@ -109,7 +125,7 @@ def test_split_host() -> None:
 
 
 def test_plain_names_addresses_and_keywords_find_their_host() -> None:
-    fleet = fleet_of(NAMES[0])
+    fleet = fleet_of(SEED_28)
     s, d = resolve_pair(fleet, A_WEB, B_WEB)
     assert (s.host, d.host) == ("a", "b")
     s, d = resolve_pair(fleet, A_WEB, "10.199.0.2")
@@ -122,7 +138,7 @@ def test_plain_names_addresses_and_keywords_find_their_host() -> None:
 
 
 def test_naming_errors_are_one_line() -> None:
-    fleet = fleet_of(NAMES[0])
+    fleet = fleet_of(SEED_28)
     with pytest.raises(FleetError, match="no host named 'c'; hosts: a, b"):
         resolve_pair(fleet, f"{A_WEB}@c", B_WEB)
     with pytest.raises(EndpointError, match="which host"):
@@ -137,7 +153,7 @@ def test_naming_errors_are_one_line() -> None:
 
 
 def test_host_to_a_remote_host_uses_an_address_it_routes_to() -> None:
-    v = evaluate_fleet(fleet_of(NAMES[0]), "host@a", "host@b")
+    v = evaluate_fleet(fleet_of(SEED_28), "host@a", "host@b")
     assert v.dst.address == "203.0.113.2" and v.verdict == "allowed", render_verdict(v)
 
 
@@ -153,18 +169,18 @@ def _snapshots(name: str, named: bool = True) -> list[str]:
 
 
 def test_why_across_hosts_names_the_host() -> None:
-    result = CliRunner().invoke(main, ["why", f"{A_WEB}@a", f"{B_WEB}@b:80", *_snapshots(NAMES[0])])
+    result = CliRunner().invoke(main, ["why", f"{A_WEB}@a", f"{B_WEB}@b:80", *_snapshots(SEED_28)])
     assert result.exit_code == 1, result.output
     assert "culprit:  host b: raw PREROUTING #" in result.output
     assert "fix on:   host b" in result.output
     assert "[b] arrives at host b on eth0" in result.output
-    data = json.loads(CliRunner().invoke(main, ["why", A_WEB, B_WEB, "--json", *_snapshots(NAMES[0])]).output)
+    data = json.loads(CliRunner().invoke(main, ["why", A_WEB, B_WEB, "--json", *_snapshots(SEED_28)]).output)
     assert data["culprit"]["host"] == "b" and data["fix_host"] == "b"
     assert (data["src"]["host"], data["dst"]["host"]) == ("a", "b")
 
 
 def test_bare_snapshots_are_named_by_their_hostname() -> None:
-    args = ["why", f"{A_WEB}@vm", f"{B_WEB}@dwlab-hostb", *_snapshots(NAMES[0], named=False)]
+    args = ["why", f"{A_WEB}@vm", f"{B_WEB}@dwlab-hostb", *_snapshots(SEED_28, named=False)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output
     assert "host dwlab-hostb: raw PREROUTING" in result.output
@@ -172,23 +188,23 @@ def test_bare_snapshots_are_named_by_their_hostname() -> None:
 
 def test_cli_errors_are_one_line() -> None:
     runner = CliRunner()
-    result = runner.invoke(main, ["why", f"{A_WEB}@zz", B_WEB, *_snapshots(NAMES[0])])
+    result = runner.invoke(main, ["why", f"{A_WEB}@zz", B_WEB, *_snapshots(SEED_28)])
     assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
     assert "no host named 'zz'" in result.output
-    path = str(RECORDED / NAMES[0] / "a.json")
+    path = str(RECORDED / SEED_28 / "a.json")
     result = runner.invoke(main, ["why", A_WEB, B_WEB, "--snapshot", f"a={path}", "--snapshot", f"a={path}"])
     assert result.exit_code == 2 and "given twice" in result.output
-    result = runner.invoke(main, [*_snapshots(NAMES[0]), "snapshot"])
+    result = runner.invoke(main, [*_snapshots(SEED_28), "snapshot"])
     assert result.exit_code == 2 and result.output.count("\n") == 1
 
 
 def test_matrix_across_hosts() -> None:
-    fleet = fleet_of(NAMES[0])
+    fleet = fleet_of(SEED_28)
     m = build_fleet_matrix(fleet)
     assert f"{B_WEB}@b" in m.containers and f"{A_WEB}@a" in m.containers
     cell = next(c for c in m.cells if (c.src, c.dst) == (f"{A_WEB}@a", f"{B_WEB}@b"))
     assert [(c.proto, c.verdict) for c in cell.checks] == [("icmp", "blocked")]
     assert cell.checks[0].culprit == "raw PREROUTING"
-    result = CliRunner().invoke(main, ["matrix", *_snapshots(NAMES[0])])
+    result = CliRunner().invoke(main, ["matrix", *_snapshots(SEED_28)])
     assert result.exit_code == 0, result.output
     assert f"{B_WEB}@b" in result.output and "  b bridge:" in result.output

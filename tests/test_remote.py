@@ -387,7 +387,7 @@ async def test_hostb_engine_without_ssh_has_no_host_part() -> None:
     assert model.host == HostModel().host and model.bridges == [] and model.veths == []
     assert model.sysctls == HostModel().sysctls and model.firewall == HostModel().firewall
     assert all(not c.interfaces and not c.routes and c.dns is None for c in model.containers)
-    why = f"host part unavailable: {HOSTB_SOCKET} may be another host's engine"
+    why = f"host part unavailable: {HOSTB_SOCKET} is served from another network namespace"
     assert {k: model.stale[k] for k in HOST_PARTS} == dict.fromkeys(HOST_PARTS, why)
     import docker
 

@@ -11,10 +11,13 @@ import msgspec
 
 from dockwire.answer import Answer, Bypass, Question, Status
 from dockwire.errors import DockwireError
+from dockwire.fleet import Fleet
 from dockwire.model import Container, HostModel, RuleRef
 from dockwire.verdict import FlowEnd as FlowEnd  # re-exported: the command line resolves words with it
 from dockwire.verdict import Verdict, evaluate, resolve_endpoint
 from dockwire.verdict.context import context_for
+from dockwire.verdict.fleet_ends import resolve_on_fleet, resolve_pair
+from dockwire.verdict.fleet_verdict import evaluate_fleet
 from dockwire.verdict.verdict import evaluate_in
 from dockwire.widgets.matrix import MatrixCell
 
@@ -38,7 +41,8 @@ def probe_disabled_reason(live: bool, root: bool) -> str:
 
 
 def _hop(hop: Hop) -> str:
-    return f"{hop.direction:<8} {hop.kind:<7} {hop.text}"
+    where = f"[{hop.host}] " if hop.host else ""
+    return f"{hop.direction:<8} {hop.kind:<7} {where}{hop.text}"
 
 
 def _bypass(b: Bypassed) -> Bypass:
@@ -63,17 +67,42 @@ def answer_from_verdict(request: Question, verdict: Verdict, banner: str = "") -
         notes=tuple(verdict.notes),
         banner=banner,
         bypassed=tuple(_bypass(b) for b in verdict.bypassed),
+        fix_host=verdict.fix_host,
     )
 
 
-def why(model: HostModel, request: Question, banner: str = "") -> Answer:
-    """The static verdict for a request (blocking; run it in a thread). `banner` says why it stands in
-    for a probe, when it does."""
+def resolve_end(scope: HostModel | Fleet, text: str, role: str = "dst") -> FlowEnd:
+    """One end of a question on one host, or (`NAME@HOST`) on a fleet of several."""
+    if isinstance(scope, Fleet):
+        return resolve_on_fleet(scope, text, role).end
+    return resolve_endpoint(scope, text, role)
+
+
+def resolve_ends(scope: HostModel | Fleet, src: str, dst: str) -> tuple[FlowEnd, FlowEnd]:
+    """Both ends; on a fleet an end without a host (`host`, `outside`) takes the other end's."""
+    if isinstance(scope, Fleet):
+        s, d = resolve_pair(scope, src, dst)
+        return s.end, d.end
+    return resolve_endpoint(scope, src, "src"), resolve_endpoint(scope, dst, "dst")
+
+
+def _dst_port(scope: HostModel | Fleet, request: Question) -> int | None:
+    if isinstance(scope, Fleet):
+        return resolve_ends(scope, request.src, request.dst)[1].port
+    return resolve_endpoint(scope, request.dst, "dst").port
+
+
+def why(model: HostModel | Fleet, request: Question, banner: str = "") -> Answer:
+    """The static verdict for a request (blocking; run it in a thread), on one host or across a fleet's.
+    `banner` says why it stands in for a probe, when it does."""
     try:
         proto = request.proto
-        if proto == "icmp" and request.port is None and resolve_endpoint(model, request.dst, "dst").port:
+        if proto == "icmp" and request.port is None and _dst_port(model, request):
             proto = "tcp"  # as the CLI does: a destination with a port (HOSTIP:PORT, NAME:PORT) means tcp
-        verdict = evaluate(model, request.src, request.dst, proto=proto, port=request.port)
+        if isinstance(model, Fleet):
+            verdict = evaluate_fleet(model, request.src, request.dst, proto=proto, port=request.port)
+        else:
+            verdict = evaluate(model, request.src, request.dst, proto=proto, port=request.port)
     except DockwireError as exc:
         return Answer(request, "static", "error", str(exc), banner=banner)
     return answer_from_verdict(request, verdict, banner)

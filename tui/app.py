@@ -26,9 +26,10 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState, get_current_worker
 
 from dockwire.answer import Answer, Mode, Question
+from dockwire.fleet import Fleet
 from dockwire.model import HostModel
 from dockwire.snapshot import SnapshotError, save
-from dockwire.sources import ModelSource
+from dockwire.sources import FleetSource, FleetUpdate, ModelSource
 from dockwire.text import safe
 from dockwire.tui import answers
 from dockwire.tui.bindings import APP_KEYS, bindings
@@ -101,7 +102,7 @@ class DockwireApp(App[None]):
 
     def __init__(
         self,
-        source: ModelSource,
+        source: ModelSource | FleetSource,
         *,
         clock: Callable[[], str] = wall_clock,
         root: bool | None = None,
@@ -113,6 +114,10 @@ class DockwireApp(App[None]):
         self.root = answers.is_root() if root is None else root
         self.snapshot_dir = snapshot_dir or Path.cwd()
         self.model = HostModel()
+        #: Several hosts (a FleetSource): each host's current model, and the one selected (whose firewall,
+        #: sysctls and containers the panes show; `model` is its model). Empty and "" for one host.
+        self.hosts: dict[str, HostModel] = {}
+        self.host = ""
         self.generation = 0
         self.daemon = ""
         self.last_request: Question | None = None
@@ -168,7 +173,10 @@ class DockwireApp(App[None]):
         while not get_current_worker().is_cancelled:
             try:
                 async for update in self.source.updates():
-                    self.post_message(ModelArrived(update))
+                    if isinstance(update, FleetUpdate):
+                        self.post_message(ModelArrived(update.update, update.host))
+                    else:
+                        self.post_message(ModelArrived(update))
                 return
             except Exception as exc:
                 self.post_message(SourceFailed(exc))
@@ -181,7 +189,35 @@ class DockwireApp(App[None]):
         refused: str = getattr(self.source, "actions_refused", "")  # a host that is not this machine's
         return refused or answers.probe_disabled_reason(self.source.live, self.root)
 
+    @property
+    def several(self) -> bool:
+        """Whether the dashboard shows several hosts."""
+        return isinstance(self.source, FleetSource)
+
+    def fleet(self) -> Fleet:
+        """The hosts known now, in the order given (one host: its model, named as `host_names` says)."""
+        if self.several:
+            return Fleet(dict(self.hosts))
+        return Fleet({self.host_names()[0]: self.model})
+
+    def scope(self) -> HostModel | Fleet:
+        """What questions are asked of: the model, or with several hosts the fleet (ends `NAME@HOST`)."""
+        return Fleet(dict(self.hosts)) if self.several else self.model
+
+    def select_host(self, name: str) -> bool:
+        """Show host `name`'s firewall, sysctls and containers; False when it is no known host."""
+        if name not in self.hosts:
+            return False
+        if name != self.host:
+            self.host, self.model = name, self.hosts[name]
+            self.main_screen.show_host()
+            self.refresh_bindings()
+        return True
+
     def on_model_arrived(self, message: ModelArrived) -> None:
+        if message.host:
+            self._host_arrived(message)
+            return
         update = message.update
         model = update.model
         daemon = ""
@@ -205,6 +241,18 @@ class DockwireApp(App[None]):
         self.model = model
         self.generation += 1
         self.model_shown.publish(ModelShown(model, update, self.generation, daemon, last_known))
+        self.refresh_bindings()
+
+    def _host_arrived(self, message: ModelArrived) -> None:
+        """One host of several: kept with the others; the panes of the selected host follow it."""
+        self.hosts[message.host] = message.update.model
+        if not self.host:
+            self.host = message.host
+        self.model = self.hosts[self.host]
+        self.generation += 1
+        self.model_shown.publish(
+            ModelShown(self.model, message.update, self.generation, "", False, host=message.host)
+        )
         self.refresh_bindings()
 
     def on_source_failed(self, message: SourceFailed) -> None:
@@ -243,7 +291,7 @@ class DockwireApp(App[None]):
         if pair is None:
             return None
         try:
-            return ask_with(self.model, *pair, self.proto_choice, trace=trace)
+            return ask_with(self.scope(), *pair, self.proto_choice, trace=trace)
         except QuestionError as exc:
             self.notify(safe(str(exc)), title="Probe", severity="warning", markup=False)
             return None
@@ -304,14 +352,14 @@ class DockwireApp(App[None]):
         what = ("tracing" if request.trace else "probing") if active and self.source.live else "explaining"
         self.log_event("probe" if active else "why", f"{what} {request.describe()}")
         self.probe_started.publish(ProbeStarted(request, what))
-        self._run_request(request, active, self.model)
+        self._run_request(request, active, self.scope())
 
     # A fixed description: Textual's default is the arguments' repr, and a model's takes ~17 ms.
     @work(exclusive=True, group="probe", exit_on_error=False, description="probe or why")
-    async def _run_request(self, request: Question, active: bool, model: HostModel) -> None:
+    async def _run_request(self, request: Question, active: bool, model: HostModel | Fleet) -> None:
         mode: Mode = "active" if active and self.source.live else "static"
         try:
-            if mode == "active":
+            if mode == "active" and isinstance(model, HostModel):
                 outcome = await answers.probe(model, self.source.client, request)
             else:
                 banner = NO_LIVE_HOST if active else ""
@@ -323,7 +371,8 @@ class DockwireApp(App[None]):
     def finish(self, outcome: Answer) -> None:
         self.last_outcome = outcome
         if outcome.culprit is not None:
-            line = f"{outcome.request.describe()}: {outcome.status} by {outcome.culprit.title}"
+            host = f"host {outcome.culprit.host}: " if outcome.culprit.host else ""
+            line = f"{outcome.request.describe()}: {outcome.status} by {host}{outcome.culprit.title}"
         else:
             line = f"{outcome.request.describe()}: {outcome.status} · {outcome.summary}"
         if outcome.rtt_ms is not None:
@@ -345,7 +394,9 @@ class DockwireApp(App[None]):
     # --- the command line --------------------------------------------------------------------------------
 
     def host_names(self) -> list[str]:
-        """The hosts the dashboard can show (one today: the model's)."""
+        """The hosts the dashboard can show: the fleet's, or the one model's."""
+        if self.several:
+            return list(self.hosts)
         return [self.model.hostname or "localhost"]
 
     @property
@@ -368,13 +419,16 @@ class DockwireApp(App[None]):
                 return f"{command.verb}: disabled: {self.packets_refused}"
             request = command.question
             self.main_screen.mark_ends(request.src, request.dst)
-            if (choice := choice_of(request, self.model)) is not None:
+            if (choice := choice_of(request, self.scope())) is not None:
                 self.choose_protocol(choice)
             self.start(request, active=command.active)
         elif isinstance(command, OpenMatrix):
             self.open_matrix(command.network)
         elif isinstance(command, SetFilter):
             self.main_screen.filter_from_command(command.text)
+        elif isinstance(command, PickHost) and self.several:
+            self.select_host(command.name)
+            self.main_screen.focus_host(command.name)
         elif isinstance(command, PickHost):
             self.notify(f"showing {command.name} (the only host)", title="Host", markup=False)
         elif isinstance(command, ShowHelp):
@@ -504,7 +558,7 @@ class DockwireApp(App[None]):
 
 
 def make_app(
-    source: ModelSource,
+    source: ModelSource | FleetSource,
     *,
     clock: Callable[[], str] = wall_clock,
     root: bool | None = None,
@@ -514,7 +568,7 @@ def make_app(
     return DockwireApp(source, clock=clock, root=root, snapshot_dir=snapshot_dir)
 
 
-def run_app(source: ModelSource) -> None:
+def run_app(source: ModelSource | FleetSource) -> None:
     """Run the dashboard until it quits. A crash (an unhandled exception: Textual prints it and sets the
     return code to 1) exits the process with that code, never 0."""
     app = make_app(source)

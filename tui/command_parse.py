@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from dockwire.answer import Question
-from dockwire.model import HostModel
-from dockwire.tui.questions import PROTOCOLS, QuestionError, ask, resolve
+from dockwire.fleet import Fleet
+from dockwire.model import HostModel, Network
+from dockwire.tui.questions import PROTOCOLS, QuestionError, Scope, ask, resolve
 
 #: How a DNS question names its destination (as `dockwire why SRC name:OTHER`).
 NAME_PREFIX = "name:"
@@ -40,7 +41,7 @@ VERBS: tuple[Verb, ...] = (
     Verb("dns", "dns SRC NAME", "Does NAME resolve from SRC? (the static verdict of DST name:NAME)"),
     Verb("matrix", "matrix [NETWORK]", "The reachability matrix; of one network's containers when named"),
     Verb("filter", "filter [TEXT]", "Filter the pane the command line was opened from (no text: clear)"),
-    Verb("host", "host NAME", "Show the host NAME (one host today: the model's)"),
+    Verb("host", "host NAME", "Show host NAME (with several: its firewall, sysctls, containers)"),
     Verb("help", "help", "Every key and command", aliases=("?",)),
     Verb("quit", "quit", "Quit dockwire", aliases=("q",)),
 )  # fmt: skip
@@ -156,7 +157,7 @@ def _port(word: str) -> int:
     return int(word)
 
 
-def parse(line: str, model: HostModel, hosts: Sequence[str] = ()) -> Command:
+def parse(line: str, model: Scope, hosts: Sequence[str] = ()) -> Command:
     """The command a line names (a leading `:` is optional). CommandError (one line) when it is none."""
     text = line.strip().removeprefix(":").strip()
     if not text:
@@ -170,7 +171,7 @@ def parse(line: str, model: HostModel, hosts: Sequence[str] = ()) -> Command:
         raise CommandError(f"{verb.name}: {exc}") from None
 
 
-def _command(verb: Verb, args: list[str], rest: str, model: HostModel, hosts: Sequence[str]) -> Command:
+def _command(verb: Verb, args: list[str], rest: str, model: Scope, hosts: Sequence[str]) -> Command:
     usage = f"usage: {verb.usage}"
     if verb.name in ("why", "probe", "trace"):
         if len(args) < 2:
@@ -200,12 +201,26 @@ def _command(verb: Verb, args: list[str], rest: str, model: HostModel, hosts: Se
     return ShowHelp() if verb.name == "help" else Quit()
 
 
-def network_named(model: HostModel, name: str) -> str:
+def _hosts(scope: Scope) -> list[tuple[str, HostModel]]:
+    """(`@HOST` suffix, model) per host: one host's words carry no suffix."""
+    if isinstance(scope, Fleet):
+        if not scope.several:
+            return [("", scope.first()[1])]
+        return [(f"@{name}", model) for name, model in scope]
+    return [("", scope)]
+
+
+def _networks(scope: Scope) -> list[Network]:
+    return [n for _, model in _hosts(scope) for n in model.networks]
+
+
+def network_named(model: Scope, name: str) -> str:
     """A network of the model by its name (or a unique id prefix); CommandError naming the known ones."""
-    names = sorted(n.name for n in model.networks)
+    networks = _networks(model)
+    names = sorted({n.name for n in networks})
     if name in names:
         return name
-    by_id = [n.name for n in model.networks if len(name) >= 3 and n.id.startswith(name)]
+    by_id = [n.name for n in networks if len(name) >= 3 and n.id.startswith(name)]
     if len(by_id) == 1:
         return by_id[0]
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
@@ -238,7 +253,7 @@ class Completion:
         return line[: self.start] + word
 
 
-def complete(line: str, model: HostModel, hosts: Sequence[str] = ()) -> Completion:
+def complete(line: str, model: Scope, hosts: Sequence[str] = ()) -> Completion:
     """The candidates for the word at the end of `line` (command names first, then that slot's words)."""
     lead = len(line) - len(line.lstrip())
     lead += line[lead:].startswith(":")
@@ -260,7 +275,7 @@ def complete(line: str, model: HostModel, hosts: Sequence[str] = ()) -> Completi
     return Completion(start, tuple(w for w in pool if w.startswith(typed) and w != typed), verb)
 
 
-def _slot_words(verb: Verb, slot: int, words: list[str], model: HostModel, hosts: Sequence[str]) -> list[str]:
+def _slot_words(verb: Verb, slot: int, words: list[str], model: Scope, hosts: Sequence[str]) -> list[str]:
     if verb.name in ("why", "probe", "trace"):
         if slot == 1:
             return source_words(model)
@@ -272,55 +287,71 @@ def _slot_words(verb: Verb, slot: int, words: list[str], model: HostModel, hosts
     if verb.name == "dns":
         return source_words(model) if slot == 1 else (dns_names(model) if slot == 2 else [])
     if verb.name == "matrix" and slot == 1:
-        return sorted(n.name for n in model.networks)
+        return sorted({n.name for n in _networks(model)})
     if verb.name == "host" and slot == 1:
         return list(hosts)
     return []
 
 
-def container_names(model: HostModel) -> list[str]:
-    """Running containers first, each group in name order."""
-    return [c.name for c in sorted(model.containers, key=lambda c: (c.state != "running", c.name))]
-
-
-def source_words(model: HostModel) -> list[str]:
-    return [*container_names(model), "host", "outside", "outside:"]
-
-
-def published_words(model: HostModel) -> list[str]:
-    """Every published port as a destination: `HOSTIP:PORT` when bound to one address, else `host:PORT`
-    and each of the host's own IPv4 addresses with the port."""
-    addresses = [
-        a.address
-        for i in model.host.interfaces
-        for a in i.addresses
-        if a.family == 4 and not IPv4Address(a.address).is_loopback
+def container_names(model: Scope) -> list[str]:
+    """Running containers first, each group in name order (`NAME@HOST` on several hosts)."""
+    return [
+        c.name + suffix
+        for suffix, one in _hosts(model)
+        for c in sorted(one.containers, key=lambda c: (c.state != "running", c.name))
     ]
+
+
+def _host_words(model: Scope) -> list[str]:
+    return [f"host{suffix}" for suffix, _ in _hosts(model) if suffix]
+
+
+def source_words(model: Scope) -> list[str]:
+    return [*container_names(model), "host", *_host_words(model), "outside", "outside:"]
+
+
+def published_words(model: Scope) -> list[str]:
+    """Every published port as a destination: `HOSTIP:PORT` when bound to one address, else `host:PORT`
+    (`host@HOST:PORT` on several hosts) and each of the host's own IPv4 addresses with the port."""
     found: list[str] = []
-    for c in model.containers:
-        for p in c.ports:
-            if p.host_port is None or ":" in (p.host_ip or ""):
-                continue
-            if p.host_ip and p.host_ip != "0.0.0.0":
-                found.append(f"{p.host_ip}:{p.host_port}")
-            else:
-                found += [f"host:{p.host_port}", *(f"{a}:{p.host_port}" for a in addresses)]
+    for suffix, one in _hosts(model):
+        addresses = [
+            a.address
+            for i in one.host.interfaces
+            for a in i.addresses
+            if a.family == 4 and not IPv4Address(a.address).is_loopback
+        ]
+        for c in one.containers:
+            for p in c.ports:
+                if p.host_port is None or ":" in (p.host_ip or ""):
+                    continue
+                if p.host_ip and p.host_ip != "0.0.0.0":
+                    found.append(f"{p.host_ip}:{p.host_port}")
+                else:
+                    found += [f"host{suffix}:{p.host_port}", *(f"{a}:{p.host_port}" for a in addresses)]
     return list(dict.fromkeys(found))
 
 
-def dns_names(model: HostModel) -> list[str]:
+def dns_names(model: Scope) -> list[str]:
     """Names a container may look up: container names and their network aliases and DNS names."""
-    names = container_names(model)
-    for c in model.containers:
-        for ep in c.endpoints:
-            names += [*ep.aliases, *ep.dns_names]
+    hosts = _hosts(model)
+    names = [
+        c.name
+        for _, one in hosts
+        for c in sorted(one.containers, key=lambda c: (c.state != "running", c.name))
+    ]
+    for _, one in hosts:
+        for c in one.containers:
+            for ep in c.endpoints:
+                names += [*ep.aliases, *ep.dns_names]
     return list(dict.fromkeys(n for n in names if n))
 
 
-def destination_words(model: HostModel) -> list[str]:
+def destination_words(model: Scope) -> list[str]:
     return [
         *container_names(model),
         "host",
+        *_host_words(model),
         "outside",
         "outside:",
         *published_words(model),
@@ -328,7 +359,7 @@ def destination_words(model: HostModel) -> list[str]:
     ]
 
 
-def protocol_words(model: HostModel, dst: str) -> list[str]:
+def protocol_words(model: Scope, dst: str) -> list[str]:
     """The destination's own ports first (published or exposed), then tcp/80, udp/53 and icmp."""
     ports: list[str] = []
     try:

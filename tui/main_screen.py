@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Input
 
+from dockwire.text import safe
 from dockwire.tui.bindings import MAIN_KEYS, KeyFooter, bindings
 from dockwire.tui.command_line import CommandBar
 from dockwire.tui.debounce import Debounce
@@ -95,6 +96,9 @@ class MainScreen(Screen[None]):
         self._counters_moved = False
         #: The pane the command line was opened from (`:filter` filters it; closing focuses it again).
         self._before_command: Widget | None = None
+        #: With several hosts: the host whose firewall the firewall pane shows, and the hosts seen so far.
+        self._firewall_host = ""
+        self._hosts_seen: set[str] = set()
 
     @property
     def dw_app(self) -> DockwireApp:
@@ -120,7 +124,7 @@ class MainScreen(Screen[None]):
         yield EventLog(self.dw_app.clock, id="events")
         app = self.dw_app
         yield CommandBar(
-            lambda: app.model,
+            app.scope,
             app.host_names,
             app.run_command,
             probes_off=lambda: app.packets_refused,
@@ -155,6 +159,9 @@ class MainScreen(Screen[None]):
     # --- model ----------------------------------------------------------------------------------------------
 
     def show_model(self, view: ModelShown) -> None:
+        if view.host:
+            self._show_host_update(view)
+            return
         self.model_view = view
         model = view.model
         first = view.generation == 1
@@ -178,6 +185,59 @@ class MainScreen(Screen[None]):
         for line in view.update.events:
             log.add(kind_of(line), line)
 
+    # --- several hosts ----------------------------------------------------------------------------------
+
+    def _show_host_update(self, view: ModelShown) -> None:
+        """One host of several changed: the tree shows every host; the other panes follow the selected one."""
+        self.model_view = view
+        app = self.dw_app
+        with self.app.batch_update():
+            self.query_one(TopologyTree).show_fleet(list(app.hosts.items()), self.marks)
+            if view.host == app.host:
+                self._show_selected(view.update.parts)
+            self._refresh_detail()
+            self.show_status()
+        log = self.query_one(EventLog)
+        if view.host not in self._hosts_seen:
+            self._hosts_seen.add(view.host)
+            model = app.hosts[view.host]
+            counts = f"{len(model.containers)} containers, {len(model.networks)} networks"
+            rules = sum(len(c.rules) for t in model.firewall.tables for c in t.chains)
+            log.add("info", f"host {view.host}: {counts}, {rules} firewall rules")
+            for part, reason in model.stale.items():
+                log.add("error", f"host {view.host}: {part} not read: {reason}")
+        for line in view.update.events:
+            log.add(kind_of(line), f"host {view.host}: {line}")
+
+    def _show_selected(self, parts: frozenset[str] = frozenset({"all"})) -> None:
+        """The selected host's sysctls, containers and firewall (its name in the pane's title)."""
+        app = self.dw_app
+        model = app.model
+        self.query_one(SysctlBar).show(model, app.host)
+        self.query_one(ContainersTable).show(model, self.marks)
+        firewall = self.query_one(FirewallView)
+        firewall.empty_reason = model.stale.get("firewall", "")
+        if self._firewall_host != app.host:
+            self._firewall_host = app.host
+            firewall.show_other(model.firewall)
+            self._counters_moved = False
+            self.query_one("#firewall-box").border_title = f"3 firewall · host {safe(app.host)}"
+        elif parts & {"all", "firewall", "counters"}:
+            self._counters_moved = bool(firewall.show(model.firewall))
+
+    def show_host(self) -> None:
+        """The selected host changed (the topology's cursor went to another host, or `:host NAME`)."""
+        with self.app.batch_update():
+            self._show_selected()
+            self._refresh_detail()
+            self.show_status()
+
+    def focus_host(self, name: str) -> None:
+        """Put the topology's cursor on host `name`'s node."""
+        from dockwire.widgets.topology_fleet import host_key
+
+        self.query_one(TopologyTree).move_to_key(host_key(name))
+
     def show_status(self) -> None:
         app = self.dw_app
         model = app.model
@@ -187,9 +247,10 @@ class MainScreen(Screen[None]):
 
         cursor = self._cursor_target()
         cursor_dst = "" if self.marks.destination or cursor == self.marks.source else name(cursor)
+        label = f"host {app.host} · {app.source.label}" if app.several else app.source.label
         self.query_one(StatusLine).show(
             Status(
-                label=app.source.label,
+                label=label,
                 live=app.source.live,
                 daemon=app.daemon,
                 probes_off=app.probes_off,
@@ -214,12 +275,16 @@ class MainScreen(Screen[None]):
 
     def on_topology_tree_ref_highlighted(self, event: TopologyTree.RefHighlighted) -> None:
         ref = event.ref
+        if ref is not None and ref.host:
+            self.dw_app.select_host(ref.host)
         names = ref is not None and ref.kind in ("container", "address", "port")
         self._highlight = (ref, self._container_of(ref) if ref is not None and names else None, names)
         self._detail_due.request()
         self.show_status()
 
     def on_containers_table_container_highlighted(self, event: ContainersTable.ContainerHighlighted) -> None:
+        if self.dw_app.several and not self.query_one(ContainersTable).has_focus:
+            return  # the table was refilled for another host: the detail stays on what the tree shows
         if event.container_id is not None:
             ref = NodeRef("container", event.container_id, f"ctr:{event.container_id}")
             self._highlight = (ref, event.container_id, True)
@@ -250,8 +315,9 @@ class MainScreen(Screen[None]):
         if self._detail_due.pending:
             self._detail_due.flush()  # shows the waiting highlight, which comes back here
             return
-        model = self.dw_app.model
+        app = self.dw_app
         subject = self._detail_subject
+        model = app.hosts.get(subject.host, app.model) if isinstance(subject, NodeRef) else app.model
         body: RenderableType
         if isinstance(subject, FirewallRow):
             body, key = rule_detail(subject), ("rule", "/".join(subject.key))
@@ -304,7 +370,8 @@ class MainScreen(Screen[None]):
         ref = focused.highlighted_ref if isinstance(focused, TopologyTree) else None
         if ref is None or ref.kind != "port":
             return None
-        container = self.dw_app.model.container(self._container_of(ref) or "")
+        app = self.dw_app
+        container = app.hosts.get(ref.host, app.model).container(self._container_of(ref) or "")
         if container is None:
             return None
         port = next((p for p in container.ports if port_text(p) == ref.ident), None)
@@ -317,7 +384,10 @@ class MainScreen(Screen[None]):
             self.notify("A port can only be a destination (b or space)", title="Mark", severity="warning")
             return
         end = published_end(name, port)
-        container = self.dw_app.model.container(name)
+        app = self.dw_app
+        if app.several and end.startswith("host:"):
+            end = f"host@{app.host}:{end.removeprefix('host:')}"
+        container = app.model.container(name)
         dst = container.id if port.host_port is None and container is not None else END_MARK + end
         src = None if self.marks.source == dst else self.marks.source
         self.set_marks(Marks(src, dst))
@@ -356,8 +426,12 @@ class MainScreen(Screen[None]):
 
     def set_marks(self, marks: Marks) -> None:
         self.marks = marks
-        model = self.dw_app.model
-        self.query_one(TopologyTree).show(model, marks)
+        app = self.dw_app
+        model = app.model
+        if app.several:
+            self.query_one(TopologyTree).show_fleet(list(app.hosts.items()), marks)
+        else:
+            self.query_one(TopologyTree).show(model, marks)
         self.query_one(ContainersTable).show(model, marks)
         self.show_status()
 
@@ -367,13 +441,19 @@ class MainScreen(Screen[None]):
             return None
         if mark.startswith(END_MARK):
             return mark.removeprefix(END_MARK)
-        container = self.dw_app.model.container(mark)
+        app = self.dw_app
+        if app.several:
+            for host, model in app.hosts.items():
+                if (found := model.container(mark)) is not None:
+                    return f"{found.name}@{host}"
+            return None
+        container = app.model.container(mark)
         return container.name if container else None
 
     def mark_ends(self, src: str, dst: str) -> None:
         """Mark the ends a command asked about: a container by its id (its rows show A and B), anything else
         (an address, a port, a name) by its text."""
-        model = self.dw_app.model
+        model = self.dw_app.scope()
 
         def mark(text: str, role: str) -> str:
             try:
@@ -404,7 +484,7 @@ class MainScreen(Screen[None]):
         pair = self.probe_pair()
         if isinstance(pair, str):
             return choice.text
-        model = self.dw_app.model
+        model = self.dw_app.scope()
         try:
             return shown_protocol(ask_with(model, *pair, choice), model)
         except QuestionError:
@@ -428,6 +508,8 @@ class MainScreen(Screen[None]):
         self.query_one(VerdictPanel).show_outcome(outcome)
         firewall = self.query_one(FirewallView)
         if outcome.culprit is not None:
+            if outcome.culprit.host:
+                self.dw_app.select_host(outcome.culprit.host)  # the firewall pane shows its host first
             if not firewall.mark_culprit(outcome.culprit):
                 self.log_event("info", "the culprit rule is not in the firewall pane (was it just removed?)")
         else:

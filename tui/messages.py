@@ -14,13 +14,16 @@ from dockwire.model import HostModel
 class ModelArrived(Message):
     """The source produced a new model (posted from the source's worker thread)."""
 
-    def __init__(self, update: ModelUpdate) -> None:
+    def __init__(self, update: ModelUpdate, host: str = "") -> None:
         self.update = update
+        #: The host it is of, when the source follows several ("" for one).
+        self.host = host
         super().__init__()
 
     def can_replace(self, message: Message) -> bool:
-        """A newer model waiting behind this one supersedes it, and inherits what changed in this one."""
-        if not isinstance(message, ModelArrived):
+        """A newer model of the same host waiting behind this one supersedes it, and inherits what changed
+        in this one."""
+        if not isinstance(message, ModelArrived) or message.host != self.host:
             return False
         message.update = self.update.then(message.update)
         return True
@@ -45,6 +48,8 @@ class ModelShown:
     daemon: str
     #: True when Docker is unreachable and the containers shown are the last ones known.
     last_known: bool = False
+    #: The host whose update this is, when there are several ("" for one host); `model` is the selected one's.
+    host: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,12 @@ from dataclasses import dataclass
 
 from dockwire.answer import Question
 from dockwire.errors import DockwireError
+from dockwire.fleet import Fleet
 from dockwire.model import HostModel
-from dockwire.tui.answers import FlowEnd, resolve_endpoint  # the one bridge to the engine
+from dockwire.tui.answers import FlowEnd, resolve_end, resolve_ends  # the one bridge to the engine
+
+#: What a question is asked of: one host's model, or a fleet of several (ends written `NAME@HOST`).
+Scope = HostModel | Fleet
 
 #: The protocols a why or a probe can be asked with (DNS is asked by naming `name:X` as DST).
 PROTOCOLS = ("icmp", "tcp", "udp")
@@ -37,10 +41,10 @@ class ProtoChoice:
 ICMP = ProtoChoice()
 
 
-def resolve(model: HostModel, text: str, role: str) -> FlowEnd:
+def resolve(model: Scope, text: str, role: str) -> FlowEnd:
     """One end, resolved as the CLI resolves it; QuestionError (one line) when it names nothing."""
     try:
-        return resolve_endpoint(model, text, role)
+        return resolve_end(model, text, role)
     except DockwireError as exc:
         raise QuestionError(f"{role.upper()} {exc}") from None
 
@@ -56,7 +60,7 @@ def check_protocol(proto: str, port: int | None, dst: FlowEnd) -> None:
 
 
 def ask(
-    model: HostModel,
+    model: Scope,
     src: str,
     dst: str,
     proto: str | None = None,
@@ -65,8 +69,11 @@ def ask(
     trace: bool = False,
 ) -> Question:
     """The question `dockwire why SRC DST [--proto P] [--port N]` asks. QuestionError when it is not one."""
-    src_end = resolve(model, src, "src")
-    dst_end = resolve(model, dst, "dst")
+    if isinstance(model, Fleet):
+        src_end, dst_end = _fleet_ends(model, src, dst)
+    else:
+        src_end = resolve(model, src, "src")
+        dst_end = resolve(model, dst, "dst")
     if src_end.kind == "outside" and dst_end.kind == "outside":
         raise QuestionError("both ends are outside the host: nothing on this host is involved")
     if dst_end.kind == "dns":
@@ -79,7 +86,14 @@ def ask(
     return Question(src, dst, proto, port, trace)
 
 
-def ask_with(model: HostModel, src: str, dst: str, choice: ProtoChoice, *, trace: bool = False) -> Question:
+def _fleet_ends(fleet: Fleet, src: str, dst: str) -> tuple[FlowEnd, FlowEnd]:
+    try:
+        return resolve_ends(fleet, src, dst)
+    except DockwireError as exc:
+        raise QuestionError(str(exc)) from None
+
+
+def ask_with(model: Scope, src: str, dst: str, choice: ProtoChoice, *, trace: bool = False) -> Question:
     """The question `w`, `p` or `t` asks of a pair with the chosen protocol. A DST that carries its port
     (a published HOSTIP:PORT, NAME:PORT) keeps it: the choice then gives only the protocol (tcp for icmp)."""
     dst_end = resolve(model, dst, "dst")
@@ -88,20 +102,20 @@ def ask_with(model: HostModel, src: str, dst: str, choice: ProtoChoice, *, trace
     return ask(model, src, dst, choice.proto, choice.port, trace=trace)
 
 
-def choice_of(question: Question, model: HostModel) -> ProtoChoice | None:
+def choice_of(question: Question, model: Scope) -> ProtoChoice | None:
     """The protocol choice a question stands for (None for a DNS question, which has none)."""
     if question.proto not in PROTOCOLS:
         return None
     if question.port is not None or question.proto == "icmp":
         return ProtoChoice(question.proto, question.port)
     try:
-        carried = resolve_endpoint(model, question.dst, "dst").port
+        carried = resolve_end(model, question.dst, "dst").port
     except DockwireError:
         carried = None
     return ProtoChoice(question.proto, carried)
 
 
-def shown_protocol(question: Question, model: HostModel) -> str:
+def shown_protocol(question: Question, model: Scope) -> str:
     """What the status line says a question uses: `tcp/80`, `icmp`, `dns`, or `tcp/18080` for a DST that
     carries the port."""
     choice = choice_of(question, model)

@@ -292,7 +292,7 @@ def rule_detail(row: FirewallRow) -> RenderableType:
 
 def describe_ref(model: HostModel, ref: NodeRef | None) -> RenderableType:
     """The detail for a tree node or a container row."""
-    if ref is None or ref.kind in ("host", "group"):
+    if ref is None or ref.kind in ("host", "group", "route"):
         return host_detail(model)
     if ref.kind == "network":
         network = model.network(ref.ident)

@@ -296,6 +296,13 @@ class FirewallView(SteadyView, ScrollView, can_focus=True):
         self._relayout(cursor_key, offset)
         return moved
 
+    def show_other(self, firewall: Firewall) -> None:
+        """Show another host's firewall: nothing of the last one (counters, folds, culprit) carries over."""
+        self._all_rows, self._counters, self._moved_at = [], {}, {}
+        self._collapsed, self._culprit = set(), None
+        self.show(firewall)
+        self.move_to(0)
+
     def _relayout(self, cursor_key: RowKey | None = None, offset: int | None = None) -> None:
         """Recompute the visible rows, keeping the cursor on the same row (and at the same screen line)."""
         if cursor_key is None and self.highlighted is not None:

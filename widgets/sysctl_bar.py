@@ -64,7 +64,10 @@ class SysctlBar(Static):
     SysctlBar.-alarm { background: $error 30%; }
     """
 
-    def show(self, model: HostModel) -> None:
+    def show(self, model: HostModel, host: str = "") -> None:
+        """The chips of `model`; after `host`'s name when there are several hosts."""
         text, alarm = sysctl_chips(model)
+        if host:
+            text = Text.assemble((f" host {safe(host)} ", "bold reverse"), " ", text)
         self.update(text)
         self.set_class(alarm, "-alarm")

@@ -8,7 +8,7 @@ branch is rebuilt only when its children changed, so expansion, cursor and scrol
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -43,6 +43,8 @@ class NodeRef:
     kind: str
     ident: str = ""
     key: str = ""
+    #: The host it is on, when the tree shows several ("" for one host).
+    host: str = ""
 
 
 @dataclass(slots=True)
@@ -313,6 +315,8 @@ class TopologyTree(SteadyView, Tree[NodeRef]):
         #: Show only the branches leading to nodes that match every word of it ("" shows everything).
         self.filter_text = ""
         self._model = HostModel()
+        #: The hosts shown, when there are several (`show_fleet`); empty for one host.
+        self._hosts: list[tuple[str, HostModel]] = []
         self._marks: Marks | None = None
         self._jump_to_match = False
 
@@ -325,7 +329,27 @@ class TopologyTree(SteadyView, Tree[NodeRef]):
         self._model = model
         if marks is not None:
             self._marks = marks
-        spec = build_topology(model, self._marks)
+        self._show(build_topology(model, self._marks))
+
+    def show_fleet(self, hosts: Sequence[tuple[str, HostModel]], marks: Marks | None = None) -> None:
+        """Several hosts: each a top-level node (the root is hidden) over its own tree."""
+        from dockwire.widgets.topology_fleet import build_fleet_topology
+
+        self._hosts = list(hosts)
+        if marks is not None:
+            self._marks = marks
+        self.show_root = False
+        self._show(build_fleet_topology(self._hosts, self._marks))
+
+    def move_to_key(self, key: str) -> bool:
+        """Put the cursor on the node of `key`; False when there is none."""
+        node = self._by_key.get(key)
+        if node is None:
+            return False
+        self.move_cursor(node, animate=False)
+        return True
+
+    def _show(self, spec: NodeSpec) -> None:
         children, opened, hits = spec.children, set[str](), list[str]()
         if self.filter_text.strip():
             children, opened, hits = filter_specs(spec.children, self.filter_text)
@@ -350,7 +374,10 @@ class TopologyTree(SteadyView, Tree[NodeRef]):
     def set_filter(self, text: str) -> None:
         self.filter_text = text
         self._jump_to_match = True
-        self.show(self._model)
+        if self._hosts:
+            self.show_fleet(self._hosts)
+        else:
+            self.show(self._model)
 
     def _restore(self, node: TreeNode[NodeRef], top: float | None) -> None:
         if node.line >= 0 and node.line != self.cursor_line:

@@ -94,6 +94,7 @@ def culprit_where(culprit: RuleRef, palette: Palette = PLAIN_PALETTE) -> Text:
     extra = " · ".join(part for part in (owner_name(culprit.owner), culprit.source) if part)
     return host_text(
         ("by ", _style(palette, "heading")),
+        (f"host {culprit.host}: " if culprit.host else "", _style(palette, "culprit")),
         (culprit.title, _style(palette, "culprit")),
         (f"  {extra}", _style(palette, "muted")),
     )
@@ -150,7 +151,7 @@ def _rules_met(outcome: Answer, palette: Palette) -> list[RenderableType]:
                 "  ",
                 (mark, mark_style),
                 " ",
-                (rule.title, _style(palette, "ref")),
+                (f"host {rule.host}: {rule.title}" if rule.host else rule.title, _style(palette, "ref")),
                 f" {rule.effect:<8} {rule.body}",
             )
         )
@@ -178,6 +179,14 @@ def _path_trace_rules(outcome: Answer, palette: Palette) -> list[RenderableType]
     return parts
 
 
+def fix_heading(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Text:
+    """`fix`, or `fix on host b` when the flow crosses several hosts."""
+    head = Text("fix", style=_style(palette, "heading"))
+    if outcome.fix_host:
+        head.append(f" on host {safe(outcome.fix_host)}", style=_style(palette, "heading"))
+    return head
+
+
 def render_outcome(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> RenderableType:
     """Every string of an answer names things on the host (containers, chains, rule texts, commands): all of
     it is shown escaped, as plain `Text`."""
@@ -197,7 +206,7 @@ def render_outcome(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Rendera
     for bypass in outcome.bypassed:
         parts.extend(bypass_parts(bypass, palette))
     if outcome.fix or outcome.fix_note:
-        parts.append(Text("fix", style=_style(palette, "heading")))
+        parts.append(fix_heading(outcome, palette))
         parts.extend(
             Text(f"   $ {safe(command)}", style=_style(palette, "command")) for command in outcome.fix
         )
@@ -315,6 +324,8 @@ def report_fix_head(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Render
         return Text("")
     bypass = not (outcome.fix or outcome.fix_note)
     head = Text.assemble(("to stop it" if bypass else "fix", _style(palette, "heading")))
+    if outcome.fix_host and not bypass:
+        head.append(f" on host {safe(outcome.fix_host)}", style=_style(palette, "heading"))
     backend = fix_backend(outcome)
     if backend and outcome.fix:
         head.append(f"  for {safe(backend)}, the culprit's backend", style=_style(palette, "muted"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING
+
 import click
 
 from dockwire.cli.common import docker_host, friendly_errors
@@ -9,7 +12,9 @@ from dockwire.cli.lab import lab
 from dockwire.cli.probe import probe
 from dockwire.cli.snapshot import snapshot
 from dockwire.cli.verdicts import matrix, why
-from dockwire.errors import DockwireError
+
+if TYPE_CHECKING:
+    from dockwire.sources import FleetSource
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,6 +36,13 @@ from dockwire.errors import DockwireError
     help="A Docker context (`docker context ls`) as one of the hosts; repeatable.",
 )
 @click.option(
+    "--ssh-config",
+    envvar="DOCKWIRE_SSH_CONFIG",
+    type=click.Path(dir_okay=False, exists=True),
+    metavar="FILE",
+    help="An ssh client config (ssh -F) for the ssh:// hosts: their user, key, known_hosts, jump host.",
+)
+@click.option(
     "--demo", is_flag=True, help="Open the dashboard on the bundled recorded snapshot (no Docker needed)."
 )
 @click.option(
@@ -47,6 +59,7 @@ def main(
     ctx: click.Context,
     host: tuple[str, ...],
     context: tuple[str, ...],
+    ssh_config: str | None,
     demo: bool,
     snapshot_files: tuple[str, ...],
 ) -> None:
@@ -54,18 +67,38 @@ def main(
 
     With no command, opens the live dashboard on the local Docker host.
     """
+    if ssh_config:
+        os.environ["DOCKWIRE_SSH_CONFIG"] = os.path.abspath(ssh_config)  # every ssh this process starts
     if ctx.invoked_subcommand is not None:
         return
-    from dockwire.sources import open_source
+    from dockwire.sources import ModelSource, open_source
 
-    if len(snapshot_files) > 1 or len(host) + len(context) > 1 or context:
-        raise DockwireError("the dashboard shows one host for now; give one --snapshot or -H")
-    source = open_source(
-        host=docker_host(ctx), demo=demo, snapshot=snapshot_files[0] if snapshot_files else None
-    )
+    source: ModelSource | FleetSource
+    if len(snapshot_files) > 1:
+        source = _snapshot_fleet_source(snapshot_files)
+    elif len(host) + len(context) > 1 or context:
+        from dockwire.hosts import context_host, parse_host_option
+        from dockwire.sources import live_fleet_source
+
+        specs = [parse_host_option(text) for text in host] + [context_host(name) for name in context]
+        source = live_fleet_source(specs)
+    else:
+        source = open_source(
+            host=docker_host(ctx), demo=demo, snapshot=snapshot_files[0] if snapshot_files else None
+        )
     from dockwire.tui.app import run_app
 
     run_app(source)
+
+
+def _snapshot_fleet_source(files: tuple[str, ...]) -> FleetSource:
+    """The dashboard over several snapshot files, NAME=FILE each (as `why --snapshot` reads them)."""
+    from dockwire.cli.common import _snapshot_fleet, split_named
+    from dockwire.sources import snapshot_fleet_source
+
+    fleet = _snapshot_fleet(files)
+    paths = [split_named(text)[1] if split_named(text)[0] in fleet.hosts else text for text in files]
+    return snapshot_fleet_source(list(fleet), paths)
 
 
 for command in (snapshot, why, matrix, probe, lab):

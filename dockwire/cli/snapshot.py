@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import click
@@ -25,12 +24,10 @@ from dockwire.text import safe, safe_json
 def snapshot(ctx: click.Context, output: str) -> None:
     """Write the host's network model as JSON."""
     require_live(ctx, "snapshot (it reads the host)")
-    from dockwire.collect import collect
-    from dockwire.docker_client import connect
+    from dockwire.cli.hosts import collect_url
     from dockwire.snapshot import dumps, save
 
-    client = connect(docker_host(ctx))
-    model = asyncio.run(collect(client))
+    model = collect_url(docker_host(ctx))
     if output == "-":
         sys.stdout.buffer.write(safe_json(dumps(model)))
     else:

@@ -9,13 +9,13 @@ found in the whole `iptables-save` output of either host and deleted one by one 
 from __future__ import annotations
 
 import itertools
-import json
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from dockwire.lab import outside
 from dockwire.lab.hostb_proc import in_hostb, run
-from dockwire.lab.outside import ip
+from dockwire.lab.outside import ip, ip_json
 from dockwire.lab.report import LabObject
 from dockwire.lab.second_host import (
     A_ADDR,
@@ -33,20 +33,11 @@ from dockwire.lab.second_host import (
 HOSTS = ("hosta", "hostb")
 
 
-def _json(*args: str) -> list[dict[str, Any]]:
-    proc = ip("-j", *args, check=False)
-    if proc.returncode != 0 or not proc.stdout.strip():
-        return []
-    data = json.loads(proc.stdout)
-    return data if isinstance(data, list) else []
-
-
 # --- namespace and veth ---------------------------------------------------------------------------------
 
 
 def netns_exists() -> bool:
-    proc = ip("netns", "list", check=False)
-    return any(line.split()[0] == NETNS for line in proc.stdout.splitlines() if line.strip())
+    return outside.netns_exists(NETNS)
 
 
 def _has_addr(link: list[dict[str, Any]], addr: str) -> bool:
@@ -57,7 +48,7 @@ def _has_addr(link: list[dict[str, Any]], addr: str) -> bool:
 def link_healthy() -> bool:
     if not netns_exists():
         return False
-    host, inner = _json("addr", "show", "dev", A_IF), _json("-n", NETNS, "addr", "show", "dev", B_IF)
+    host, inner = ip_json("addr", "show", "dev", A_IF), ip_json("-n", NETNS, "addr", "show", "dev", B_IF)
     up = bool(host) and "UP" in host[0].get("flags", []) and bool(inner) and "UP" in inner[0].get("flags", [])
     return up and _has_addr(host, A_ADDR) and _has_addr(inner, B_ADDR)
 
@@ -73,7 +64,7 @@ def ensure_link() -> list[LabObject]:
     """Keep a healthy namespace and veth, else make them afresh (stop B's daemons first: they hold it)."""
     if link_healthy():
         return _link_objects("reused", "reused")
-    existed = netns_exists() or bool(_json("link", "show", "dev", A_IF))
+    existed = netns_exists() or bool(ip_json("link", "show", "dev", A_IF))
     remove_link()
     ip("netns", "add", NETNS)
     ip("link", "add", A_IF, "type", "veth", "peer", "name", B_IF, "netns", NETNS)
@@ -87,18 +78,18 @@ def ensure_link() -> list[LabObject]:
 
 
 def remove_link() -> list[LabObject]:
-    had_link = bool(_json("link", "show", "dev", A_IF))
+    had_link = bool(ip_json("link", "show", "dev", A_IF))
     ns_state = "absent"
     if netns_exists():
         ip("netns", "delete", NETNS)
         ns_state = "removed"
-    if _json("link", "show", "dev", A_IF):  # left when its peer never reached the namespace
+    if ip_json("link", "show", "dev", A_IF):  # left when its peer never reached the namespace
         ip("link", "delete", A_IF)
     return _link_objects(ns_state, "removed" if had_link else "absent")
 
 
 def link_status() -> list[LabObject]:
-    host = _json("link", "show", "dev", A_IF)
+    host = ip_json("link", "show", "dev", A_IF)
     veth = ("up" if "UP" in host[0].get("flags", []) else "down") if host else "missing"
     return _link_objects("present" if netns_exists() else "missing", veth)
 
@@ -134,9 +125,9 @@ def wanted_routes(a_subnet: str) -> list[Route]:
 
 def present_routes() -> list[Route]:
     """The routes this scenario may have added: through the veth, via the other host's link address."""
-    found = [Route("hosta", r["dst"], B_ADDR) for r in _json("route", "show", "via", B_ADDR, "dev", A_IF)]
+    found = [Route("hosta", r["dst"], B_ADDR) for r in ip_json("route", "show", "via", B_ADDR, "dev", A_IF)]
     if netns_exists():
-        inner = _json("-n", NETNS, "route", "show", "via", A_ADDR, "dev", B_IF)
+        inner = ip_json("-n", NETNS, "route", "show", "via", A_ADDR, "dev", B_IF)
         found += [Route("hostb", r["dst"], A_ADDR) for r in inner]
     return found
 

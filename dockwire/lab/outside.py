@@ -35,7 +35,8 @@ def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def _json(*args: str) -> list[dict[str, Any]]:
+def ip_json(*args: str) -> list[dict[str, Any]]:
+    """`ip -j ARGS` as data; [] when it fails or prints nothing."""
     proc = ip("-j", *args, check=False)
     if proc.returncode != 0 or not proc.stdout.strip():
         return []
@@ -43,9 +44,9 @@ def _json(*args: str) -> list[dict[str, Any]]:
     return data if isinstance(data, list) else []
 
 
-def netns_exists() -> bool:
+def netns_exists(name: str = NETNS) -> bool:
     proc = ip("netns", "list", check=False)
-    return any(line.split()[0] == NETNS for line in proc.stdout.splitlines() if line.strip())
+    return any(line.split()[0] == name for line in proc.stdout.splitlines() if line.strip())
 
 
 def _ipv4(link: list[dict[str, Any]]) -> list[str]:
@@ -59,7 +60,7 @@ def _ipv4(link: list[dict[str, Any]]) -> list[str]:
 
 def host_link() -> list[dict[str, Any]]:
     """`ip -j addr show dev dwlab-out0`, or [] when there is no such link."""
-    return _json("addr", "show", "dev", HOST_IF)
+    return ip_json("addr", "show", "dev", HOST_IF)
 
 
 def _healthy() -> bool:
@@ -68,10 +69,10 @@ def _healthy() -> bool:
     link = host_link()
     if not link or f"{HOST_ADDR}/{PREFIXLEN}" not in _ipv4(link) or "UP" not in link[0].get("flags", []):
         return False
-    inner = _json("-n", NETNS, "addr", "show", "dev", PEER_IF)
+    inner = ip_json("-n", NETNS, "addr", "show", "dev", PEER_IF)
     if f"{NS_ADDR}/{PREFIXLEN}" not in _ipv4(inner):
         return False
-    routes = _json("-n", NETNS, "route", "show", "default")
+    routes = ip_json("-n", NETNS, "route", "show", "default")
     return any(r.get("gateway") == HOST_ADDR for r in routes)
 
 
@@ -79,7 +80,7 @@ def overlapping_routes(subnet: str, skip_devs: set[str]) -> list[str]:
     """Routes of the host's main table that overlap `subnet`, except those through `skip_devs`."""
     wanted = ipaddress.ip_network(subnet)
     found = []
-    for route in _json("-4", "route", "show"):
+    for route in ip_json("-4", "route", "show"):
         dst, dev = route.get("dst", ""), route.get("dev", "")
         if dst in ("", "default") or dev in skip_devs:
             continue

@@ -19,7 +19,7 @@ from dockwire.verdict.fleet_ends import HostEnd
 from dockwire.verdict.hostpath import Conn, Exit
 from dockwire.verdict.notebook import Stop, Trace
 from dockwire.verdict.packet import Packet, ipv4, reply_to
-from dockwire.verdict.path import Arrival, FlowFollower, Place
+from dockwire.verdict.path import Arrival, FlowFollower, Place, check_reply
 
 # More crossings than this on one packet's way is a routing loop between the hosts.
 MAX_CROSSINGS = 8
@@ -178,14 +178,7 @@ class FleetWalk:
             back = self.send(arrival.place, reply_to(arrival.packet), self.conns.get(arrival.place.host))
         finally:
             self.conns = {}
-        if not back.place.same(origin):
-            raise Stop(
-                "blocked",
-                f"the reply goes to {back.place.label()}, not back to {origin.label()}",
-                missing="reply-route",
-            )
-        if back.packet.dst != first.src:
-            raise Stop("uncertain", f"the reply reaches {back.packet.dst}, not the sender's {first.src}")
+        check_reply(back, origin, first)
 
     def address_of_host(self, host: str, seen_from: str) -> IPv4Address:
         """The address of `host` a sender on `seen_from` uses: one its routing sends out, not to itself."""

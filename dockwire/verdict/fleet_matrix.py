@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dockwire.errors import DockwireError
 from dockwire.fleet import Fleet
 from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.fleet_ends import HostEnd
 from dockwire.verdict.fleet_verdict import evaluate_fleet
-from dockwire.verdict.matrix import Cell, Check, Matrix, culprit_of, network_groups, port_owner, ports_of
+from dockwire.verdict.matrix import Cell, Matrix, cell_of, network_groups, port_owner, ports_of
+from dockwire.verdict.records import Verdict
 
 
 def build_fleet_matrix(fleet: Fleet, include_stopped: bool = False) -> Matrix:
@@ -35,16 +35,10 @@ def _cell(
     dst: HostEnd,
     wanted: list[tuple[str, int | None]],
 ) -> Cell:
-    checks = []
-    try:
-        for proto, port in wanted:
-            v = evaluate_fleet(fleet, src, dst, proto, port, detail=False)
-            checks.append(
-                Check(proto=proto, port=port, verdict=v.verdict, culprit=culprit_of(v), reason=v.reason)
-            )
-    except DockwireError as exc:
-        return Cell(src=src_name, dst=dst_name, checks=checks, error=str(exc))
-    return Cell(src=src_name, dst=dst_name, checks=checks)
+    def ask(proto: str, port: int | None) -> Verdict:
+        return evaluate_fleet(fleet, src, dst, proto, port, detail=False)
+
+    return cell_of(src_name, dst_name, wanted, ask)
 
 
 def fleet_groups(fleet: Fleet, names: list[str]) -> list[tuple[str, list[str]]]:

@@ -18,7 +18,13 @@ from dockwire.verdict.fleet_ends import HostEnd, resolve_pair
 from dockwire.verdict.notebook import Stop, Trace
 from dockwire.verdict.packet import address_text, flow_packet
 from dockwire.verdict.records import Verdict
-from dockwire.verdict.verdict import arrived_as_asked, assemble, check_question, evaluate_in
+from dockwire.verdict.verdict import (
+    arrived_as_asked,
+    assemble,
+    check_question,
+    evaluate_in,
+    in_one_namespace,
+)
 
 
 def evaluate_fleet(
@@ -106,12 +112,7 @@ def _follow(walk: FleetWalk, s: HostEnd, d: HostEnd, proto: str, port: int | Non
     else:
         dst_addr = walk.address_of_host(d.host, s.host)
     walk.on(s.host)
-    if src_place.kind == "container" and src_place.same(dst_place):
-        assert src_place.container is not None
-        trace.hop(
-            "netns", f"same network namespace ({src_place.container.name}): loopback, no host netfilter"
-        )
-        trace.src_address = trace.dst_address = "127.0.0.1"
+    if in_one_namespace(trace, src_place, dst_place):
         return
     trace.dst_address = address_text(dst_addr)
     src_addr = here.source_address(src_place, dst_addr)

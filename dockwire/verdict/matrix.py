@@ -6,6 +6,7 @@ A blocked cell names the chain of its culprit rule (or the missing piece); detai
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import msgspec
 from msgspec import Struct, field
@@ -15,7 +16,7 @@ from dockwire.model import Container, HostModel
 from dockwire.text import safe, shorten
 from dockwire.verdict.context import EngineContext, context_for
 from dockwire.verdict.endpoints import FlowEnd
-from dockwire.verdict.records import ALLOWED, BLOCKED
+from dockwire.verdict.records import ALLOWED, BLOCKED, Verdict
 from dockwire.verdict.verdict import evaluate_in
 
 CELL_WIDTH = 18
@@ -110,16 +111,27 @@ def port_owner(model: HostModel, c: Container) -> Container:
 
 def _cell(ctx: EngineContext, src: FlowEnd, dst: FlowEnd, wanted: list[tuple[str, int | None]]) -> Cell:
     assert src.container is not None and dst.container is not None
+
+    def ask(proto: str, port: int | None) -> Verdict:
+        return evaluate_in(ctx, src, dst, proto, port, detail=False)
+
+    return cell_of(src.container.name, dst.container.name, wanted, ask)
+
+
+def cell_of(
+    src: str, dst: str, wanted: list[tuple[str, int | None]], ask: Callable[[str, int | None], Verdict]
+) -> Cell:
+    """The cell of one pair: `ask`'s verdict for each wanted (proto, port), or the question's error."""
     checks = []
     try:
         for proto, port in wanted:
-            v = evaluate_in(ctx, src, dst, proto, port, detail=False)
+            v = ask(proto, port)
             checks.append(
                 Check(proto=proto, port=port, verdict=v.verdict, culprit=culprit_of(v), reason=v.reason)
             )
     except DockwireError as exc:
-        return Cell(src=src.container.name, dst=dst.container.name, checks=checks, error=str(exc))
-    return Cell(src=src.container.name, dst=dst.container.name, checks=checks)
+        return Cell(src=src, dst=dst, checks=checks, error=str(exc))
+    return Cell(src=src, dst=dst, checks=checks)
 
 
 def matrix_json(m: Matrix) -> bytes:

@@ -74,6 +74,18 @@ def _binding_listens_on(binding: PortBinding, addr: IPv4Address) -> bool:
     return host_ip == str(addr)
 
 
+def check_reply(back: Arrival, origin: Place, first: Packet) -> None:
+    """Stop unless the reply came back to the request's sender, at its own address."""
+    if not back.place.same(origin):
+        raise Stop(
+            "blocked",
+            f"the reply goes to {back.place.label()}, not back to {origin.label()}",
+            missing="reply-route",
+        )
+    if back.packet.dst != first.src:
+        raise Stop("uncertain", f"the reply reaches {back.packet.dst}, not the sender's {first.src}")
+
+
 class FlowFollower:
     """Follows one flow through a model; raises Stop when it is blocked or cannot be decided."""
 
@@ -413,15 +425,7 @@ class FlowFollower:
         self.trace.direction = label
         conn = Conn(first, arrival.packet)
         reply = reply_to(arrival.packet)
-        back = self.send(arrival.place, reply, conn)
-        if not back.place.same(origin):
-            raise Stop(
-                "blocked",
-                f"the reply goes to {back.place.label()}, not back to {origin.label()}",
-                missing="reply-route",
-            )
-        if back.packet.dst != first.src:
-            raise Stop("uncertain", f"the reply reaches {back.packet.dst}, not the sender's {first.src}")
+        check_reply(self.send(arrival.place, reply, conn), origin, first)
 
     def proxy(self, src_place: Place, dst_port: int, pkt: Packet, arrival: Arrival) -> Place:
         """A published port answered on the host: docker-proxy's own connection to the container."""

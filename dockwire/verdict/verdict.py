@@ -107,6 +107,16 @@ def _is_published(follower: FlowFollower, port: int, proto: str) -> bool:
     )
 
 
+def in_one_namespace(trace: Trace, src_place: Place, dst_place: Place) -> bool:
+    """Both ends in one container namespace: loopback, noted in the trace (nothing else to follow)."""
+    if src_place.kind != "container" or not src_place.same(dst_place):
+        return False
+    assert src_place.container is not None
+    trace.hop("netns", f"same network namespace ({src_place.container.name}): loopback, no host netfilter")
+    trace.src_address = trace.dst_address = "127.0.0.1"
+    return True
+
+
 def _follow(
     ctx: EngineContext, trace: Trace, src: FlowEnd, dst: FlowEnd, proto: str, port: int | None
 ) -> None:
@@ -115,12 +125,7 @@ def _follow(
     src_place = follower.place_of(src, "src")
     dst_place = follower.place_of(dst, "dst")
     dst_addr = follower.pick_address(dst, dst_place, src_place)
-    if src_place.kind == "container" and src_place.same(dst_place):
-        assert src_place.container is not None
-        trace.hop(
-            "netns", f"same network namespace ({src_place.container.name}): loopback, no host netfilter"
-        )
-        trace.src_address = trace.dst_address = "127.0.0.1"
+    if in_one_namespace(trace, src_place, dst_place):
         return
     if src_place.kind == "host" and dst_place.kind == "host" and dst.kind == "container":
         trace.hop("netns", "both use the host's network namespace")
