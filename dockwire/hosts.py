@@ -219,7 +219,7 @@ def url_spec(url: str, name: str = "", ssh_options: list[str] | None = None) -> 
 
 
 def parse_host_option(text: str, ssh_options: list[str] | None = None) -> HostSpec:
-    """`NAME=URL` or a bare URL (named after its host): `b=ssh://root@203.0.113.2`, `tcp://10.0.0.5:2375`."""
+    """`NAME=URL` or a bare URL (named after its host): `b=ssh://root@198.51.100.242`, `tcp://10.0.0.5:2375`."""
     name, sep, url = text.partition("=")
     if not sep or "://" in name:  # no NAME= (an ssh user or a tcp path may hold "=": the URL is checked)
         name, url = "", text

@@ -164,6 +164,8 @@ def test_the_command_line_reads_both_live_hosts(clients: dict[str, Any]) -> None
     if expected.culprit is not None:
         assert (data["culprit"]["host"], data["culprit"]["text"]) == ("b", expected.culprit.text)
     bad = subprocess.run(
-        [*argv[:5], "-H", "b=ssh://root@203.0.113.2:2", "why", "x@b", "y@b"], capture_output=True, text=True
+        [*argv[:5], "-H", "b=ssh://root@198.51.100.242:2", "why", "x@b", "y@b"],
+        capture_output=True,
+        text=True,
     )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "ssh" in bad.stderr, bad.stderr

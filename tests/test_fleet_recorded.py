@@ -58,10 +58,10 @@ def test_recorded_traffic_agrees(name: str, state: str, case: Case) -> None:
 def test_the_walk_crosses_with_the_packet_as_it_left(name: str) -> None:
     v = evaluate_fleet(fleet_of(name), f"{A_WEB}@a", f"{B_WEB}@b")
     hops = [(h.host, h.text) for h in v.path]
-    assert ("a", "leaves host a on dwlab-hosta towards 203.0.113.2 (host b)") in hops
+    assert ("a", "leaves host a on dwlab-hosta towards 198.51.100.242 (host b)") in hops
     arrived = next(text for host, text in hops if host == "b")
     # A masqueraded the container: B sees A's link address.
-    assert arrived == f"arrives at host b on eth0: icmp 203.0.113.1 -> {v.dst.address}"
+    assert arrived == f"arrives at host b on eth0: icmp 198.51.100.241 -> {v.dst.address}"
     assert any(r.host == "a" and r.effect == "MASQUERADE" for r in v.matched)
     if v.verdict == "blocked":  # a's hops, then b's, where it stops
         assert [h.host for h in v.path] == sorted(h.host for h in v.path)
@@ -74,7 +74,7 @@ def test_on_20_10_the_seed_works_through_its_appended_accept(name: str) -> None:
         v = evaluate_fleet(fleet_of(name), f"{src}@{src_host}", f"{dst}@{dst_host}", proto, port)
         accepted = [r for r in v.matched if r.host == dst_host and r.effect == "ACCEPT"]
         assert v.verdict == "allowed", render_verdict(v)
-        assert "-A FORWARD -s 203.0.113.0/24 -m comment --comment dwlab-two-hosts -j ACCEPT" in [
+        assert "-A FORWARD -s 198.51.100.240/28 -m comment --comment dwlab-two-hosts -j ACCEPT" in [
             r.text for r in accepted
         ], render_verdict(v)
 
@@ -84,7 +84,7 @@ def test_fix_on_28_names_both_steps_on_the_receiving_host(name: str) -> None:
     v = evaluate_fleet(fleet_of(name), f"{A_WEB}@a", f"{B_WEB}@b:80", "tcp")
     assert v.fix_host == "b"
     assert v.fix == [
-        "iptables -I DOCKER-USER -i eth0 -o docker0 -s 203.0.113.0/24 -d 10.199.0.0/16 -j ACCEPT"
+        "iptables -I DOCKER-USER -i eth0 -o docker0 -s 198.51.100.240/28 -d 10.199.0.0/16 -j ACCEPT"
     ]
     assert '"allow-direct-routing": true' in v.fix_note
     assert "trusted_host_interfaces=eth0" in v.fix_note
@@ -154,7 +154,7 @@ def test_naming_errors_are_one_line() -> None:
 
 def test_host_to_a_remote_host_uses_an_address_it_routes_to() -> None:
     v = evaluate_fleet(fleet_of(SEED_28), "host@a", "host@b")
-    assert v.dst.address == "203.0.113.2" and v.verdict == "allowed", render_verdict(v)
+    assert v.dst.address == "198.51.100.242" and v.verdict == "allowed", render_verdict(v)
 
 
 # --- the command line --------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ HOSTB_SOCKET = "unix:///run/dwlab-hostb.sock"
 HOSTB_NETNS = "/run/netns/dwlab-hostb"
 
 
-def _spec(url: str = "ssh://root@203.0.113.2:2222", **kw: Any) -> HostSpec:
+def _spec(url: str = "ssh://root@198.51.100.242:2222", **kw: Any) -> HostSpec:
     return msgspec.structs.replace(parse_host_option(f"b={url}"), **kw)
 
 
@@ -52,7 +52,7 @@ def test_ssh_argv_never_prompts_and_ends_options_before_the_command() -> None:
     spec = _spec(ssh_options=["-i", "/k", "-F", "/cfg"])
     assert ssh_command(spec, timeout=30) == [
         "-T", "-o", "BatchMode=yes", "-i", "/k", "-F", "/cfg", "-o", "ConnectTimeout=15",
-        "-p", "2222", "root@203.0.113.2", "--", "dockwire snapshot -o -",
+        "-p", "2222", "root@198.51.100.242", "--", "dockwire snapshot -o -",
     ]  # fmt: skip
     assert ssh_command(_spec("ssh://[2001:db8::2]"), timeout=1)[-4:] == [
         "ConnectTimeout=1",
@@ -73,7 +73,7 @@ def test_the_remote_command_is_quoted_for_the_remote_shell() -> None:
 async def test_no_ssh_client_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DockwireError, match=r"^b: no `ssh` command here to reach ssh://root@203\.0\.113\.2"):
-        await collect_host(_spec("ssh://root@203.0.113.2"))
+        await collect_host(_spec("ssh://root@198.51.100.242"))
 
 
 # --- what comes back ----------------------------------------------------------------------------------------
@@ -88,7 +88,7 @@ def remote_model() -> HostModel:
 
 
 def test_the_snapshot_is_the_hosts_own_model() -> None:
-    model = _model_from(_spec(), "root@203.0.113.2", 0, dumps(remote_model()), b"dockwire: warning: ...\n")
+    model = _model_from(_spec(), "root@198.51.100.242", 0, dumps(remote_model()), b"dockwire: warning: ...\n")
     assert model == remote_model()  # its hostname, its stale warnings: nothing of this machine
 
 
@@ -96,18 +96,18 @@ def test_the_snapshot_is_the_hosts_own_model() -> None:
     ("status", "out", "err", "message"),
     [
         (255, b"", b"Warning: added\nssh: connect to host h port 22: Connection refused\r\n",
-         "b: ssh to root@203.0.113.2 failed: ssh: connect to host h port 22: Connection refused"),
+         "b: ssh to root@198.51.100.242 failed: ssh: connect to host h port 22: Connection refused"),
         (255, b"", b"", "failed: no reason given"),
         (255, b"", b"evil \x1b]0;title\x07\n", "failed: evil \\x1b]0;title\\x07"),
         (127, b"", b"bash: line 1: dockwire: command not found\n",
-         "b: dockwire is not installed on root@203.0.113.2 (install it there: pipx install dockwire, "
+         "b: dockwire is not installed on root@198.51.100.242 (install it there: pipx install dockwire, "
          "on the PATH of ssh sessions; its shell said: bash: line 1: dockwire: command not found)"),
         (2, b"", b"dockwire: cannot reach Docker at the local Docker socket: daemon not running\n",
-         "b: dockwire on root@203.0.113.2 failed: cannot reach Docker at the local Docker socket: daemon"),
+         "b: dockwire on root@198.51.100.242 failed: cannot reach Docker at the local Docker socket: daemon"),
         (3, b"", b"", "failed: exit status 3"),
         (-9, b"", b"", "was killed by signal 9"),
         (0, b"", b"", "wrote no snapshot"),
-        (0, b"{not json", b"", "b: snapshot from root@203.0.113.2: not valid JSON"),
+        (0, b"{not json", b"", "b: snapshot from root@198.51.100.242: not valid JSON"),
         (0, b"[]", b"", "not a dockwire snapshot"),
         (0, b'{"schema_version": 99}', b"",
          "schema version 99 is not supported (this dockwire reads 1); run the same dockwire version"),
@@ -115,7 +115,7 @@ def test_the_snapshot_is_the_hosts_own_model() -> None:
 )  # fmt: skip
 def test_failures_are_one_line(status: int, out: bytes, err: bytes, message: str) -> None:
     with pytest.raises(DockwireError) as caught:
-        _model_from(_spec(), "root@203.0.113.2", status, out, err)
+        _model_from(_spec(), "root@198.51.100.242", status, out, err)
     assert message in str(caught.value)
     assert str(caught.value).isprintable()
 
@@ -318,7 +318,9 @@ async def test_hostb_without_dockwire_on_path() -> None:
     spec = hostb_spec(remote_dockwire=["env", "PATH=/usr/bin:/bin", "dockwire"])
     with pytest.raises(DockwireError) as caught:
         await collect_host(spec, timeout=20)
-    assert str(caught.value).startswith("b: dockwire is not installed on root@203.0.113.2 (install it there")
+    assert str(caught.value).startswith(
+        "b: dockwire is not installed on root@198.51.100.242 (install it there"
+    )
     assert "dockwire" in str(caught.value).rpartition("its shell said: ")[2]
 
 
@@ -328,8 +330,8 @@ async def test_hostb_dockwire_error_is_its_own_line() -> None:
     with pytest.raises(DockwireError) as caught:
         await collect_host(spec, timeout=20)
     assert str(caught.value).startswith(
-        "b: dockwire on root@203.0.113.2 failed: cannot reach Docker at unix:///run/dwtest-no-daemon.sock: "
-        "daemon not running"
+        "b: dockwire on root@198.51.100.242 failed: cannot reach Docker at "
+        "unix:///run/dwtest-no-daemon.sock: daemon not running"
     )
 
 
@@ -371,7 +373,7 @@ async def test_hostb_over_ssh_is_hostb_as_it_reads_itself() -> None:
     direct = await asyncio.to_thread(direct_snapshot_of_b)
     assert (reading.name, reading.spec) == ("b", spec)
     assert comparable(reading.model) == comparable(direct)
-    assert any(a.address == "203.0.113.2" for i in reading.model.host.interfaces for a in i.addresses)
+    assert any(a.address == "198.51.100.242" for i in reading.model.host.interfaces for a in i.addresses)
     assert reading.model.networks and reading.model.firewall.tables
 
 

@@ -138,8 +138,8 @@ async def test_an_unexpected_error_is_a_stale_reason_too() -> None:
 
 
 def test_remote_sources_say_where_and_refuse_probes() -> None:
-    source = RemoteSource(parse_host_option("ssh://root@203.0.113.2"))
-    assert source.label == "live · ssh://root@203.0.113.2 (remote, read every 5 s)"
+    source = RemoteSource(parse_host_option("ssh://root@198.51.100.242"))
+    assert source.label == "live · ssh://root@198.51.100.242 (remote, read every 5 s)"
     assert source.live and source.client is None
     assert "packets from this machine" in source.actions_refused
     assert "Docker part only" in LiveSource(None, "x", host_part=False).actions_refused
@@ -148,17 +148,19 @@ def test_remote_sources_say_where_and_refuse_probes() -> None:
 
 class RemoteFlagged(SnapshotSource):
     live = True
-    actions_refused = "ssh://root@203.0.113.2 is a remote host: probes would send packets from this machine"
+    actions_refused = (
+        "ssh://root@198.51.100.242 is a remote host: probes would send packets from this machine"
+    )
 
 
 async def test_the_dashboard_refuses_probes_on_a_remote_host() -> None:
-    app = app_on(source=RemoteFlagged(lab_model(), "live · ssh://root@203.0.113.2"))
+    app = app_on(source=RemoteFlagged(lab_model(), "live · ssh://root@198.51.100.242"))
     async with app.run_test(size=(160, 40)) as pilot:
         await ready(pilot)
         assert app.check_action("probe", ()) is None and app.check_action("trace", ()) is None
         assert app.check_action("why", ()) is True
         assert app.packets_refused == RemoteFlagged.actions_refused
-        assert "probes off: ssh://root@203.0.113.2 is a remote host" in plain(
+        assert "probes off: ssh://root@198.51.100.242 is a remote host" in plain(
             app.main_screen.query_one(StatusLine), 300
         )
 
@@ -282,7 +284,7 @@ async def test_ssh_host_unreachable_for_a_while_is_stale_then_back() -> None:
         assert stale.model.stale["host"].startswith("unreachable since ")
         assert (
             "\n" not in stale.model.stale["host"]
-            and "ssh to root@203.0.113.2 failed" in stale.model.stale["host"]
+            and "ssh to root@198.51.100.242 failed" in stale.model.stale["host"]
         )
         assert [c.name for c in stale.model.containers] == [c.name for c in first.containers]
         assert stale.model.hostname == lab.HOST_NAME

@@ -101,8 +101,8 @@ class TestTree:
     def test_routes_between_hosts(self) -> None:
         """Host a's route to host b's containers goes via host b's address, and back."""
         hosts = list(fleet())
-        assert inter_host_routes("a", hosts) == [("b", "203.0.113.2", "10.199.0.0/16")]
-        assert ("a", "203.0.113.1", "172.17.0.0/16") in inter_host_routes("b", hosts)
+        assert inter_host_routes("a", hosts) == [("b", "198.51.100.242", "10.199.0.0/16")]
+        assert ("a", "198.51.100.241", "172.17.0.0/16") in inter_host_routes("b", hosts)
 
     def test_each_host_a_top_level_node(self) -> None:
         """Each host is a node over its bridges and containers, with its routes to the other host."""
@@ -111,7 +111,7 @@ class TestTree:
         b_labels = [c.label.plain for c in spec.children[1].children]
         assert any(label.startswith("bridge") for label in b_labels)
         a_labels = [c.label.plain for c in spec.children[0].children]
-        assert "→ host b via 203.0.113.2 (10.199.0.0/16)" in a_labels
+        assert "→ host b via 198.51.100.242 (10.199.0.0/16)" in a_labels
 
     async def test_tree_on_screen(self) -> None:
         """On screen: no root above the hosts, both hosts, the route, the host's name on the sysctl bar."""
@@ -122,7 +122,7 @@ class TestTree:
             lines = [node.label.plain for node in view._by_key.values()]
             assert any(line.startswith("host a  vm") for line in lines)
             assert any(line.startswith("host b  dwlab-hostb") for line in lines)
-            assert "→ host b via 203.0.113.2 (10.199.0.0/16)" in lines
+            assert "→ host b via 198.51.100.242 (10.199.0.0/16)" in lines
             assert plain(pilot.app.screen.query_one(SysctlBar)).startswith(" host a ")
 
 

@@ -2,7 +2,7 @@
 
 A host's subtree is `build_topology`'s, its keys prefixed `h:NAME/` and its refs naming the host, so nodes
 of different hosts never share a key. A route whose gateway is an address of another known host is shown
-under the host as `→ host b via 203.0.113.2 (10.199.0.0/16)`.
+under the host as `→ host b via 198.51.100.242 (10.199.0.0/16)`.
 """
 
 from __future__ import annotations

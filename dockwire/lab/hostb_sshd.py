@@ -1,4 +1,4 @@
-"""Host B's sshd: listens on 203.0.113.2:22 only, with its own host key, config and authorized_keys.
+"""Host B's sshd: listens on 198.51.100.242:22 only, with its own host key, config and authorized_keys.
 
 Everything lives in `second_host.SSH_DIR` (under B's exec root, so `lab down` takes it away): the keys are
 made with ssh-keygen (ed25519) on the first `lab up` and kept while the directory stays. The session

@@ -30,7 +30,7 @@ SCENARIOS: dict[str, str] = {
     "link": "a legacy --link to dwlab-default-a under the alias db",
     "firewall": "a DOCKER-USER rule dropping tcp/80 from dwlab-default-a to dwlab-default-b (ICMP passes)",
     "outside": "network namespace dwlab-outside (198.51.100.2) reaching published ports via the host",
-    "two-hosts": "a second Docker host (netns dwlab-hostb, ssh to 203.0.113.2) with classic static routes",
+    "two-hosts": "a second Docker host (netns dwlab-hostb, ssh to 198.51.100.242) with classic static routes",
 }
 
 CUSTOM_SUBNET = "10.123.0.0/24"

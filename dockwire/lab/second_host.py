@@ -1,8 +1,10 @@
 """The two-host lab (issue #12): a second Docker host, "host B", in its own network namespace on this machine.
 
-Host B is the namespace `dwlab-hostb`, joined to this host ("A") by a veth pair: `dwlab-hosta` 203.0.113.1
-here, `eth0` 203.0.113.2 there (TEST-NET-3). B runs its own dockerd (docker0 10.199.0.1/16, socket
-/run/dwlab-hostb.sock) and an sshd on 203.0.113.2:22, so it can be reached as `ssh://root@203.0.113.2`.
+Host B is the namespace `dwlab-hostb`, joined to this host ("A") by a veth pair: `dwlab-hosta` 198.51.100.241
+here, `eth0` 198.51.100.242 there (198.51.100.240/28, in TEST-NET-2 beside the outside namespace: a lab host's
+own network and its package mirrors may live in TEST-NET-1 and TEST-NET-3). B runs its own dockerd (docker0
+10.199.0.1/16, socket /run/dwlab-hostb.sock) and an sshd on 198.51.100.242:22, so it can be reached as
+`ssh://root@198.51.100.242`.
 B shares this machine's filesystem: its dockerd has its own data root, exec root (its managed containerd
 lives there too) and daemon.json, and an ssh session on B finds this venv's `dockwire` first on PATH and
 `DOCKER_HOST` set to B's socket, as on a real remote host.
@@ -30,12 +32,12 @@ SCENARIO = "two-hosts"
 NETNS = "dwlab-hostb"
 NETNS_PATH = f"/run/netns/{NETNS}"
 HOST_NAME = "dwlab-hostb"
-LINK_SUBNET = "203.0.113.0/24"
-PREFIXLEN = 24
+LINK_SUBNET = "198.51.100.240/28"
+PREFIXLEN = 28
 A_IF = "dwlab-hosta"
-A_ADDR = "203.0.113.1"
+A_ADDR = "198.51.100.241"
 B_IF = "eth0"
-B_ADDR = "203.0.113.2"
+B_ADDR = "198.51.100.242"
 B_BIP = "10.199.0.1/16"
 B_SUBNET = "10.199.0.0/16"
 B_SOCKET = "unix:///run/dwlab-hostb.sock"
