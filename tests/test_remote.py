@@ -72,7 +72,9 @@ def test_the_remote_command_is_quoted_for_the_remote_shell() -> None:
 
 async def test_no_ssh_client_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(DockwireError, match=r"^b: no `ssh` command here to reach ssh://root@203\.0\.113\.2"):
+    with pytest.raises(
+        DockwireError, match=r"^b: no `ssh` command here to reach ssh://root@198\.51\.100\.242"
+    ):
         await collect_host(_spec("ssh://root@198.51.100.242"))
 
 
