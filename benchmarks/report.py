@@ -74,12 +74,14 @@ def _tui() -> list[Result]:
 
 
 _growth_lines: list[str] = []
+#: `--growth-runs N`: runs of each growth timing (the full curve with 3 runs takes a while).
+_growth_runs = [3]
 
 
 def _growth() -> list[Result]:
     from benchmarks import growth
 
-    found, measured = growth.run(log=_log)
+    found, measured = growth.run(runs=_growth_runs[0], log=_log)
     _growth_lines[:] = growth.markdown(measured)
     return found
 
@@ -206,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true", help="only the benchmarks that need no Docker")
     parser.add_argument("--write-readme", action="store_true", help="write the tables into README.md")
     parser.add_argument("--readme", type=Path, default=README, help=argparse.SUPPRESS)
+    parser.add_argument("--growth-runs", type=int, default=3, help="runs of each growth timing (default 3)")
     args = parser.parse_args(argv)
+    _growth_runs[0] = max(1, args.growth_runs)
 
     chosen = [b for b in BENCHES if not args.only or b.name in args.only]
     problem = "" if args.offline or not any(b.live for b in chosen) else engine_problem()
