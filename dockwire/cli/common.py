@@ -71,9 +71,7 @@ def docker_host(ctx: click.Context) -> str | None:
         raise DockwireError(
             f"{ctx.command_path} acts on one host reached directly: give at most one -H URL (no --context)"
         )
-    if hosts and "=" in hosts[0].partition("://")[0]:
-        return hosts[0].partition("=")[2]
-    return hosts[0] if hosts else None
+    return split_named(hosts[0])[1] if hosts else None
 
 
 def require_live(ctx: click.Context, what: str) -> None:
@@ -142,15 +140,10 @@ def load_fleet(
         from dockwire.cli.hosts import live_fleet
 
         return live_fleet(hosts, contexts)
-    model = _collect_one(hosts[0] if hosts else None, question)
-    return Fleet.of([(default_host_name(model, set()), model)])
-
-
-def _collect_one(url: str | None, question: tuple[str, str] | None) -> HostModel:
-    """One host read live: the local engine with its host part, or the daemon at `url`."""
     from dockwire.cli.hosts import collect_url
 
-    return collect_url(url, question)
+    model = collect_url(hosts[0] if hosts else None, question)
+    return Fleet.of([(default_host_name(model, set()), model)])
 
 
 def load_model(

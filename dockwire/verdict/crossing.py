@@ -14,7 +14,7 @@ from ipaddress import IPv4Address
 from dockwire.fleet import Fleet
 from dockwire.verdict.context import context_for
 from dockwire.verdict.crossing_fixes import Entry
-from dockwire.verdict.endpoints import host_addresses
+from dockwire.verdict.endpoints import container_by_ip, host_addresses
 from dockwire.verdict.fleet_ends import HostEnd
 from dockwire.verdict.hostpath import Conn, Exit
 from dockwire.verdict.notebook import Stop, Trace
@@ -69,10 +69,6 @@ class FleetWalk:
     def place_of(self, end: HostEnd, role: str) -> Place:
         return stamped(self.on(end.host).place_of(end.end, role), end.host)
 
-    @staticmethod
-    def address(text: str) -> IPv4Address:
-        return ipv4(text)
-
     def send(self, origin: Place, pkt: Packet, conn: Conn | None = None) -> Arrival:
         arrival = self.on(origin.host).send(origin, pkt, conn)
         return Arrival(stamped(arrival.place, origin.host), arrival.packet)
@@ -86,9 +82,10 @@ class FleetWalk:
         return None
 
     def _host_owning(self, addr: IPv4Address, leaving: str) -> str | None:
-        """Another host whose container has `addr` (reached through a network dockwire does not see)."""
-        for name in self.fleet.names:
-            if name != leaving and self.on_quietly(name).ctx.owner_by_ip.get(str(addr)) is not None:
+        """Another host whose container has `addr` (reached through a network dockwire does not see); read
+        from the models, so no other host's rules are compiled to find it."""
+        for name, model in self.fleet:
+            if name != leaving and container_by_ip(model, str(addr)) is not None:
                 return name
         return None
 

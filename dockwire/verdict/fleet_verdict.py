@@ -14,9 +14,9 @@ from dockwire.verdict.context import context_for
 from dockwire.verdict.crossing import FleetWalk
 from dockwire.verdict.crossing_fixes import cross_host_fix
 from dockwire.verdict.fixes import Fix, FixInput, suggest_fix
-from dockwire.verdict.fleet_ends import HostEnd, resolve_pair
+from dockwire.verdict.fleet_ends import HostEnd, resolve_on_fleet, resolve_pair
 from dockwire.verdict.notebook import Stop, Trace
-from dockwire.verdict.packet import address_text, flow_packet
+from dockwire.verdict.packet import address_text, flow_packet, ipv4
 from dockwire.verdict.records import Verdict
 from dockwire.verdict.verdict import (
     arrived_as_asked,
@@ -37,16 +37,16 @@ def evaluate_fleet(
     detail: bool = True,
 ) -> Verdict:
     """Can `src` reach `dst` across the fleet's hosts? Pure: reads only the models."""
-    if isinstance(src, str) or isinstance(dst, str):
-        s, d = resolve_pair(
-            fleet,
-            src if isinstance(src, str) else src.end.text,
-            dst if isinstance(dst, str) else dst.end.text,
-        )
-        s = src if isinstance(src, HostEnd) else s
-        d = dst if isinstance(dst, HostEnd) else d
-    else:
-        s, d = src, dst
+    s = src if isinstance(src, HostEnd) else None
+    d = dst if isinstance(dst, HostEnd) else None
+    if s is None and d is None:
+        s, d = resolve_pair(fleet, str(src), str(dst))
+    elif s is None:
+        assert d is not None
+        s = resolve_on_fleet(fleet, str(src), "src", near=d.host)
+    elif d is None:
+        d = resolve_on_fleet(fleet, str(dst), "dst", near=s.host)
+    assert s is not None and d is not None
     if not fleet.several:
         return evaluate_in(context_for(fleet.model(s.host)), s.end, d.end, proto, port, detail=detail)
     if d.end.kind == "dns":
@@ -106,7 +106,7 @@ def _follow(walk: FleetWalk, s: HostEnd, d: HostEnd, proto: str, port: int | Non
     if s.host == d.host:
         dst_addr = here.pick_address(d.end, dst_place, src_place)
     elif d.end.address:
-        dst_addr = walk.address(d.end.address)
+        dst_addr = ipv4(d.end.address)
     elif d.end.kind == "container":
         dst_addr = walk.on_quietly(d.host).pick_address(d.end, dst_place, src_place)
     else:
