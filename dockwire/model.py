@@ -83,6 +83,9 @@ class Endpoint(Record, frozen=True):
     gateway: str = ""
     ipv6: str = ""
     mac: str = ""
+    # The IPv6 side (Docker's GlobalIPv6PrefixLen, IPv6Gateway); 0/"" without IPv6.
+    ipv6_prefixlen: int | None = None
+    ipv6_gateway: str = ""
     aliases: list[str] = field(default_factory=list)
     dns_names: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)

@@ -8,7 +8,8 @@ an integer or not this dockwire's, a field of the wrong type, or an address that
 Addresses are checked at load time (a schema-valid snapshot must not crash the verdict engine later), with the
 JSON path of the first bad one:
 - networks[].subnets[]: subnet (a network), gateway (an address or ""), ip_range (a network or "");
-- containers[].endpoints[]: ip and gateway (IPv4 or ""), ipv6 (IPv6 or ""), prefixlen (0-32 or null);
+- containers[].endpoints[]: ip and gateway (IPv4 or ""), ipv6 and ipv6_gateway (IPv6 or ""), prefixlen
+  (0-32 or null), ipv6_prefixlen (0-128 or null);
 - containers[].ports[].host_ip (an address or "");
 - interfaces[].addresses[] of the host and of every container: address (of the record's family, 4 or 6) and
   prefixlen (0-32 or 0-128);
@@ -212,7 +213,9 @@ def check_addresses(model: HostModel) -> str | None:
                 _address(ep.ip, f"{at}.ip", 4)
                 _address(ep.gateway, f"{at}.gateway", 4)
                 _address(ep.ipv6, f"{at}.ipv6", 6)
+                _address(ep.ipv6_gateway, f"{at}.ipv6_gateway", 6)
                 _prefixlen(ep.prefixlen, 32, f"{at}.prefixlen")
+                _prefixlen(ep.ipv6_prefixlen, 128, f"{at}.ipv6_prefixlen")
             for j, port in enumerate(c.ports):
                 _address(port.host_ip, f"$.containers[{i}].ports[{j}].host_ip")
             for j, iface in enumerate(c.interfaces):

@@ -137,6 +137,8 @@ def _endpoints(settings: dict[str, Any]) -> list[Endpoint]:
                 gateway=ep.get("Gateway", "") or "",
                 ipv6=ep.get("GlobalIPv6Address", "") or "",
                 mac=ep.get("MacAddress", "") or "",
+                ipv6_prefixlen=int(prefix6) if (prefix6 := ep.get("GlobalIPv6PrefixLen")) else None,
+                ipv6_gateway=ep.get("IPv6Gateway", "") or "",
                 aliases=list(ep.get("Aliases") or []),
                 dns_names=list(ep.get("DNSNames") or []),
                 links=list(ep.get("Links") or []),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dockwire.lab.scenarios import CONTAINERS, CUSTOM_IP, CUSTOM_MTU, WEB_HOST_PORT
+from dockwire.lab.scenarios import CONTAINERS, CUSTOM_IP, CUSTOM_MTU, V6_A, V6_SUBNET, WEB_HOST_PORT
 from dockwire.model import Container, HostModel
 
 EMBEDDED_DNS = "127.0.0.11"
@@ -14,9 +14,16 @@ def lab_container(model: HostModel, name: str) -> Container:
     return container
 
 
+def has_ipv6_scenario(model: HostModel) -> bool:
+    """False for recordings made before the lab had its ipv6 scenario."""
+    return model.network("dwlab-v6") is not None
+
+
 def check_containers_and_veths(model: HostModel) -> None:
     """Every lab container is there, and each one with its own namespace has its veth on the right bridge."""
     for spec in CONTAINERS:
+        if spec.scenario == "ipv6" and not has_ipv6_scenario(model):
+            continue
         c = lab_container(model, spec.name)
         assert c.state == "running", (c.name, c.state)
         assert c.netns_inode, f"{c.name}: no namespace identity"
@@ -69,6 +76,23 @@ def check_firewall(model: HostModel) -> None:
     assert len(user) == 1 and user[0].owner == "dockwire"
 
 
+def check_ipv6(model: HostModel) -> None:
+    """The dual-stack network, its containers' IPv6 side, IPv6 forwarding and the lab's ip6tables rule."""
+    network = model.network("dwlab-v6")
+    assert network is not None and network.enable_ipv6
+    assert V6_SUBNET in [s.subnet for s in network.subnets]
+    a = lab_container(model, "dwlab-v6-a")
+    endpoint = a.endpoints[0]
+    assert (endpoint.ipv6, endpoint.ipv6_prefixlen) == (V6_A, 64) and endpoint.ipv6_gateway
+    eth0 = next(i for i in a.interfaces if i.name == "eth0")
+    assert any(x.family == 6 and x.address == V6_A for x in eth0.addresses)
+    assert any(r.family == 6 and r.dst == "default" and r.gateway == endpoint.ipv6_gateway for r in a.routes)
+    assert model.sysctls.ipv6_forwarding == 1 and model.sysctls.bridge_nf_call_ip6tables == 1
+    rules = [r for t in model.firewall.tables if t.family == "ip6" for c in t.chains for r in c.rules]
+    user = [r for r in rules if r.chain == "DOCKER-USER" and r.comment == "dockwire-lab"]
+    assert len(user) == 1 and user[0].owner == "dockwire" and f"-s {V6_A}/128" in user[0].text
+
+
 def check_sysctls(model: HostModel) -> None:
     assert model.sysctls.ip_forward == 1
     assert model.sysctls.br_netfilter_loaded and model.sysctls.bridge_nf_call_iptables == 1
@@ -82,3 +106,5 @@ def check_lab_model(model: HostModel) -> None:
     check_dns(model)
     check_firewall(model)
     check_sysctls(model)
+    if has_ipv6_scenario(model):
+        check_ipv6(model)

@@ -38,10 +38,12 @@ class Case:
     port: int | None = None
     # What the scenario is about (for test ids and messages).
     about: str = ""
+    # 6: the containers' IPv6 addresses (`why --family 6`).
+    family: int = 4
 
     @property
     def id(self) -> str:
-        what = f"{self.proto}{self.port or ''}"
+        what = f"{self.proto}{self.port or ''}" + ("/v6" if self.family == 6 else "")
         return f"{self.src}->{self.dst}:{what}".replace("dwlab-", "")
 
 
@@ -82,7 +84,23 @@ CASES: tuple[Case, ...] = (
     Case("dwlab-none", "dwlab-default-a", about="network none"),
     Case("dwlab-noicc-a", "name:dwlab-noicc-b", "dns", about="embedded DNS on a user-defined network"),
     Case("dwlab-linked", "name:db", "dns", about="/etc/hosts entry from --link"),
+    Case("dwlab-v6-a", "dwlab-v6-b", about="ICMPv6 echo on a dual-stack bridge", family=6),
+    Case("dwlab-v6-a", "dwlab-v6-b", "tcp", 80, about="ip6tables DOCKER-USER drop (bridged)", family=6),
+    Case(
+        "dwlab-v6-a", "dwlab-v6-b", "tcp", 80, about="the same pair over IPv4: the IPv6 rule does not apply"
+    ),
+    Case("dwlab-v6-b", "dwlab-v6-a", "tcp", 80, about="IPv6, other direction", family=6),
 )
+
+
+def cases_in(model: HostModel) -> list[Case]:
+    """The cases whose containers the model has (models of the lab from before a scenario was added)."""
+    names = {c.name for c in model.containers}
+
+    def known(end: str) -> bool:
+        return not end.startswith("dwlab-") or end.split(":")[0] in names
+
+    return [c for c in CASES if known(c.src) and known(c.dst)]
 
 
 def _run(argv: list[str], timeout: float = TIMEOUT + 5) -> subprocess.CompletedProcess[str]:
@@ -150,8 +168,9 @@ def docker_destination(inspect: dict[str, dict[str, Any]], networks: list[dict[s
     nets = _networks(inspect, target)
     src_nets = _networks(inspect, case.src) if case.src in inspect else {}
     src_ids = {n["NetworkID"] for n in src_nets.values()}
-    shared = [n["IPAddress"] for n in nets.values() if n["NetworkID"] in src_ids and n["IPAddress"]]
-    return (shared or [n["IPAddress"] for n in nets.values() if n["IPAddress"]] or [""])[0]
+    key = "GlobalIPv6Address" if case.family == 6 else "IPAddress"
+    shared = [n[key] for n in nets.values() if n["NetworkID"] in src_ids and n[key]]
+    return (shared or [n[key] for n in nets.values() if n[key]] or [""])[0]
 
 
 def inspect_by_name(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -171,7 +190,10 @@ def observe(case: Case, address: str) -> bool:
 
 
 def ask(model: HostModel, case: Case) -> Verdict:
-    return evaluate(model, case.src, case.dst, case.proto if case.proto != "dns" else "icmp", case.port)
+    proto = case.proto if case.proto != "dns" else "icmp"
+    return evaluate(
+        model, case.src, case.dst, proto, case.port, family=case.family if case.family == 6 else None
+    )
 
 
 def record(path: Path) -> None:

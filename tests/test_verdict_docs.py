@@ -17,7 +17,7 @@ from dockwire.model import HostModel
 from dockwire.snapshot import load
 from dockwire.verdict.records import Verdict
 from dockwire.verdict.render import render_verdict
-from tests.lab_traffic import CASES, OUTSIDE, Case, ask
+from tests.lab_traffic import OUTSIDE, Case, ask, cases_in
 
 SNAPSHOTS = Path(__file__).parent / "fixtures" / "snapshots"
 LAYOUTS = ("docs-20.10", "docs-29-iptables", "docs-29-nftables")
@@ -109,7 +109,7 @@ def test_layout_verdicts(case: Case, index: int) -> None:
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_no_lab_case_is_uncertain(name: str) -> None:
     model = layout(name)
-    for case in CASES:
+    for case in cases_in(model):
         v = ask(model, case)
         assert v.verdict != "uncertain", render_verdict(v)
 
@@ -154,7 +154,7 @@ def test_the_docs_generator_reproduces_the_recorded_28_verdicts() -> None:
 
     recorded = load(SNAPSHOTS / "engine-28.5.2-iptables-nft.json")
     docs = with_tables(recorded, parse_iptables_save(layout_28_iptables(recorded), "iptables-nft"))
-    for case in CASES:
+    for case in cases_in(recorded):
         real, built = ask(recorded, case), ask(docs, case)
         assert (built.verdict, where_blocked(built)) == (real.verdict, where_blocked(real)), case.id
         if real.culprit is not None:

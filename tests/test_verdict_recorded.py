@@ -55,15 +55,20 @@ def recorded_cases() -> list[tuple[Path, dict]]:
 PAIRS = recorded_cases()
 
 
+def recorded(case: dict) -> Case:
+    """The question a recorded case asked (recordings before IPv6 have no family: 4)."""
+    return Case(case["src"], case["dst"], case["proto"], case["port"], family=case.get("family", 4))
+
+
 @pytest.mark.parametrize(
     ("snap", "case"),
     PAIRS,
-    ids=[f"{s.stem}:{Case(c['src'], c['dst'], c['proto'], c['port']).id}" for s, c in PAIRS],
+    ids=[f"{s.stem}:{recorded(c).id}" for s, c in PAIRS],
 )
 def test_engine_agrees_with_the_recorded_traffic(snap: Path, case: dict) -> None:
     """Allowed exactly when the real packet got through, about the address Docker gives the destination."""
     model = snapshot(snap)
-    question = Case(case["src"], case["dst"], case["proto"], case["port"])
+    question = recorded(case)
     verdict = ask(model, question)
     expected = "allowed" if case["reached"] else "blocked"
     assert verdict.verdict == expected, render_verdict(verdict)
@@ -241,6 +246,9 @@ def test_endpoint_resolution(m28: HostModel) -> None:
     assert resolve_endpoint(m28, "outside").assumed_address
     assert resolve_endpoint(m28, "203.0.113.7").kind == "outside"
     assert resolve_endpoint(m28, "dwlab-sidecar").container is not None
+    assert resolve_endpoint(m28, "2001:db8::7").kind == "outside"
+    assert resolve_endpoint(m28, "[2001:db8::7]:80").port == 80
+    assert resolve_endpoint(m28, "outside:2001:db8::7").address == "2001:db8::7"
 
 
 @pytest.mark.parametrize(
@@ -250,8 +258,11 @@ def test_endpoint_resolution(m28: HostModel) -> None:
         ("dwlab-defualt-a", "dst", "did you mean dwlab-default-a"),
         ("name:db", "src", "only be a destination"),
         ("dwlab-web:99999", "dst", "out of range"),
-        ("fd00::1", "dst", "IPv6"),
-        ("outside:nowhere", "src", "not an IPv4 address"),
+        ("[fd00::1", "dst", "brackets hold an IPv6 address"),
+        ("[10.0.0.1]:80", "dst", "brackets hold an IPv6 address"),
+        ("[fd00::1]:80", "src", "port can only be given for the destination"),
+        ("fd00::zz", "dst", "not an IPv6 address"),
+        ("outside:nowhere", "src", "not an IP address"),
         ("dwlab-web:80", "src", "port can only be given for the destination"),
     ],
 )

@@ -167,7 +167,9 @@ def endpoint_section(model: HostModel, container: Container, ep: Endpoint) -> Re
         ("mac", ep.mac or "-"),
     ]
     if ep.ipv6:
-        ep_pairs.append(("ipv6", ep.ipv6))
+        plen = f"/{ep.ipv6_prefixlen}" if ep.ipv6_prefixlen is not None else ""
+        ep_pairs.append(("ipv6", f"{ep.ipv6}{plen}"))
+        ep_pairs.append(("ipv6 gateway", ep.ipv6_gateway or "-"))
     if veth is not None:
         ep_pairs.append(
             ("veth", f"{veth.host_ifname} (host, on {veth.bridge or '-'}) ⇄ {veth.container_ifname}")

@@ -179,7 +179,8 @@ def published_ports(container: Container) -> list[str]:
 
 
 def container_ips(container: Container) -> list[str]:
-    return [ep.ip for ep in container.endpoints if ep.ip]
+    """The container's IPv4 addresses, then its IPv6 ones."""
+    return [ep.ip for ep in container.endpoints if ep.ip] + [ep.ipv6 for ep in container.endpoints if ep.ipv6]
 
 
 def network_kind(network: Network) -> str:

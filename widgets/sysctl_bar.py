@@ -41,7 +41,11 @@ def sysctl_chips(model: HostModel) -> tuple[Text, bool]:
             chip("bridge-nf-call-iptables", "?" if nf is None else str(nf), "ok" if nf == 1 else "bad")
             alarm |= nf != 1
         if s.ipv6_forwarding is not None:
-            chip("ipv6 fwd", str(s.ipv6_forwarding), "ok")
+            # Off only matters when some network carries IPv6.
+            v6_networks = any(n.enable_ipv6 for n in model.networks)
+            off_style = "bad" if v6_networks else "ok"
+            chip("ipv6 fwd", str(s.ipv6_forwarding), "ok" if s.ipv6_forwarding else off_style)
+            alarm |= v6_networks and s.ipv6_forwarding == 0
     fw = model.firewall
     backend = fw.iptables_backend or ("none" if "firewall" not in model.stale else "not read")
     if len(fw.iptables_sources_with_rules()) > 1:

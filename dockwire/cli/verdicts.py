@@ -20,6 +20,14 @@ from dockwire.text import safe_json
     help="Protocol (default: tcp when a port is given, else icmp).",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Destination port.")
+@click.option(
+    "--family",
+    type=click.Choice(["4", "6"]),
+    default=None,
+    help="IPv4 or IPv6 addresses of dual-stack containers (default: that of an address given, else 4).",
+)
+@click.option("-4", "family", flag_value="4", help="Same as --family 4.")
+@click.option("-6", "family", flag_value="6", help="Same as --family 6.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @snapshot_option
 @click.option("-v", "--verbose", is_flag=True, help="Also list the plain jumps the packet took.")
@@ -31,6 +39,7 @@ def why(
     dst: str,
     proto: str | None,
     port: int | None,
+    family: str | None,
     as_json: bool,
     snapshot_files: tuple[str, ...],
     verbose: bool,
@@ -38,8 +47,9 @@ def why(
     """Can SRC reach DST, and if not, exactly what stops it?
 
     \b
-    SRC/DST: a container (name, id prefix or IP), `host`, a host IP, `outside` or `outside:ADDR`;
-    DST also HOSTIP:PORT (a published port), NAME:PORT, or name:OTHER (does OTHER resolve from SRC?).
+    SRC/DST: a container (name, id prefix or IPv4/IPv6 address), `host`, a host IP, `outside` or
+    `outside:ADDR`; DST also HOSTIP:PORT or [IPV6]:PORT (a published port), NAME:PORT, or name:OTHER
+    (does OTHER resolve from SRC?).
     With several hosts (--snapshot NAME=FILE or -H NAME=URL, repeated), CONTAINER@HOST names the host;
     a plain name is enough when it is unique across hosts.
     Exit status: 0 allowed, 1 blocked, 3 uncertain, 2 error.
@@ -52,7 +62,7 @@ def why(
     src_end, dst_end = resolve_pair(fleet, src, dst)
     if proto is None:
         proto = "tcp" if (port or dst_end.end.port) else "icmp"
-    verdict = evaluate_fleet(fleet, src_end, dst_end, proto, port)
+    verdict = evaluate_fleet(fleet, src_end, dst_end, proto, port, family=int(family) if family else None)
     if as_json:
         sys.stdout.buffer.write(safe_json(verdict_json(verdict)))
     else:

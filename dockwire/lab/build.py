@@ -38,6 +38,9 @@ from dockwire.lab.scenarios import (
     SCENARIO_LABEL,
     SCENARIOS,
     SPEC_LABEL,
+    V6_A,
+    V6_B,
+    V6_SUBNET,
     ContainerSpec,
     NetworkSpec,
     labels,
@@ -58,6 +61,7 @@ def lab_up(client: docker.DockerClient) -> LabReport:
     _require_image(client)
     _check_names_free(client)
     _check_subnet_free(client, CUSTOM_SUBNET, "dwlab-custom")
+    _check_subnet_free(client, V6_SUBNET, "dwlab-v6")
     _check_subnet_free(client, outside.SUBNET, outside.NETNS)
     _check_subnet_free(client, second_host.LINK_SUBNET, second_host.NETNS)
     _check_subnet_free(client, second_host.B_SUBNET, second_host.NETNS)
@@ -70,6 +74,7 @@ def lab_up(client: docker.DockerClient) -> LabReport:
     for spec in CONTAINERS:
         report.objects.append(_ensure_container(client, spec, fresh, replaced))
     report.objects.append(_ensure_rule(client, report))
+    report.objects.append(_ensure_rule6(report))
     report.objects.extend(outside.ensure_outside())
     report.objects.extend(_ensure_second_host(client))
     _sort(report)
@@ -83,10 +88,12 @@ def lab_down(client: docker.DockerClient) -> LabReport:
     _ping(client)
     report = LabReport("down")
 
-    if user_rule.chain_exists():
-        report.objects.extend(user_rule.remove_rules())
-    else:
-        report.notes.append(f"no {user_rule.CHAIN} chain: no lab firewall rule to remove")
+    for family in (4, 6):
+        if user_rule.chain_exists(family):
+            report.objects.extend(user_rule.remove_rules(family))
+        else:
+            tool = user_rule.TOOLS[family]
+            report.notes.append(f"no {tool} {user_rule.CHAIN} chain: no lab {tool} rule to remove")
 
     order = {spec.name: i for i, spec in enumerate(CONTAINERS)}
     containers = sorted(_lab_containers(client), key=lambda c: -order.get(c.name, len(order)))
@@ -160,6 +167,7 @@ def lab_status(client: docker.DockerClient) -> LabReport:
         add(LabObject("rule", user_rule.RULE_NAME, "unknown", "firewall", "reading it needs root"))
     elif shutil.which("iptables"):
         report.objects.append(user_rule.rule_status())
+        report.objects.append(user_rule.rule_status(6))
     if shutil.which("ip"):
         report.objects.extend(outside.outside_status())
         report.objects.extend(_second_host_status(client))
@@ -237,10 +245,12 @@ def _ensure_network(client: docker.DockerClient, spec: NetworkSpec, replaced: se
             _call(container.remove, f"remove container {container.name}", force=True)
             replaced.add(container.name)
         _call(existing.remove, f"remove network {spec.name}")
-    ipam = None
+    pools = []
     if spec.subnet:
-        pool = docker.types.IPAMPool(subnet=spec.subnet, gateway=spec.gateway or None)
-        ipam = docker.types.IPAMConfig(pool_configs=[pool])
+        pools.append(docker.types.IPAMPool(subnet=spec.subnet, gateway=spec.gateway or None))
+    if spec.ipv6_subnet:
+        pools.append(docker.types.IPAMPool(subnet=spec.ipv6_subnet))
+    ipam = docker.types.IPAMConfig(pool_configs=pools) if pools else None
     net = _call(
         client.networks.create,
         f"create network {spec.name}",
@@ -248,6 +258,7 @@ def _ensure_network(client: docker.DockerClient, spec: NetworkSpec, replaced: se
         driver="bridge",
         options=spec.options or None,
         ipam=ipam,
+        enable_ipv6=bool(spec.ipv6_subnet),
         internal=spec.internal,
         labels=labels(spec),
     )
@@ -308,8 +319,10 @@ def _ensure_container(
         kwargs["network_mode"] = spec.network
     else:
         kwargs["network"] = spec.network
-        if spec.ip:
-            endpoint = client.api.create_endpoint_config(ipv4_address=spec.ip)
+        if spec.ip or spec.ip6:
+            endpoint = client.api.create_endpoint_config(
+                ipv4_address=spec.ip or None, ipv6_address=spec.ip6 or None
+            )
             kwargs["networking_config"] = {spec.network: endpoint}
     if spec.ports:
         kwargs["ports"] = {
@@ -442,6 +455,17 @@ def _ensure_rule(client: docker.DockerClient, report: LabReport) -> LabObject:
     if note:
         report.notes.append(note)
     return user_rule.ensure_rule(source, dest)
+
+
+def _ensure_rule6(report: LabReport) -> LabObject:
+    """The ipv6 scenario's ip6tables DOCKER-USER rule (the two containers have fixed IPv6 addresses)."""
+    if not user_rule.chain_exists(6):
+        report.notes.append(
+            f"no ip6tables {user_rule.CHAIN} chain (ip6tables off, or Docker's nftables backend): "
+            "the ipv6 scenario's rule is skipped"
+        )
+        return LabObject("rule", user_rule.RULE_NAME6, "skipped", "ipv6", f"no ip6tables {user_rule.CHAIN}")
+    return user_rule.ensure_rule(V6_A, V6_B, 6)
 
 
 # --- lookups and small helpers --------------------------------------------------------------------------

@@ -30,6 +30,8 @@ SCENARIOS: dict[str, str] = {
     "link": "a legacy --link to dwlab-default-a under the alias db",
     "firewall": "a DOCKER-USER rule dropping tcp/80 from dwlab-default-a to dwlab-default-b (ICMP passes)",
     "outside": "network namespace dwlab-outside (198.51.100.2) reaching published ports via the host",
+    "ipv6": "dual-stack network dwlab-v6 (ULA fd00:d0c:6::/64): an ip6tables DOCKER-USER rule drops tcp/80 "
+    "from dwlab-v6-a to dwlab-v6-b over IPv6 (IPv4 and ICMPv6 pass)",
     "two-hosts": "a second Docker host (netns dwlab-hostb, ssh to 198.51.100.242) with classic static routes",
 }
 
@@ -40,6 +42,9 @@ CUSTOM_MTU = 1400
 WEB_HOST_PORT = 18080
 WEB_UDP_HOST_PORT = 15353
 WEB_UDP_PORT = 5353
+V6_SUBNET = "fd00:d0c:6::/64"
+V6_A = "fd00:d0c:6::10"
+V6_B = "fd00:d0c:6::11"
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class NetworkSpec:
     subnet: str = ""
     gateway: str = ""
     options: dict[str, str] = field(default_factory=dict)
+    # An IPv6 subnet turns IPv6 on (--ipv6); IPv4 still comes from the engine's pools unless `subnet` says.
+    ipv6_subnet: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class ContainerSpec:
     # "bridge", "none", a lab network name, or "container:<lab container name>".
     network: str = "bridge"
     ip: str = ""
+    ip6: str = ""
     ports: tuple[PortSpec, ...] = ()
     # (target container, alias)
     links: tuple[tuple[str, str], ...] = ()
@@ -115,6 +123,7 @@ NETWORKS: tuple[NetworkSpec, ...] = (
         gateway=CUSTOM_GATEWAY,
         options={"com.docker.network.driver.mtu": str(CUSTOM_MTU)},
     ),
+    NetworkSpec("dwlab-v6", "ipv6", ipv6_subnet=V6_SUBNET),
 )
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
@@ -139,6 +148,8 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("dwlab-sidecar", "sidecar", network="container:dwlab-web", service="sleep"),
     ContainerSpec("dwlab-none", "none", network="none"),
     ContainerSpec("dwlab-linked", "link", links=(("dwlab-default-a", "db"),)),
+    ContainerSpec("dwlab-v6-a", "ipv6", network="dwlab-v6", ip6=V6_A),
+    ContainerSpec("dwlab-v6-b", "ipv6", network="dwlab-v6", ip6=V6_B),
 )
 
 # The firewall scenario: traffic between these two is cut on this port.

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 from typing import Any
 
 from dockwire.model import Container, HostModel, Interface, Network, VethPair
 from dockwire.verdict.netfilter_eval import HookWalker
-from dockwire.verdict.packet import ipv4
-from dockwire.verdict.routing import RoutingTables
+from dockwire.verdict.packet import IPAddress, ip
+from dockwire.verdict.routing import RoutingTables, primary_address
 from dockwire.verdict.ruleset import RuleSet
 from dockwire.verdict.values import address_predicate, parse_network, port_range
 from dockwire.verdict.where import HostFacts
@@ -32,10 +31,12 @@ class EngineContext:
     walker: HookWalker
     # br_netfilter passes bridged IPv4 to iptables: True, False, or None when not recorded.
     bridge_nf: bool | None
+    # The same for bridged IPv6 and ip6tables (bridge-nf-call-ip6tables).
+    bridge_nf6: bool | None = None
     veth_by_host: dict[str, VethPair] = field(default_factory=dict)
     veth_by_container: dict[tuple[str, str], VethPair] = field(default_factory=dict)
     by_id: dict[str, Container] = field(default_factory=dict)
-    # Container IP -> the container owning the namespace with that address.
+    # Container IP (IPv4 or IPv6, as `str` writes it) -> the container owning the namespace with that address.
     owner_by_ip: dict[str, Container] = field(default_factory=dict)
     host_ifaces: dict[str, Interface] = field(default_factory=dict)
     container_routing: dict[str, RoutingTables] = field(default_factory=dict)
@@ -65,30 +66,33 @@ class EngineContext:
             self.container_routing[container.id] = table
         return table
 
-    def host_address(self, dev: str) -> IPv4Address | None:
+    def host_address(self, dev: str, family: int = 4) -> IPAddress | None:
         iface = self.host_ifaces.get(dev)
-        if iface is None:
-            return None
-        first = iface.first_address(4)
-        return ipv4(first) if first is not None else None
+        return primary_address([iface], dev, family) if iface is not None else None
+
+    def bridge_nf_for(self, family: str) -> bool | None:
+        """Whether bridged packets of `family` ("ip", "ip6") pass the iptables hooks (br_netfilter)."""
+        return self.bridge_nf6 if family == "ip6" else self.bridge_nf
+
+
+def _bridge_nf(model: HostModel, setting: int | None) -> bool | None:
+    if not model.sysctls.br_netfilter_loaded:
+        return False if "sysctls" not in model.stale else None
+    return None if setting is None else setting == 1
 
 
 def build_context(model: HostModel) -> EngineContext:
     routing = RoutingTables(model.host.routes, model.host.rules, model.host.interfaces)
     ruleset = RuleSet(model.firewall)
     sysctls = model.sysctls
-    if not sysctls.br_netfilter_loaded:
-        bridge_nf: bool | None = False if "sysctls" not in model.stale else None
-    elif sysctls.bridge_nf_call_iptables is None:
-        bridge_nf = None
-    else:
-        bridge_nf = sysctls.bridge_nf_call_iptables == 1
+    bridge_nf = _bridge_nf(model, sysctls.bridge_nf_call_iptables)
     ctx = EngineContext(
         model=model,
         ruleset=ruleset,
         routing=routing,
         walker=HookWalker(ruleset, HostFacts(routing), model.host.interfaces),
         bridge_nf=bridge_nf,
+        bridge_nf6=_bridge_nf(model, sysctls.bridge_nf_call_ip6tables),
     )
     for pair in model.veths:
         ctx.veth_by_host[pair.host_ifname] = pair
@@ -105,6 +109,8 @@ def build_context(model: HostModel) -> EngineContext:
         for ep in c.endpoints:
             if ep.ip:
                 ctx.owner_by_ip.setdefault(ep.ip, c)
+            if ep.ipv6:
+                ctx.owner_by_ip.setdefault(str(ip(ep.ipv6)), c)
     return ctx
 
 

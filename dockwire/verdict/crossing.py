@@ -9,7 +9,6 @@ conntrack is its own: the reply is un-NATed on a host with what that host did to
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from ipaddress import IPv4Address
 
 from dockwire.fleet import Fleet
 from dockwire.verdict.context import context_for
@@ -18,7 +17,7 @@ from dockwire.verdict.endpoints import container_by_ip, host_addresses
 from dockwire.verdict.fleet_ends import HostEnd
 from dockwire.verdict.hostpath import Conn, Exit
 from dockwire.verdict.notebook import Stop, Trace
-from dockwire.verdict.packet import Packet, ipv4, reply_to
+from dockwire.verdict.packet import IPAddress, Packet, ipv4, reply_to
 from dockwire.verdict.path import Arrival, FlowFollower, Place, check_reply
 
 # More crossings than this on one packet's way is a routing loop between the hosts.
@@ -75,13 +74,13 @@ class FleetWalk:
 
     # --- from one host to the next -------------------------------------------------------------------
 
-    def _host_with(self, addr: IPv4Address, leaving: str) -> str | None:
+    def _host_with(self, addr: IPAddress, leaving: str) -> str | None:
         for name, model in self.fleet:
             if name != leaving and addr in host_addresses(model):
                 return name
         return None
 
-    def _host_owning(self, addr: IPv4Address, leaving: str) -> str | None:
+    def _host_owning(self, addr: IPAddress, leaving: str) -> str | None:
         """Another host whose container has `addr` (reached through a network dockwire does not see); read
         from the models, so no other host's rules are compiled to find it."""
         for name, model in self.fleet:
@@ -95,9 +94,9 @@ class FleetWalk:
         self.trace.host = current
         return follower
 
-    def _iface_with(self, host: str, addr: IPv4Address) -> str:
+    def _iface_with(self, host: str, addr: IPAddress) -> str:
         for iface in self.fleet.model(host).host.interfaces:
-            if any(a.family == 4 and a.address == str(addr) for a in iface.addresses):
+            if any(a.family == addr.version and a.address == str(addr) for a in iface.addresses):
                 return iface.name
         return ""
 
@@ -177,7 +176,7 @@ class FleetWalk:
             self.conns = {}
         check_reply(back, origin, first)
 
-    def address_of_host(self, host: str, seen_from: str) -> IPv4Address:
+    def address_of_host(self, host: str, seen_from: str) -> IPAddress:
         """The address of `host` a sender on `seen_from` uses: one its routing sends out, not to itself."""
         routing = self.on_quietly(seen_from).ctx.routing
         model = self.fleet.model(host)

@@ -9,12 +9,12 @@ is enough there). The fix names both steps where both are needed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network, ip_interface
+from ipaddress import ip_interface, ip_network
 
 from dockwire.model import HostModel
 from dockwire.verdict.fixes import Fix, FixInput, iptables_tool
 from dockwire.verdict.netfilter_eval import Hit
-from dockwire.verdict.packet import Packet
+from dockwire.verdict.packet import IPAddress, Packet
 
 NFTABLES_NOTE = (
     "Docker's nftables backend has no DOCKER-USER chain: create the network with "
@@ -39,29 +39,29 @@ def engine_version(model: HostModel) -> tuple[int, int]:
     return major, minor
 
 
-def _link_network(model: HostModel, iface: str, src: IPv4Address) -> str:
+def _link_network(model: HostModel, iface: str, src: IPAddress) -> str:
     """The connected network on `iface` that the sender is on (the hosts' link), else the sender alone."""
     for i in model.host.interfaces:
         if i.name != iface:
             continue
         for a in i.addresses:
-            if a.family == 4:
+            if a.family == src.version:
                 net = ip_interface(f"{a.address}/{a.prefixlen}").network
                 if src in net:
                     return str(net)
-    return f"{src}/32"
+    return f"{src}/{src.max_prefixlen}"
 
 
-def _dst_network(fx: FixInput, dst: IPv4Address) -> tuple[str, str]:
+def _dst_network(fx: FixInput, dst: IPAddress) -> tuple[str, str]:
     """The destination's Docker network subnet and bridge on this host, else the address alone."""
     for net in fx.ctx.model.networks:
         for sub in net.subnets:
             try:
-                if dst in IPv4Network(sub.subnet, strict=False):
+                if dst in ip_network(sub.subnet, strict=False):
                     return sub.subnet, net.bridge
             except ValueError:
                 continue
-    return f"{dst}/32", ""
+    return f"{dst}/{dst.max_prefixlen}", ""
 
 
 def _is_direct_access_drop(hit: Hit) -> bool:

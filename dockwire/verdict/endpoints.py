@@ -1,22 +1,26 @@
 """What SRC and DST name: a container, the host, an outside client, a published port, or a DNS name.
 
-`resolve_endpoint(model, text)` accepts a container name, id (prefix) or IP; `host` or a host IP; `outside`
-or `outside:ADDR`; for a destination also `HOSTIP:PORT` (a published port), `NAME:PORT` and `name:OTHER`
-(does OTHER resolve from SRC?). Unknown or ambiguous text raises `EndpointError` listing the candidates.
+`resolve_endpoint(model, text)` accepts a container name, id (prefix) or IP (IPv4 or IPv6); `host` or a host
+IP; `outside` or `outside:ADDR`; for a destination also `HOSTIP:PORT` (a published port; `[IPv6]:PORT`),
+`NAME:PORT` and `name:OTHER` (does OTHER resolve from SRC?). Unknown or ambiguous text raises
+`EndpointError` listing the candidates.
 """
 
 from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from ipaddress import IPv4Address, ip_address
+from ipaddress import ip_address
 
 from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel
-from dockwire.verdict.routing import LOOPBACK_NET, network_of
+from dockwire.verdict.packet import IPAddress
+from dockwire.verdict.routing import is_loopback, network_of
 
 # Where an outside client without a given address is assumed to be (TEST-NET-3, routed by the default route).
 DEFAULT_OUTSIDE = "203.0.113.10"
+# The same for an IPv6 flow (the documentation prefix 2001:db8::/32).
+DEFAULT_OUTSIDE6 = "2001:db8::10"
 KINDS = ("container", "host", "outside", "published", "dns")
 
 
@@ -50,43 +54,47 @@ class FlowEnd:
         if self.kind == "outside":
             return "outside" if self.assumed_address else f"outside ({self.address})"
         if self.kind == "published":
-            return f"{self.address or 'host'}:{self.port}"
+            where = f"[{self.address}]" if ":" in self.address else self.address or "host"
+            return f"{where}:{self.port}"
         return f"name:{self.name}"
 
 
-def _ipv4(text: str) -> IPv4Address | None:
+def _address(text: str) -> IPAddress | None:
+    """An IPv4 or IPv6 address (IPv6 also in brackets); None for anything else."""
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
     try:
-        addr = ip_address(text)
+        return ip_address(text)
     except ValueError:
         return None
-    return addr if isinstance(addr, IPv4Address) else None
 
 
-def host_addresses(model: HostModel) -> set[IPv4Address]:
-    addrs = {IPv4Address(a.address) for i in model.host.interfaces for a in i.addresses if a.family == 4}
+def host_addresses(model: HostModel) -> set[IPAddress]:
+    addrs: set[IPAddress] = {ip_address(a.address) for i in model.host.interfaces for a in i.addresses}
     for route in model.host.routes:
-        if route.table == 255 and route.type == "local" and route.family == 4:
-            net = network_of(route.dst)
-            if net is not None and net.prefixlen == 32:
+        if route.table == 255 and route.type == "local":
+            net = network_of(route.dst, route.family)
+            if net is not None and net.prefixlen == net.max_prefixlen:
                 addrs.add(net.network_address)
     return addrs
 
 
-def is_host_address(model: HostModel, addr: IPv4Address) -> bool:
-    return addr in LOOPBACK_NET or addr in host_addresses(model)
+def is_host_address(model: HostModel, addr: IPAddress) -> bool:
+    return is_loopback(addr) or addr in host_addresses(model)
 
 
 def container_by_ip(model: HostModel, addr: str) -> Container | None:
     """The container whose own endpoint has this IP (not a container sharing its namespace)."""
+    parsed = _address(addr)
     for c in model.containers:
         if c.netns_owner:
             continue
-        if any(ep.ip == addr for ep in c.endpoints):
+        if any(ep.ip == addr or (ep.ipv6 and _address(ep.ipv6) == parsed) for ep in c.endpoints):
             return c
-    if _ipv4(addr) in LOOPBACK_NET:
+    if parsed is None or is_loopback(parsed):
         return None
     for c in model.containers:  # an address found inside its namespace
-        if any(a.address == addr for i in c.interfaces for a in i.addresses):
+        if any(_address(a.address) == parsed for i in c.interfaces for a in i.addresses):
             return c
     return None
 
@@ -136,7 +144,7 @@ def find_container(model: HostModel, ident: str) -> Container:
     raise EndpointError(f"{ident!r} is not a container, IP, 'host' or 'outside[:ADDR]'; {hint}")
 
 
-def _from_address(model: HostModel, text: str, addr: IPv4Address, port: int | None) -> FlowEnd:
+def _from_address(model: HostModel, text: str, addr: IPAddress, port: int | None) -> FlowEnd:
     owner = container_by_ip(model, str(addr))
     if owner is not None:
         return FlowEnd("container", text, container=owner, address=str(addr), port=port)
@@ -168,10 +176,12 @@ def resolve_endpoint(model: HostModel, text: str, role: str = "dst") -> FlowEnd:
         return FlowEnd("outside", raw, address=DEFAULT_OUTSIDE, assumed_address=True)
     head, sep, tail = raw.partition(":")
     if sep and head.lower() in ("outside",):
-        addr = _ipv4(tail)
+        addr = _address(tail)
         if addr is None:
-            raise EndpointError(f"{raw!r}: {tail!r} is not an IPv4 address")
+            raise EndpointError(f"{raw!r}: {tail!r} is not an IP address")
         return FlowEnd("outside", raw, address=str(addr))
+    if raw.startswith("["):
+        return _bracketed(model, raw, role)
     if sep and head.lower() == "name":
         if role == "src":
             raise EndpointError(f"{raw!r}: a DNS name can only be a destination")
@@ -184,17 +194,34 @@ def resolve_endpoint(model: HostModel, text: str, role: str = "dst") -> FlowEnd:
         port = _port(tail, raw)
         if head.lower() == "host":
             return FlowEnd("published", raw, port=port)
-        addr = _ipv4(head)
+        addr = _address(head)
         if addr is not None:
             return _from_address(model, raw, addr, port)
         c = find_container(model, head)
         return FlowEnd("container", raw, container=c, port=port)
-    if sep:
-        raise EndpointError(f"{raw!r}: IPv6 endpoints are not supported; use an IPv4 address or a name")
-    addr = _ipv4(raw)
+    addr = _address(raw)
     if addr is not None:
         return _from_address(model, raw, addr, None)
+    if sep:
+        raise EndpointError(
+            f"{raw!r} is not an IPv6 address; write an IPv6 address with a port as [ADDR]:PORT"
+        )
     return FlowEnd("container", raw, container=find_container(model, raw))
+
+
+def _bracketed(model: HostModel, raw: str, role: str) -> FlowEnd:
+    """`[IPv6]` or `[IPv6]:PORT`."""
+    inside, close, rest = raw[1:].partition("]")
+    addr = _address(inside) if close else None
+    if addr is None or addr.version != 6:
+        raise EndpointError(f"{raw!r}: brackets hold an IPv6 address, as in [fd00::2]:80")
+    if not rest:
+        return _from_address(model, raw, addr, None)
+    if not rest.startswith(":"):
+        raise EndpointError(f"{raw!r}: after [ADDR] comes :PORT")
+    if role == "src":
+        raise EndpointError(f"{raw!r}: a port can only be given for the destination")
+    return _from_address(model, raw, addr, _port(rest[1:], raw))
 
 
 def namespaces_for(model: HostModel, src: str, dst: str) -> set[str] | None:

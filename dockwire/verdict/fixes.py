@@ -280,6 +280,12 @@ def _missing_fix(fx: FixInput) -> Fix:
     m, facts = fx.missing, fx.facts
     if m == "ip_forward":
         return Fix(["sysctl -w net.ipv4.ip_forward=1"], "make it permanent in /etc/sysctl.d/")
+    if m == "ipv6_forwarding":
+        return Fix(
+            ["sysctl -w net.ipv6.conf.all.forwarding=1"],
+            "make it permanent in /etc/sysctl.d/; with forwarding on, the host no longer takes router "
+            "advertisements unless accept_ra=2",
+        )
     if m == "not-running":
         return Fix([f"docker start {shlex.quote(facts.get('container', 'CONTAINER'))}"])
     if m == "network-none":

@@ -19,10 +19,12 @@ from dockwire.verdict.notebook import Stop, Trace
 from dockwire.verdict.packet import address_text, flow_packet, ipv4
 from dockwire.verdict.records import Verdict
 from dockwire.verdict.verdict import (
+    VerdictError,
     arrived_as_asked,
     assemble,
     check_question,
     evaluate_in,
+    flow_family,
     in_one_namespace,
 )
 
@@ -35,8 +37,10 @@ def evaluate_fleet(
     port: int | None = None,
     *,
     detail: bool = True,
+    family: int | None = None,
 ) -> Verdict:
-    """Can `src` reach `dst` across the fleet's hosts? Pure: reads only the models."""
+    """Can `src` reach `dst` across the fleet's hosts? Pure: reads only the models. `family` as in
+    `evaluate` (IPv6 is followed on one host only)."""
     s = src if isinstance(src, HostEnd) else None
     d = dst if isinstance(dst, HostEnd) else None
     if s is None and d is None:
@@ -48,13 +52,16 @@ def evaluate_fleet(
         d = resolve_on_fleet(fleet, str(dst), "dst", near=s.host)
     assert s is not None and d is not None
     if not fleet.several:
-        return evaluate_in(context_for(fleet.model(s.host)), s.end, d.end, proto, port, detail=detail)
+        model = fleet.model(s.host)
+        return evaluate_in(context_for(model), s.end, d.end, proto, port, detail=detail, family=family)
     if d.end.kind == "dns":
         return _with_hosts(evaluate_in(context_for(fleet.model(s.host)), s.end, d.end, proto, port), s, d)
     if port is None:
         port = d.end.port
     proto = proto.lower()
     check_question(s.end, d.end, proto, port)
+    if flow_family(s.end, d.end, family) == 6:
+        raise VerdictError("IPv6 flows between hosts are not followed yet: ask each host on its own")
     trace = Trace()
     walk = FleetWalk(fleet, trace)
     stop: Stop | None = None

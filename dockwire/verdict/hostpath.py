@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.netfilter_eval import Hit, HookResult
 from dockwire.verdict.notebook import HitRecord, Stop, Trace
-from dockwire.verdict.packet import Packet, ipv4
+from dockwire.verdict.packet import IPAddress, Packet, ip
 from dockwire.verdict.routing import RouteResult
 from dockwire.verdict.where import Where
 
@@ -49,7 +48,7 @@ class Exit:
     kind: str  # "local" or "iface"
     packet: Packet
     oif: str = ""
-    next_hop: IPv4Address | None = None
+    next_hop: IPAddress | None = None
     physdev_out: str = ""
 
 
@@ -71,9 +70,11 @@ class HostStack:
         where: Where,
         pkt: Packet,
         nat_point: Callable[[Packet], Packet] | None = None,
-        family: str = "ip",
+        family: str = "",
     ) -> Packet:
-        """Run one hook; return the packet as it leaves, or raise Stop (blocked / uncertain)."""
+        """Run one hook (of the packet's own family unless `family` says "bridge"); return the packet as it
+        leaves, or raise Stop (blocked / uncertain)."""
+        family = family or pkt.family
         outcomes = self.ctx.walker.run(family, where, pkt, nat_point)
         first = outcomes[0]
         if any(not _same(first, other) for other in outcomes[1:]):
@@ -141,19 +142,25 @@ class HostStack:
             facts={"dst": str(pkt.dst), "route": result.describe()},
         )
 
-    def _check_forwarding(self) -> None:
-        forward = self.ctx.model.sysctls.ip_forward
+    def _check_forwarding(self, pkt: Packet) -> None:
+        sysctls = self.ctx.model.sysctls
+        v6 = pkt.family == "ip6"
+        forward = sysctls.ipv6_forwarding if v6 else sysctls.ip_forward
+        name = "net.ipv6.conf.all.forwarding" if v6 else "net.ipv4.ip_forward"
         if forward == 1:
             return
         if forward is None:
-            raise Stop("uncertain", "net.ipv4.ip_forward was not recorded; the packet must be forwarded")
+            raise Stop("uncertain", f"{name} was not recorded; the packet must be forwarded")
+        family = "IPv6 " if v6 else ""
         raise Stop(
             "blocked",
-            "net.ipv4.ip_forward=0: the host does not forward packets between interfaces",
-            missing="ip_forward",
+            f"{name}=0: the host does not forward {family}packets between interfaces",
+            missing="ipv6_forwarding" if v6 else "ip_forward",
         )
 
     def _check_rp_filter(self, pkt: Packet, iif: str) -> None:
+        if pkt.family == "ip6":
+            return  # rp_filter is IPv4's; IPv6 checks the reverse path only by a rule (rpfilter, fib)
         rp = self.ctx.model.sysctls.rp_filter
         mode = max(rp.get("all", 0), rp.get(iif, 0))
         if mode != 1:
@@ -169,7 +176,7 @@ class HostStack:
 
     def _check_route_localnet(self, pkt: Packet, oif: str) -> None:
         """A 127.x source may leave by another interface than lo only with route_localnet=1 there."""
-        if oif == "lo" or not pkt.src.is_loopback:
+        if oif == "lo" or not pkt.src.is_loopback or pkt.family == "ip6":
             return
         values = self.ctx.model.sysctls.route_localnet
         if values.get(oif, values.get("all", 0)) == 1 or values.get("all", 0) == 1:
@@ -206,14 +213,14 @@ class HostStack:
             return Exit("local", pkt, oif="lo")
         if not result.ok:
             raise self._no_route(pkt, result, f"arriving on {iif}")
-        self._check_forwarding()
+        self._check_forwarding(pkt)
         self._check_rp_filter(pkt, iif)
         if pkt is not arrived and conn is None:
             self.trace.detour(arrived, pkt, Where("input", iif=iif, physdev_in=physdev_in))
         oif = result.dev
         pkt = self.hook(Where("forward", iif=iif, oif=oif, physdev_in=physdev_in), pkt)
         pkt = self.hook(Where("postrouting", iif=iif, oif=oif), pkt, conn.undo_dnat if conn else None)
-        next_hop = ipv4(result.gateway) if result.gateway else pkt.dst
+        next_hop = ip(result.gateway) if result.gateway else pkt.dst
         return Exit("iface", pkt, oif=oif, next_hop=next_hop)
 
     def bridged(
@@ -238,7 +245,7 @@ class HostStack:
                     pkt,
                     family="bridge",
                 )
-        nf = self.ctx.bridge_nf
+        nf = self.ctx.bridge_nf_for(pkt.family)
         if nf is False:
             self.trace.hop("bridge", f"bridged on {bridge}: br_netfilter off, iptables does not see it")
             return Exit("iface", pkt, oif=bridge, next_hop=pkt.dst, physdev_out=port_out)
@@ -288,7 +295,7 @@ class HostStack:
             pkt = self.hook(Where("prerouting", iif="lo"), pkt)
             pkt = self.hook(Where("input", iif="lo"), pkt)
             return Exit("local", pkt, oif="lo")
-        next_hop = ipv4(result.gateway) if result.gateway else pkt.dst
+        next_hop = ip(result.gateway) if result.gateway else pkt.dst
         return Exit("iface", pkt, oif=oif, next_hop=next_hop)
 
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
 
 from dockwire.model import Match
-from dockwire.verdict.packet import Packet
+from dockwire.verdict.packet import IPAddress, Packet
 from dockwire.verdict.values import (
+    ICMP_TYPES,
+    ICMPV6_TYPES,
     Unparsable,
     address_predicate,
     icmp_type,
@@ -28,6 +29,8 @@ from dockwire.verdict.where import HostFacts, Where
 Test = Callable[[Packet, Where, HostFacts], bool | None]
 Sets = dict[str, list[str]]
 CT_STATES = {"NEW", "ESTABLISHED", "RELATED", "INVALID", "UNTRACKED", "SNAT", "DNAT"}
+# Rule-index keys of IPv6 prefixes carry their length plus this, so they never meet an IPv4 key.
+IPV6_KEY = 1000
 
 
 def _unknown(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
@@ -59,7 +62,7 @@ def _resolve(items: list[str], sets: Sets) -> list[str] | None:
     return out
 
 
-def _addresses(items: list[str], sets: Sets) -> Callable[[IPv4Address], bool] | None:
+def _addresses(items: list[str], sets: Sets) -> Callable[[IPAddress], bool] | None:
     """Membership in a list of address items (sets resolved); None when a set's members are unknown."""
     resolved = _resolve(items, sets)
     if resolved is None:
@@ -166,11 +169,12 @@ def _protocol(items: list[str]) -> Test:
     return test
 
 
-def _icmp(items: list[str]) -> Test:
-    wanted = [icmp_type(i) for i in items]
+def _icmp(items: list[str], proto: str = "icmp") -> Test:
+    """`--icmp-type`/`icmp type` (or, with proto "icmpv6", `--icmpv6-type`/`icmpv6 type`)."""
+    wanted = [icmp_type(i, ICMPV6_TYPES if proto == "icmpv6" else ICMP_TYPES) for i in items]
 
     def test(pkt: Packet, where: Where, facts: HostFacts) -> bool | None:
-        if pkt.proto != "icmp":
+        if pkt.proto != proto:
             return False
         return any(t is None or (t == pkt.icmp_type and code in (None, 0)) for t, code in wanted)
 
@@ -283,6 +287,8 @@ def _iptables(m: Match, sets: Sets) -> Test:
         return lambda p, w, f: True
     if opt == "--icmp-type":
         return _icmp(items)
+    if opt == "--icmpv6-type":
+        return _icmp(items, "icmpv6")
     if mod == "mark" and opt == "--mark":
         return _mark(items[0])
     if opt == "--syn":
@@ -291,12 +297,18 @@ def _iptables(m: Match, sets: Sets) -> Test:
         return _tcp_flags(m.args[0], m.args[1])
     if mod == "pkttype" and opt == "--pkt-type":
         return lambda p, w, f: items[0].lower() == "unicast"
-    if mod in ("tcp", "udp", "icmp", "sctp") and not opt:
-        return _protocol([mod])
+    if mod in ("tcp", "udp", "icmp", "sctp", "icmp6", "icmpv6", "ipv6-icmp") and not opt:
+        return _protocol([mod if mod[:4] != "icmp" or mod == "icmp" else "icmpv6"])
     return _unknown
 
 
 # --- nftables -------------------------------------------------------------------------------------------
+
+
+_NFPROTO_IP = {"ipv4", "ip", "2"}
+_NFPROTO_IP6 = {"ipv6", "ip6", "10"}
+_ETHER_IP = {"ip", "ipv4", "0x0800", "2048"}
+_ETHER_IP6 = {"ip6", "ipv6", "0x86dd", "34525"}
 
 
 def _strip_meta(option: str) -> str:
@@ -314,14 +326,30 @@ def _nft_value_test(lhs: str, items: list[str], sets: Sets) -> Test:
         return lambda p, w, f: any(iface_matches(i, w.bridge) for i in items) if w.physdev_in else False
     if lhs in ("obrname", "obridgename"):
         return lambda p, w, f: any(iface_matches(i, w.bridge) for i in items) if w.physdev_out else False
-    if lhs in ("ip saddr", "ip daddr"):
-        return _addr_test(items, sets, "src" if lhs == "ip saddr" else "dst")
-    if lhs in ("ct original saddr", "ct original ip saddr", "ct original daddr", "ct original ip daddr"):
+    if lhs in ("ip saddr", "ip daddr", "ip6 saddr", "ip6 daddr"):
+        # In an inet table `ip saddr` also says "IPv4 only" (and `ip6 saddr` "IPv6 only").
+        family = lhs.split()[0]
+        test = _addr_test(items, sets, "src" if lhs.endswith("saddr") else "dst")
+        return lambda p, w, f: p.family == family and test(p, w, f)
+    if lhs in ("ct original saddr", "ct original daddr"):
         return _addr_test(items, sets, "orig_src" if "saddr" in lhs else "orig_dst")
-    if lhs in ("ip protocol", "l4proto", "ct protocol", "ct original protocol"):
+    if lhs in (
+        "ct original ip saddr",
+        "ct original ip daddr",
+        "ct original ip6 saddr",
+        "ct original ip6 daddr",
+    ):
+        family = lhs.split()[2]
+        orig = _addr_test(items, sets, "orig_src" if "saddr" in lhs else "orig_dst")
+        return lambda p, w, f: p.family == family and orig(p, w, f)
+    if lhs in ("l4proto", "ct protocol", "ct original protocol"):
         return _protocol(items)
-    if lhs in ("nfproto", "protocol"):
-        return lambda p, w, f: bool({i.lower() for i in items} & {"ipv4", "ip", "0x0800", "2"})
+    if lhs == "nfproto":
+        names = {i.lower() for i in items}
+        return lambda p, w, f: bool(names & (_NFPROTO_IP6 if p.family == "ip6" else _NFPROTO_IP))
+    if lhs == "protocol":
+        names = {i.lower() for i in items}
+        return lambda p, w, f: bool(names & (_ETHER_IP6 if p.family == "ip6" else _ETHER_IP))
     if lhs in (
         "tcp dport",
         "udp dport",
@@ -353,16 +381,22 @@ def _nft_value_test(lhs: str, items: list[str], sets: Sets) -> Test:
         return _addrtype(which, items)
     if lhs == "icmp type":
         return _icmp(items)
+    if lhs == "icmpv6 type":
+        return _icmp(items, "icmpv6")
     if lhs == "mark":
         if len(items) != 1 or items[0].startswith("@"):
             raise Unparsable(",".join(items))
         return _mark(items[0])
     if lhs == "pkttype":
         return lambda p, w, f: "unicast" in {i.lower() for i in items}
-    if lhs == "ip version":
-        return lambda p, w, f: items == ["4"]
+    if lhs in ("ip version", "ip6 version"):
+        return lambda p, w, f: items == ["6" if p.family == "ip6" else "4"]
+    if lhs in ("ip protocol", "ip6 nexthdr"):
+        family = lhs.split()[0]
+        proto_test = _protocol(items)
+        return lambda p, w, f: p.family == family and proto_test(p, w, f)
     if lhs.startswith(("ip6 ", "icmpv6 ", "ct original ip6 ")):
-        return lambda p, w, f: False  # IPv6 header fields never match an IPv4 packet
+        raise Unparsable(lhs)
     if lhs.startswith("tcp flags & "):
         mask = {
             f.upper() for f in split_list([lhs.removeprefix("tcp flags & ").strip("() ").replace("|", ",")])
@@ -437,9 +471,9 @@ def _address_guard(field: str, items: list[str], sets: Sets) -> Guard | None:
         if "-" in text and "/" not in text:
             return None  # a range: not indexed
         net = parse_network(text)
-        if isinstance(net, IPv4Network):  # an IPv6 item never matches an IPv4 packet
-            keys.add((net.prefixlen, int(net.network_address)))
-    exact = all(k[0] == 32 for k in keys)  # type: ignore[index]
+        length = net.prefixlen if net.version == 4 else net.prefixlen + IPV6_KEY
+        keys.add((length, int(net.network_address)))
+    exact = all(k[0] in (32, 128 + IPV6_KEY) for k in keys)  # type: ignore[index]
     return Guard(field, frozenset(keys), 0 if exact else 3)
 
 

@@ -7,21 +7,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from ipaddress import IPv4Address, ip_address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 
 ICMP_ECHO_REQUEST = 8
 ICMP_ECHO_REPLY = 0
+ICMPV6_ECHO_REQUEST = 128
+ICMPV6_ECHO_REPLY = 129
+
+# An address of either family; a flow's two addresses are always of the same one.
+IPAddress = IPv4Address | IPv6Address
 
 PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132}
 
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """One IPv4 packet of a flow, as netfilter sees it at some point of its path."""
+    """One IPv4 or IPv6 packet of a flow, as netfilter sees it at some point of its path."""
 
-    src: IPv4Address
-    dst: IPv4Address
-    proto: str  # "tcp", "udp", "icmp"
+    src: IPAddress
+    dst: IPAddress
+    proto: str  # "tcp", "udp", "icmp", "icmpv6"
     sport: int | None = None
     dport: int | None = None
     icmp_type: int | None = None
@@ -34,8 +39,8 @@ class Packet:
     # NAT already applied to this connection: "DNAT", "SNAT" (also `--ctstate DNAT/SNAT`).
     ct_nat: frozenset[str] = frozenset()
     # The original tuple's addresses (conntrack --ctorigsrc / --ctorigdst).
-    orig_src: IPv4Address | None = None
-    orig_dst: IPv4Address | None = None
+    orig_src: IPAddress | None = None
+    orig_dst: IPAddress | None = None
     # The original tuple's destination port (conntrack --ctorigdstport, nft `ct original proto-dst`).
     orig_dport: int | None = None
     # skb->mark; None when it cannot be known statically.
@@ -44,6 +49,11 @@ class Packet:
     ct_seen: bool = True
     # NAT manip types already decided for this connection ("dst", "src"): nat chains run once per type.
     nat_done: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def family(self) -> str:
+        """The netfilter family whose tables see this packet: "ip" or "ip6"."""
+        return "ip" if self.src.version == 4 else "ip6"
 
     def evolve(self, **changes: object) -> Packet:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -58,11 +68,11 @@ class Packet:
         return f"{self.proto} {src} -> {dst}"
 
 
-_TEXTS: dict[IPv4Address, str] = {}
+_TEXTS: dict[IPAddress, str] = {}
 MAX_TEXTS = 65536
 
 
-def address_text(addr: IPv4Address) -> str:
+def address_text(addr: IPAddress) -> str:
     """`str(addr)`, remembered (a matrix writes the same few hundred addresses a million times)."""
     text = _TEXTS.get(addr)
     if text is None:
@@ -81,18 +91,28 @@ def ipv4(text: str) -> IPv4Address:
     return addr
 
 
+@lru_cache(maxsize=16384)
+def ip(text: str) -> IPAddress:
+    """An IPv4 or IPv6 address from text, parsed once (ValueError for anything else)."""
+    return ip_address(text)
+
+
 # The source port a client would pick: any ephemeral port; rules rarely match on it.
 EPHEMERAL_PORT = 40000
 
 
 def first_packet(src: str, dst: str, proto: str, port: int | None, mark: int | None = 0) -> Packet:
     """The first packet of a new flow from `src` to `dst`."""
-    return flow_packet(ipv4(src), ipv4(dst), proto, port, mark)
+    return flow_packet(ip(src), ip(dst), proto, port, mark)
 
 
-def flow_packet(s: IPv4Address, d: IPv4Address, proto: str, port: int | None, mark: int | None = 0) -> Packet:
-    """`first_packet` for addresses already parsed."""
-    if proto == "icmp":
+def flow_packet(s: IPAddress, d: IPAddress, proto: str, port: int | None, mark: int | None = 0) -> Packet:
+    """`first_packet` for addresses already parsed; `icmp` is an echo request (ICMPv6 for IPv6 addresses)."""
+    if proto in ("icmp", "icmpv6"):
+        if d.version == 6:
+            return Packet(
+                src=s, dst=d, proto="icmpv6", icmp_type=ICMPV6_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark
+            )
         return Packet(
             src=s, dst=d, proto="icmp", icmp_type=ICMP_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark
         )
@@ -110,6 +130,9 @@ def flow_packet(s: IPv4Address, d: IPv4Address, proto: str, port: int | None, ma
     )
 
 
+_ECHO_REPLIES = {"icmp": ICMP_ECHO_REPLY, "icmpv6": ICMPV6_ECHO_REPLY}
+
+
 def reply_to(request: Packet, mark: int | None = 0) -> Packet:
     """The answer to `request` as it leaves the destination (addresses as the destination saw them)."""
     return Packet(
@@ -118,7 +141,7 @@ def reply_to(request: Packet, mark: int | None = 0) -> Packet:
         proto=request.proto,
         sport=request.dport,
         dport=request.sport,
-        icmp_type=ICMP_ECHO_REPLY if request.proto == "icmp" else None,
+        icmp_type=_ECHO_REPLIES.get(request.proto),
         tcp_flags=frozenset({"SYN", "ACK"}) if request.proto == "tcp" else frozenset(),
         ct_state="ESTABLISHED",
         ct_dir="REPLY",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from dockwire.model import Container, PortBinding
 from dockwire.verdict.context import EngineContext
@@ -17,10 +17,11 @@ from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.hostpath import Conn, Exit, HostStack
 from dockwire.verdict.namespaces import MACVLAN_KINDS, Attachment, ContainerView, container_view
 from dockwire.verdict.notebook import Stop, Trace
-from dockwire.verdict.packet import Packet, address_text, first_packet, ipv4, reply_to
-from dockwire.verdict.routing import LOOPBACK_NET
+from dockwire.verdict.packet import IPAddress, Packet, address_text, first_packet, ip, reply_to
+from dockwire.verdict.routing import is_loopback
 
 LOCALHOST = IPv4Address("127.0.0.1")
+LOCALHOST6 = IPv6Address("::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +30,7 @@ class Place:
 
     kind: str  # "container", "host", "outside"
     container: Container | None = None  # the namespace owner
-    address: IPv4Address | None = None
+    address: IPAddress | None = None
     # For "outside": the host interface the client is reached through.
     iface: str = ""
     # The host the namespace is on, when a flow crosses several hosts; "" for one host.
@@ -67,7 +68,7 @@ def published_bindings(ctx: EngineContext, port: int, proto: str) -> list[tuple[
     return found
 
 
-def _binding_listens_on(binding: PortBinding, addr: IPv4Address) -> bool:
+def _binding_listens_on(binding: PortBinding, addr: IPAddress) -> bool:
     host_ip = binding.host_ip or "0.0.0.0"
     if host_ip in ("0.0.0.0", "::"):
         return True
@@ -95,8 +96,11 @@ class FlowFollower:
         trace: Trace,
         host: str = "",
         beyond: Callable[[FlowFollower, Exit], Arrival | None] | None = None,
+        family: int = 4,
     ) -> None:
         self.ctx = ctx
+        # The flow's address family (4 or 6): which of each container's addresses it uses.
+        self.family = family
         self.trace = trace
         self.stack = HostStack(ctx, trace)
         # Several hosts: this one's name, and who takes a packet that leaves it for another known host.
@@ -161,7 +165,7 @@ class FlowFollower:
                 return Place("host")
             return Place("container", owner)
         if ep.kind == "outside":
-            addr = ipv4(ep.address)
+            addr = ip(ep.address)
             if ep.assumed_address:
                 self.trace.note(
                     f"no address given for `outside`: assumed a client at {addr}, reached through the "
@@ -175,62 +179,69 @@ class FlowFollower:
                     missing="bad-endpoint",
                 )
             return Place("outside", address=addr, iface=route.dev)
-        return Place("host", address=ipv4(ep.address) if ep.address else None)
+        return Place("host", address=ip(ep.address) if ep.address else None)
 
-    def pick_address(self, dst: FlowEnd, dst_place: Place, src_place: Place) -> IPv4Address:
+    def _own(self, ep_ip: str, ep_ipv6: str) -> IPAddress | None:
+        """An endpoint's address of the flow's family."""
+        text = ep_ipv6 if self.family == 6 else ep_ip
+        return ip(text) if text else None
+
+    def pick_address(self, dst: FlowEnd, dst_place: Place, src_place: Place) -> IPAddress:
         """The address the source uses for the destination (the same network's address when there is one)."""
         if dst.address:
-            return ipv4(dst.address)
+            return ip(dst.address)
         if dst_place.kind == "container" and dst_place.container is not None:
             target = dst_place.container
             if src_place.kind == "container" and src_place.container is not None:
                 src_nets = {e.network_id for e in src_place.container.endpoints}
                 for ep in target.endpoints:
-                    if ep.network_id in src_nets and ep.ip:
-                        return ipv4(ep.ip)
+                    if ep.network_id in src_nets and (addr := self._own(ep.ip, ep.ipv6)) is not None:
+                        return addr
             for ep in sorted(target.endpoints, key=lambda e: e.network):
-                if ep.ip:
-                    return ipv4(ep.ip)
+                if (addr := self._own(ep.ip, ep.ipv6)) is not None:
+                    return addr
             for att in self.view(target).attachments.values():
-                if att.address:
-                    return att.address
+                if (addr := att.address_for(self.family)) is not None:
+                    return addr
             raise Stop(
                 "blocked",
-                f"{target.name} has no IPv4 address",
+                f"{target.name} has no IPv{self.family} address",
                 missing="no-address",
-                facts={"container": target.name},
+                facts={"container": target.name, "family": str(self.family)},
             )
         # The host (or a published port on it) as the source sees it: its gateway on the container's network.
         if src_place.kind == "container" and src_place.container is not None:
             for ep in src_place.container.endpoints:
-                if ep.gateway and self.ctx.routing.is_local(ipv4(ep.gateway)):
-                    return ipv4(ep.gateway)
+                gateway = self._own(ep.gateway, ep.ipv6_gateway)
+                if gateway is not None and self.ctx.routing.is_local(gateway):
+                    return gateway
             for att in self.view(src_place.container).attachments.values():
-                host_addr = self.ctx.host_address(att.parent or att.bridge)
+                host_addr = self.ctx.host_address(att.parent or att.bridge, self.family)
                 if host_addr is not None:
                     return host_addr
         if src_place.kind == "outside":
-            addr = self.ctx.host_address(src_place.iface)
+            addr = self.ctx.host_address(src_place.iface, self.family)
             if addr is not None:
                 return addr
-        return LOCALHOST
+        return LOCALHOST6 if self.family == 6 else LOCALHOST
 
     # --- sending -------------------------------------------------------------------------------------
 
-    def source_address(self, place: Place, dst: IPv4Address) -> IPv4Address:
+    def source_address(self, place: Place, dst: IPAddress) -> IPAddress:
         if place.kind == "outside":
             assert place.address is not None
             return place.address
         if place.kind == "host":
-            if dst in LOOPBACK_NET:
-                return LOCALHOST
+            if is_loopback(dst):
+                return LOCALHOST if dst.version == 4 else LOCALHOST6
             result = self.ctx.routing.lookup(dst)
             if result.kind == "local":
                 return dst
-            src = self.ctx.routing.source_for(result, self.ctx.model.host.interfaces)
+            src = self.ctx.routing.source_for(result, self.ctx.model.host.interfaces, dst.version)
             if src is None:
+                unspecified = "0.0.0.0" if dst.version == 4 else "::"
                 raise self.stack._no_route(
-                    first_packet("0.0.0.0", str(dst), "icmp", None), result, "from the host"
+                    first_packet(unspecified, str(dst), "icmp", None), result, "from the host"
                 )
             return src
         assert place.container is not None
@@ -238,13 +249,14 @@ class FlowFollower:
         result, att = view.egress(dst)
         if result.kind == "local":
             return dst
-        if not result.ok or att is None or att.address is None:
+        own = att.address_for(dst.version) if att is not None else None
+        if not result.ok or own is None:
             raise self.container_no_route(place.container, dst)
         if result.prefsrc:
-            return ipv4(result.prefsrc)
-        return att.address
+            return ip(result.prefsrc)
+        return own
 
-    def container_no_route(self, container: Container, dst: IPv4Address) -> Stop:
+    def container_no_route(self, container: Container, dst: IPAddress) -> Stop:
         internal = [
             e.network
             for e in container.endpoints
@@ -287,7 +299,7 @@ class FlowFollower:
         if not result.ok or att is None:
             raise self.container_no_route(container, pkt.dst)
         self.trace.hop("netns", f"{container.name} sends {pkt.describe()}: route {result.describe()}")
-        next_hop = ipv4(result.gateway) if result.gateway else pkt.dst
+        next_hop = ip(result.gateway) if result.gateway else pkt.dst
         if att.kind in MACVLAN_KINDS:
             return self.macvlan_egress(container, att, pkt, next_hop)
         if not att.bridge:
@@ -312,9 +324,7 @@ class FlowFollower:
             facts={"dst": str(next_hop), "bridge": att.bridge},
         )
 
-    def macvlan_egress(
-        self, container: Container, att: object, pkt: Packet, next_hop: IPv4Address
-    ) -> Arrival:
+    def macvlan_egress(self, container: Container, att: object, pkt: Packet, next_hop: IPAddress) -> Arrival:
         from dockwire.verdict.namespaces import Attachment
 
         assert isinstance(att, Attachment)
@@ -349,7 +359,7 @@ class FlowFollower:
         )
         return Arrival(Place("outside", address=pkt.dst, iface=att.parent), pkt)
 
-    def neighbour_on_bridge(self, bridge: str, addr: IPv4Address) -> Container | None:
+    def neighbour_on_bridge(self, bridge: str, addr: IPAddress) -> Container | None:
         owner = self.ctx.owner_by_ip.get(address_text(addr))
         if owner is None or self.attachment_on_bridge(owner, bridge) is None:
             return None
@@ -402,13 +412,14 @@ class FlowFollower:
         self.trace.hop("deliver", f"leaves the host on {oif} towards {next_hop}")
         return Arrival(Place("outside", address=pkt.dst, iface=oif), pkt)
 
-    def macvlan_child(self, parent: str, addr: IPv4Address) -> tuple[Container, Attachment] | None:
+    def macvlan_child(self, parent: str, addr: IPAddress) -> tuple[Container, Attachment] | None:
         """The container with `addr` on a macvlan/ipvlan network whose parent is `parent`, if any."""
         owner = self.ctx.owner_by_ip.get(address_text(addr))
         if owner is None:
             return None
         for att in self.view(owner).attachments.values():
-            if att.kind in MACVLAN_KINDS and att.address == addr and att.parent in (parent, ""):
+            own = addr in (att.address, att.address6)
+            if att.kind in MACVLAN_KINDS and own and att.parent in (parent, ""):
                 return owner, att
         return None
 

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv4Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 
 from dockwire.model import Interface, Route, RoutingRule
-from dockwire.verdict.packet import ipv4
+from dockwire.verdict.packet import IPAddress, ip
+
+IPNetwork = IPv4Network | IPv6Network
 
 LOCAL_TABLE, MAIN_TABLE, DEFAULT_TABLE = 255, 254, 253
 # Lookups remembered per table (a matrix asks the same few thousand again and again); cleared when full.
 MAX_REMEMBERED = 65536
 LOOPBACK_NET = IPv4Network("127.0.0.0/8")
+LOOPBACK6 = IPv6Address("::1")
+ANY: dict[int, IPNetwork] = {4: IPv4Network("0.0.0.0/0"), 6: IPv6Network("::/0")}
 UNROUTABLE_TYPES = ("blackhole", "unreachable", "prohibit")
 # The policy rules of a namespace nobody changed: local, main, default.
 DEFAULT_RULES = (
@@ -22,16 +26,22 @@ DEFAULT_RULES = (
 )
 
 
+def is_loopback(addr: IPAddress) -> bool:
+    """127.0.0.0/8 or ::1."""
+    return addr in LOOPBACK_NET if addr.version == 4 else addr == LOOPBACK6
+
+
 @lru_cache(maxsize=4096)
-def network_of(text: str) -> IPv4Network | None:
-    """An IPv4 network from route/rule text ("default", "10.0.0.0/8", "10.0.0.1"); None for IPv6 or junk."""
+def network_of(text: str, family: int = 4) -> IPNetwork | None:
+    """A network of `family` (4 or 6) from route/rule text ("default", "10.0.0.0/8", "fd00::/64"); None for
+    the other family or junk."""
     if text in ("", "default"):
-        return IPv4Network("0.0.0.0/0")
+        return ANY[family]
     try:
         net = ip_network(text, strict=False)
     except ValueError:
         return None
-    return net if isinstance(net, IPv4Network) else None
+    return net if net.version == family else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +79,8 @@ class RouteResult:
 
 
 class RoutingTables:
-    """One namespace's IPv4 routes and policy rules, indexed for lookups."""
+    """One namespace's IPv4 and IPv6 routes and policy rules, indexed for lookups (a lookup uses the tables
+    of its destination's family)."""
 
     def __init__(
         self,
@@ -77,43 +88,44 @@ class RoutingTables:
         rules: list[RoutingRule] | None = None,
         interfaces: list[Interface] | None = None,
     ) -> None:
-        self.tables: dict[int, list[tuple[IPv4Network, Route]]] = {}
+        # (family, table) -> (network, route), longest prefix first.
+        self.tables: dict[tuple[int, int], list[tuple[IPNetwork, Route]]] = {}
         for route in routes:
-            if route.family != 4:
-                continue
-            net = network_of(route.dst)
+            net = network_of(route.dst, route.family)
             if net is None:
                 continue
-            self.tables.setdefault(route.table, []).append((net, route))
+            self.tables.setdefault((route.family, route.table), []).append((net, route))
         for entries in self.tables.values():
             entries.sort(key=lambda e: (-e[0].prefixlen, e[1].metric or 0))
-        self.rules = sorted((r for r in rules or [] if r.family == 4), key=lambda r: r.priority)
-        self.local_addresses: set[IPv4Address] = set()
+        self.rules = {
+            family: sorted((r for r in rules or [] if r.family == family), key=lambda r: r.priority)
+            for family in (4, 6)
+        }
+        self.local_addresses: set[IPAddress] = set()
         for iface in interfaces or []:
             for addr in iface.addresses:
-                if addr.family == 4:
-                    self.local_addresses.add(ipv4(addr.address))
-        for net, route in self.tables.get(LOCAL_TABLE, []):
-            if route.type == "local" and net.prefixlen == 32:
+                self.local_addresses.add(ip(addr.address))
+        local_entries = self.tables.get((4, LOCAL_TABLE), []) + self.tables.get((6, LOCAL_TABLE), [])
+        for net, route in local_entries:
+            if route.type == "local" and net.prefixlen == net.max_prefixlen:
                 self.local_addresses.add(net.network_address)
-        self.local_nets = [net for net, r in self.tables.get(LOCAL_TABLE, []) if r.type == "local"]
-        self.broadcasts = {
-            net.network_address for net, r in self.tables.get(LOCAL_TABLE, []) if r.type == "broadcast"
-        }
+        self.local_nets = [net for net, r in local_entries if r.type == "local"]
+        self.broadcasts = {net.network_address for net, r in local_entries if r.type == "broadcast"}
         # A lookup reads the source, input interface and mark only through policy rules that name them, so
         # remembered results are keyed by those only when some rule does.
-        self._by_src = any(r.src for r in self.rules)
-        self._by_iif = any(r.iif for r in self.rules)
-        self._by_mark = any(r.fwmark for r in self.rules)
+        every = self.rules[4] + self.rules[6]
+        self._by_src = any(r.src for r in every)
+        self._by_iif = any(r.iif for r in every)
+        self._by_mark = any(r.fwmark for r in every)
         self._lookups: dict[tuple[object, ...], RouteResult] = {}
-        self._types: dict[IPv4Address, str] = {}
+        self._types: dict[IPAddress, str] = {}
 
-    def is_local(self, addr: IPv4Address) -> bool:
-        if addr in self.local_addresses or addr in LOOPBACK_NET:
+    def is_local(self, addr: IPAddress) -> bool:
+        if addr in self.local_addresses or is_loopback(addr):
             return True
         return any(addr in net for net in self.local_nets)
 
-    def addr_type(self, addr: IPv4Address) -> str:
+    def addr_type(self, addr: IPAddress) -> str:
         """The kernel's address type (as `-m addrtype` names it) of `addr` in this namespace."""
         found = self._types.get(addr)
         if found is None:
@@ -122,7 +134,7 @@ class RoutingTables:
             found = self._types[addr] = self._addr_type(addr)
         return found
 
-    def _addr_type(self, addr: IPv4Address) -> str:
+    def _addr_type(self, addr: IPAddress) -> str:
         if self.is_local(addr):
             return "LOCAL"
         if addr.is_multicast:
@@ -133,14 +145,14 @@ class RoutingTables:
             return "UNSPEC"
         return "UNICAST"
 
-    def _in_table(self, table: int, dst: IPv4Address) -> tuple[IPv4Network, Route] | None:
-        for net, route in self.tables.get(table, []):
+    def _in_table(self, table: int, dst: IPAddress) -> tuple[IPNetwork, Route] | None:
+        for net, route in self.tables.get((dst.version, table), []):
             if dst in net:
                 return net, route
         return None
 
     def lookup(
-        self, dst: IPv4Address, src: IPv4Address | None = None, iif: str = "", mark: int | None = 0
+        self, dst: IPAddress, src: IPAddress | None = None, iif: str = "", mark: int | None = 0
     ) -> RouteResult:
         """The route the kernel would pick for `dst` (policy rules, then longest prefix per table)."""
         key = (
@@ -156,13 +168,14 @@ class RoutingTables:
             found = self._lookups[key] = self._lookup(dst, src, iif, mark)
         return found
 
-    def _lookup(self, dst: IPv4Address, src: IPv4Address | None, iif: str, mark: int | None) -> RouteResult:
-        rules = self.rules or DEFAULT_RULES
+    def _lookup(self, dst: IPAddress, src: IPAddress | None, iif: str, mark: int | None) -> RouteResult:
+        family = dst.version
+        rules = self.rules[family] or DEFAULT_RULES
         mark_dependent = False
         for rule in rules:
-            if rule.src and (src is None or src not in (network_of(rule.src) or IPv4Network("0.0.0.0/0"))):
+            if rule.src and (src is None or src not in (network_of(rule.src, family) or ANY[family])):
                 continue
-            if rule.dst and dst not in (network_of(rule.dst) or IPv4Network("0.0.0.0/0")):
+            if rule.dst and dst not in (network_of(rule.dst, family) or ANY[family]):
                 continue
             if rule.iif and rule.iif != (iif or "lo"):
                 continue
@@ -197,18 +210,21 @@ class RoutingTables:
             return RouteResult(kind="local", dev="lo", table=LOCAL_TABLE)
         return RouteResult(kind="none", mark_dependent=mark_dependent)
 
-    def source_for(self, result: RouteResult, interfaces: list[Interface]) -> IPv4Address | None:
-        """The source address the kernel picks for a packet sent along `result`."""
+    def source_for(
+        self, result: RouteResult, interfaces: list[Interface], family: int = 4
+    ) -> IPAddress | None:
+        """The source address the kernel picks for a packet of `family` sent along `result`."""
         if result.prefsrc:
-            return ipv4(result.prefsrc)
-        for iface in interfaces:
-            if iface.name == result.dev and (first := iface.first_address(4)) is not None:
-                return ipv4(first)
-        return None
+            return ip(result.prefsrc)
+        return primary_address(interfaces, result.dev, family)
 
 
-def primary_address(interfaces: list[Interface], name: str) -> IPv4Address | None:
+def primary_address(interfaces: list[Interface], name: str, family: int = 4) -> IPAddress | None:
+    """The first address of `family` on interface `name`; for IPv6 its first global one (not fe80::/10)."""
     for iface in interfaces:
-        if iface.name == name and (first := iface.first_address(4)) is not None:
-            return ipv4(first)
+        if iface.name != name:
+            continue
+        for a in iface.addresses:
+            if a.family == family and not (family == 6 and ip(a.address).is_link_local):
+                return ip(a.address)
     return None

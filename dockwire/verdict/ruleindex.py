@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import chain as chained
 
-from dockwire.verdict.matches import Guard
+from dockwire.verdict.matches import IPV6_KEY, Guard
 from dockwire.verdict.packet import Packet
 from dockwire.verdict.where import Where
 
@@ -24,6 +24,8 @@ from dockwire.verdict.where import Where
 MIN_GUARDED = 8
 # Candidate lists kept per chain (one per distinct combination of index entries hit); cleared when full.
 MAX_CACHED = 4096
+ALL32 = 0xFFFFFFFF
+ALL128 = (1 << 128) - 1
 
 Positions = tuple[int, ...]
 
@@ -37,6 +39,7 @@ class RuleIndex:
         "dport",
         "dst",
         "dst_lengths",
+        "dst_lengths6",
         "iif",
         "iif_lengths",
         "iif_prefixes",
@@ -46,6 +49,7 @@ class RuleIndex:
         "proto",
         "src",
         "src_lengths",
+        "src_lengths6",
     )
 
     def __init__(self, guards: Sequence[Guard | None]) -> None:
@@ -77,8 +81,10 @@ class RuleIndex:
             for prefix in guard.prefixes:
                 prefix_tables[guard.field].setdefault(prefix, []).append(position)
         self.always: Positions = tuple(always)
-        self.src_lengths = _lengths(self.src)
-        self.dst_lengths = _lengths(self.dst)
+        self.src_lengths = _lengths(self.src, 4)
+        self.dst_lengths = _lengths(self.dst, 4)
+        self.src_lengths6 = _lengths(self.src, 6)
+        self.dst_lengths6 = _lengths(self.dst, 6)
         self.iif_lengths = tuple(sorted({len(p) for p in self.iif_prefixes}))
         self.oif_lengths = tuple(sorted({len(p) for p in self.oif_prefixes}))
         self._cache: dict[tuple[int, ...], Positions] = {}
@@ -86,15 +92,18 @@ class RuleIndex:
     def candidates(self, pkt: Packet, where: Where) -> Positions:
         """Positions (ascending) of the rules `pkt` at `where` may match; the others have a False test."""
         hits: list[list[int]] = []
-        if self.src_lengths:
+        v4 = pkt.src.version == 4
+        src_lengths = self.src_lengths if v4 else self.src_lengths6
+        if src_lengths:
             addr = int(pkt.src)
-            for length, mask in self.src_lengths:
+            for length, mask in src_lengths:
                 found = self.src.get((length, addr & mask))
                 if found:
                     hits.append(found)
-        if self.dst_lengths:
+        dst_lengths = self.dst_lengths if v4 else self.dst_lengths6
+        if dst_lengths:
             addr = int(pkt.dst)
-            for length, mask in self.dst_lengths:
+            for length, mask in dst_lengths:
                 found = self.dst.get((length, addr & mask))
                 if found:
                     hits.append(found)
@@ -143,10 +152,15 @@ def _prefixed(
                 hits.append(found)
 
 
-def _lengths(table: dict[object, list[int]]) -> tuple[tuple[int, int], ...]:
-    """(prefix length, netmask) of every prefix length the address keys use, longest first."""
-    lengths = sorted({key[0] for key in table}, reverse=True)  # type: ignore[index]
-    return tuple((n, (0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF) for n in lengths)
+def _lengths(table: dict[object, list[int]], family: int) -> tuple[tuple[int, int], ...]:
+    """(key length, netmask) of every prefix length the address keys of `family` use, longest first; IPv6
+    keys carry their prefix length plus IPV6_KEY (see `dockwire.verdict.matches.address_key`)."""
+    keys = {key[0] for key in table}  # type: ignore[index]
+    if family == 4:
+        four = sorted((k for k in keys if k < IPV6_KEY), reverse=True)
+        return tuple((n, (ALL32 << (32 - n)) & ALL32) for n in four)
+    six = sorted((k - IPV6_KEY for k in keys if k >= IPV6_KEY), reverse=True)
+    return tuple((n + IPV6_KEY, (ALL128 << (128 - n)) & ALL128) for n in six)
 
 
 def build_index(guards: Sequence[Guard | None]) -> RuleIndex | None:

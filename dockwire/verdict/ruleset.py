@@ -34,7 +34,8 @@ IPTABLES_HOOKS: dict[str, dict[str, tuple[str, int]]] = {
     "security": {"INPUT": ("input", 50), "FORWARD": ("forward", 50), "OUTPUT": ("output", 50)},
 }
 NAT_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
-IP_FAMILIES = ("ip", "inet")
+# Which packets a table's base chains see: `inet` both IPv4 and IPv6, `bridge` bridged frames.
+HOOK_FAMILIES = {"ip": ("ip",), "ip6": ("ip6",), "inet": ("ip", "ip6"), "bridge": ("bridge",)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +137,10 @@ class RuleSet:
                     continue
                 hook, priority = hook_prio
                 is_nat = _nat_chain(table, chain, compiled.rules)
-                family = (
-                    "bridge" if table.family == "bridge" else ("ip" if table.family in IP_FAMILIES else "")
-                )
-                if not family:
-                    continue
-                self.base.setdefault((family, hook), []).append(
-                    BaseChain(hook, priority, is_nat, compiled, table.family)
-                )
+                for family in HOOK_FAMILIES.get(table.family, ()):
+                    self.base.setdefault((family, hook), []).append(
+                        BaseChain(hook, priority, is_nat, compiled, table.family)
+                    )
         self.table_index = {id(t): i for i, t in enumerate(self.tables)}
         for chains in self.base.values():
             chains.sort(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv4Network, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+
+IPAddress = IPv4Address | IPv6Address
 
 ICMP_TYPES = {
     "echo-reply": 0,
@@ -25,6 +27,34 @@ ICMP_TYPES = {
     "info-reply": 16,
     "address-mask-request": 17,
     "address-mask-reply": 18,
+}
+# ICMPv6 types by the names ip6tables (--icmpv6-type) and nft (icmpv6 type) print.
+ICMPV6_TYPES = {
+    "destination-unreachable": 1,
+    "no-route": 1,
+    "packet-too-big": 2,
+    "time-exceeded": 3,
+    "ttl-exceeded": 3,
+    "parameter-problem": 4,
+    "echo-request": 128,
+    "echo-reply": 129,
+    "mld-listener-query": 130,
+    "mld-listener-report": 131,
+    "mld-listener-done": 132,
+    "mld-listener-reduction": 132,
+    "router-solicitation": 133,
+    "nd-router-solicit": 133,
+    "router-advertisement": 134,
+    "nd-router-advert": 134,
+    "neighbour-solicitation": 135,
+    "neighbor-solicitation": 135,
+    "nd-neighbor-solicit": 135,
+    "neighbour-advertisement": 136,
+    "neighbor-advertisement": 136,
+    "nd-neighbor-advert": 136,
+    "redirect": 137,
+    "nd-redirect": 137,
+    "mld2-listener-report": 143,
 }
 PROTOCOLS = {
     "icmp": "icmp",
@@ -63,8 +93,9 @@ def split_list(args: list[str]) -> list[str]:
 
 
 @lru_cache(maxsize=8192)
-def address_predicate(text: str) -> Callable[[IPv4Address], bool]:
-    """A test for one address item: `10.0.0.1`, `10.0.0.0/8`, `10.0.0.0/255.0.0.0`, `10.0.0.1-10.0.0.9`."""
+def address_predicate(text: str) -> Callable[[IPAddress], bool]:
+    """A test for one address item: `10.0.0.1`, `10.0.0.0/8`, `10.0.0.0/255.0.0.0`, `10.0.0.1-10.0.0.9`,
+    `fd00::/64`; an item never matches an address of the other family."""
     text = text.strip().strip('"')
     if "-" in text and "/" not in text:
         low_text, high_text = text.split("-", 1)
@@ -72,11 +103,10 @@ def address_predicate(text: str) -> Callable[[IPv4Address], bool]:
             low, high = ip_address(low_text.strip()), ip_address(high_text.strip())
         except ValueError as exc:
             raise Unparsable(text) from exc
-        return lambda a: isinstance(low, IPv4Address) and low <= a <= high  # type: ignore[operator]
+        version = low.version
+        return lambda a: a.version == version and low <= a <= high  # type: ignore[operator]
     net = parse_network(text)
-    if not isinstance(net, IPv4Network):
-        return lambda a: False
-    if net.prefixlen == 32:
+    if net.prefixlen == net.max_prefixlen:
         only = net.network_address
         return lambda a: a == only
     return lambda a: a in net
@@ -130,8 +160,8 @@ def iface_matches(pattern: str, name: str) -> bool:
     return name == pattern
 
 
-def icmp_type(text: str) -> tuple[int | None, int | None]:
-    """(type, code) of `echo-request`, `8`, `8/0`; (None, None) for `any`."""
+def icmp_type(text: str, names: dict[str, int] = ICMP_TYPES) -> tuple[int | None, int | None]:
+    """(type, code) of `echo-request`, `8`, `8/0`; (None, None) for `any`; `names` ICMPV6_TYPES for ICMPv6."""
     text = text.strip().lower()
     if text == "any":
         return None, None
@@ -139,8 +169,8 @@ def icmp_type(text: str) -> tuple[int | None, int | None]:
     if "/" in text:
         text, code_text = text.split("/", 1)
         code = int(code_text)
-    if text in ICMP_TYPES:
-        return ICMP_TYPES[text], code
+    if text in names:
+        return names[text], code
     try:
         return int(text), code
     except ValueError as exc:

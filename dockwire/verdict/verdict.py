@@ -16,15 +16,16 @@ from dockwire.model import HostModel, RuleRef
 from dockwire.verdict.bypassed import find_bypassed
 from dockwire.verdict.context import EngineContext, context_for
 from dockwire.verdict.dns import resolve_name
-from dockwire.verdict.endpoints import FlowEnd, resolve_endpoint
+from dockwire.verdict.endpoints import DEFAULT_OUTSIDE6, FlowEnd, resolve_endpoint
 from dockwire.verdict.fixes import Fix, FixInput, suggest_fix
 from dockwire.verdict.notebook import Stop, Trace
-from dockwire.verdict.packet import address_text, flow_packet
+from dockwire.verdict.packet import address_text, flow_packet, ip
 from dockwire.verdict.path import Arrival, FlowFollower, Place
 from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, EndpointRef, Hop, Verdict
 from dockwire.verdict.refs import rule_ref
 
 PROTOCOLS = ("icmp", "tcp", "udp")
+FAMILIES = (4, 6)
 
 
 class VerdictError(DockwireError):
@@ -107,6 +108,25 @@ def _is_published(follower: FlowFollower, port: int, proto: str) -> bool:
     )
 
 
+def flow_family(src: FlowEnd, dst: FlowEnd, family: int | None) -> int:
+    """The flow's address family: that of an address given on either end, else `family`, else IPv4."""
+    if family is not None and family not in FAMILIES:
+        raise VerdictError(f"address family {family} is not supported (use 4 or 6)")
+    given = {
+        ip(end.address).version: end.label
+        for end in (src, dst)
+        if end.address and not (end.kind == "outside" and end.assumed_address)
+    }
+    if len(given) > 1:
+        raise VerdictError(f"{given[4]} is IPv4 and {given[6]} is IPv6: a flow has one address family")
+    if given:
+        (found,) = given
+        if family is not None and family != found:
+            raise VerdictError(f"{given[found]} is an IPv{found} address, but IPv{family} was asked for")
+        return found
+    return family or 4
+
+
 def in_one_namespace(trace: Trace, src_place: Place, dst_place: Place) -> bool:
     """Both ends in one container namespace: loopback, noted in the trace (nothing else to follow)."""
     if src_place.kind != "container" or not src_place.same(dst_place):
@@ -118,10 +138,18 @@ def in_one_namespace(trace: Trace, src_place: Place, dst_place: Place) -> bool:
 
 
 def _follow(
-    ctx: EngineContext, trace: Trace, src: FlowEnd, dst: FlowEnd, proto: str, port: int | None
+    ctx: EngineContext,
+    trace: Trace,
+    src: FlowEnd,
+    dst: FlowEnd,
+    proto: str,
+    port: int | None,
+    family: int = 4,
 ) -> None:
     """Follow the flow, noting its addresses in the trace. Raises Stop when it cannot pass."""
-    follower = FlowFollower(ctx, trace)
+    if family == 6 and src.kind == "outside" and src.assumed_address:
+        src = FlowEnd("outside", src.text, address=DEFAULT_OUTSIDE6, assumed_address=True)
+    follower = FlowFollower(ctx, trace, family=family)
     src_place = follower.place_of(src, "src")
     dst_place = follower.place_of(dst, "dst")
     dst_addr = follower.pick_address(dst, dst_place, src_place)
@@ -165,16 +193,22 @@ def dns_verdict(ctx: EngineContext, src: FlowEnd, dst: FlowEnd) -> Verdict:
 
 
 def evaluate(
-    model: HostModel, src: str | FlowEnd, dst: str | FlowEnd, proto: str = "icmp", port: int | None = None
+    model: HostModel,
+    src: str | FlowEnd,
+    dst: str | FlowEnd,
+    proto: str = "icmp",
+    port: int | None = None,
+    family: int | None = None,
 ) -> Verdict:
     """Can `src` reach `dst` with `proto`/`port`? Pure: reads only the model.
 
-    `src`/`dst` are endpoint texts (see `resolve_endpoint`) or resolved Endpoints. Raises DockwireError
-    (EndpointError, VerdictError) when the question itself is wrong.
+    `src`/`dst` are endpoint texts (see `resolve_endpoint`) or resolved Endpoints. `family` (4 or 6) picks
+    which address of a dual-stack container the flow uses; an address given on either end decides it. Raises
+    DockwireError (EndpointError, VerdictError) when the question itself is wrong.
     """
     src_ep = resolve_endpoint(model, src, "src") if isinstance(src, str) else src
     dst_ep = resolve_endpoint(model, dst, "dst") if isinstance(dst, str) else dst
-    return evaluate_in(context_for(model), src_ep, dst_ep, proto, port)
+    return evaluate_in(context_for(model), src_ep, dst_ep, proto, port, family=family)
 
 
 def evaluate_in(
@@ -185,6 +219,7 @@ def evaluate_in(
     port: int | None = None,
     *,
     detail: bool = True,
+    family: int | None = None,
 ) -> Verdict:
     """`evaluate` on an engine context and resolved endpoints.
 
@@ -197,10 +232,11 @@ def evaluate_in(
         port = dst_ep.port
     proto = proto.lower()
     check_question(src_ep, dst_ep, proto, port)
+    flow = flow_family(src_ep, dst_ep, family)
     trace = Trace()
     stop: Stop | None = None
     try:
-        _follow(ctx, trace, src_ep, dst_ep, proto, port)
+        _follow(ctx, trace, src_ep, dst_ep, proto, port, flow)
     except Stop as exc:
         # Without its traceback (never shown), the Stop does not keep the walk's frames alive in a cycle.
         stop = exc.with_traceback(None)

@@ -1,0 +1,71 @@
+"""IPv6 on the real lab: a native nftables inet table drops IPv4 and IPv6 alike, and `why` says so.
+
+Real traffic only between the lab's dual-stack pair (dwlab-v6-b -> dwlab-v6-a). The table
+(tests/inet_table.py) is limited to the lab's dual-stack bridge and deleted by name afterwards, also when a
+test fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dockwire.model import HostModel
+from dockwire.verdict.render import render_verdict
+from tests import inet_table
+from tests.lab_traffic import Case, ask, docker_destination, inspect_by_name, tcp_connect
+
+pytestmark = pytest.mark.live
+
+
+def _nft_available() -> bool:
+    return subprocess.run(["nft", "list", "tables"], capture_output=True, check=False).returncode == 0
+
+
+@pytest.fixture
+def inet_drop(lab: Any, docker_client: Any) -> Iterator[None]:
+    if not _nft_available():
+        pytest.skip("nft is not usable here")
+    bridge = "br-" + docker_client.networks.get("dwlab-v6").id[:12]
+    inet_table.remove()
+    inet_table.load(bridge)
+    try:
+        yield
+    finally:
+        inet_table.remove()
+
+
+def _model(docker_client: Any) -> HostModel:
+    from dockwire.collect import collect
+
+    return asyncio.run(collect(docker_client))
+
+
+def _address(docker_client: Any, case: Case) -> str:
+    containers = inspect_by_name([c.attrs for c in docker_client.containers.list(all=True)])
+    return docker_destination(containers, [n.attrs for n in docker_client.networks.list(greedy=True)], case)
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_an_inet_table_drop_stops_both_families(inet_drop: None, docker_client: Any, family: int) -> None:
+    case = Case("dwlab-v6-b", "dwlab-v6-a", "tcp", inet_table.PORT, family=family)
+    verdict = ask(_model(docker_client), case)
+    address = _address(docker_client, case)
+    assert verdict.dst.address == address
+    assert verdict.verdict == "blocked", render_verdict(verdict)
+    culprit = verdict.culprit
+    assert culprit is not None and (culprit.family, culprit.table) == ("inet", inet_table.TABLE)
+    assert not tcp_connect(case.src, address, inet_table.PORT), "the inet drop let the connection through"
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_without_the_table_both_families_get_an_answer(lab: Any, docker_client: Any, family: int) -> None:
+    inet_table.remove()
+    case = Case("dwlab-v6-b", "dwlab-v6-a", "tcp", inet_table.PORT, family=family)
+    verdict = ask(_model(docker_client), case)
+    assert verdict.verdict == "allowed", render_verdict(verdict)
+    assert tcp_connect(case.src, _address(docker_client, case), inet_table.PORT)  # refused: the RST came back

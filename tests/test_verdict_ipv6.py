@@ -1,0 +1,145 @@
+"""IPv6 in the verdict engine, on the recorded dual-stack lab (Docker 28.5.2, iptables-nft).
+
+tests/fixtures/snapshots/engine-28.5.2-iptables-nft-ipv6.json was recorded with the lab's ipv6 scenario
+(scripts/record-verdict-fixtures): dwlab-v6-a/-b on dwlab-v6 (fd00:d0c:6::/64) and an ip6tables
+DOCKER-USER rule dropping tcp/80 from a to b over IPv6; real traffic for its cases is in the .observed.json
+beside it (checked by tests/test_verdict_recorded.py). The inet table is tests/inet_table.py, recorded as
+nft JSON by scripts/record-inet-fixture.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from dockwire.lab.scenarios import V6_A, V6_B
+from dockwire.model import HostModel
+from dockwire.probes.nft_ruleset import parse_nft_json
+from dockwire.snapshot import load
+from dockwire.verdict.records import Verdict
+from dockwire.verdict.render import render_verdict
+from dockwire.verdict.verdict import VerdictError, evaluate
+from tests import inet_table
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SNAPSHOT = FIXTURES / "snapshots" / "engine-28.5.2-iptables-nft-ipv6.json"
+INET = FIXTURES / "firewall" / "inet-table.json"
+
+
+@cache
+def model() -> HostModel:
+    return load(SNAPSHOT)
+
+
+def why(m: HostModel, src: str, dst: str, proto: str = "icmp", port: int | None = None, **kw: int) -> Verdict:
+    return evaluate(m, src, dst, proto, port, **kw)
+
+
+def test_ip6tables_docker_user_rule_is_the_culprit_and_the_fix_uses_ip6tables() -> None:
+    v = why(model(), "dwlab-v6-a", "dwlab-v6-b", "tcp", 80, family=6)
+    assert v.verdict == "blocked", render_verdict(v)
+    assert (v.src.address, v.dst.address) == (V6_A, V6_B)
+    culprit = v.culprit
+    assert culprit is not None
+    assert (culprit.family, culprit.table, culprit.chain, culprit.position) == (
+        "ip6",
+        "filter",
+        "DOCKER-USER",
+        1,
+    )
+    assert culprit.owner == "dockwire" and culprit.source == "iptables-nft"
+    assert v.fix == [f"ip6tables -D DOCKER-USER {culprit.body}"]
+    assert "ip6 filter DOCKER-USER #1" in render_verdict(v)
+
+
+def test_the_family_picks_the_address_of_a_dual_stack_container() -> None:
+    v4 = why(model(), "dwlab-v6-a", "dwlab-v6-b", "tcp", 80)
+    assert v4.verdict == "allowed" and ":" not in v4.dst.address  # the IPv6 rule does not touch IPv4
+    v6 = why(model(), "dwlab-v6-a", "dwlab-v6-b", family=6)
+    assert v6.verdict == "allowed" and v6.dst.address == V6_B
+    assert any("icmpv6" in h.text for h in v6.path)
+    assert all("ip6 " in h.text for h in v6.path if h.kind == "hook")
+
+
+def test_an_ipv6_address_decides_the_family_and_brackets_carry_a_port() -> None:
+    assert why(model(), "dwlab-v6-a", V6_B).dst.address == V6_B
+    v = why(model(), "dwlab-v6-a", f"[{V6_B}]:80", "tcp")
+    assert v.verdict == "blocked" and v.proto == "tcp" and v.culprit is not None and v.culprit.family == "ip6"
+    with pytest.raises(VerdictError, match="is an IPv6 address, but IPv4 was asked for"):
+        why(model(), V6_A, "dwlab-v6-b", family=4)
+    v4_b = model().container("dwlab-v6-b")
+    assert v4_b is not None
+    with pytest.raises(VerdictError, match=r"is IPv4 and .* is IPv6"):
+        why(model(), V6_A, v4_b.endpoints[0].ip)
+
+
+def test_a_container_without_ipv6_has_no_ipv6_flow() -> None:
+    v = why(model(), "dwlab-v6-a", "dwlab-default-b", family=6)
+    assert v.verdict == "blocked" and v.missing == "no-address", render_verdict(v)
+    v = why(model(), "dwlab-default-a", "dwlab-v6-b", family=6)
+    assert v.verdict == "blocked", render_verdict(v)
+
+
+def test_ipv6_forwarding_off_blocks_routed_ipv6_only() -> None:
+    off = msgspec.structs.replace(
+        model(), sysctls=msgspec.structs.replace(model().sysctls, ipv6_forwarding=0)
+    )
+    v6 = why(off, "dwlab-v6-a", "host", family=6)
+    assert v6.verdict == "allowed"  # to the host's own address: not forwarded
+    v = why(off, "dwlab-v6-a", "outside:2001:db8::5")
+    assert v.verdict == "blocked" and v.missing == "ipv6_forwarding", render_verdict(v)
+    assert v.fix == ["sysctl -w net.ipv6.conf.all.forwarding=1"]
+    assert why(off, "dwlab-v6-a", "outside:198.51.100.2").missing != "ipv6_forwarding"
+
+
+def test_bridged_ipv6_meets_ip6tables_only_through_bridge_nf_call_ip6tables() -> None:
+    off = msgspec.structs.replace(
+        model(), sysctls=msgspec.structs.replace(model().sysctls, bridge_nf_call_ip6tables=0)
+    )
+    assert why(off, "dwlab-v6-a", "dwlab-v6-b", "tcp", 80, family=6).verdict == "allowed"
+    assert (
+        why(off, "dwlab-v6-a", "dwlab-default-b", "tcp", 80).verdict
+        == why(model(), "dwlab-v6-a", "dwlab-default-b", "tcp", 80).verdict
+    )
+
+
+# --- an inet table applies to both families ---------------------------------------------------------------
+
+
+@cache
+def with_inet() -> HostModel:
+    recorded = json.loads(INET.read_text())
+    m = model()
+    bridge = next(n.bridge for n in m.networks if n.name == "dwlab-v6")
+    assert recorded["bridge"] == bridge  # recorded on the same lab
+    tables = parse_nft_json(recorded["nft"])
+    return msgspec.structs.replace(
+        m, firewall=msgspec.structs.replace(m.firewall, tables=[*m.firewall.tables, *tables])
+    )
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_an_inet_drop_is_seen_on_ipv4_and_ipv6_flows(family: int) -> None:
+    v = why(with_inet(), "dwlab-v6-b", "dwlab-v6-a", "tcp", inet_table.PORT, family=family)
+    assert v.verdict == "blocked", render_verdict(v)
+    culprit = v.culprit
+    assert culprit is not None and (culprit.family, culprit.table, culprit.chain) == (
+        "inet",
+        inet_table.TABLE,
+        "forward",
+    )
+    assert culprit.text.endswith(f"tcp dport {inet_table.PORT} drop")
+    assert v.fix and v.fix[0].startswith(f"nft delete rule inet {inet_table.TABLE} forward handle ")
+
+
+def test_inet_rules_for_one_family_leave_the_other_alone() -> None:
+    v6 = why(with_inet(), "dwlab-v6-a", "dwlab-v6-b", "udp", 9, family=6)
+    assert v6.verdict == "blocked" and v6.culprit is not None and "ip6 saddr" in v6.culprit.text
+    v4 = why(with_inet(), "dwlab-v6-a", "dwlab-v6-b", "udp", 9, family=4)
+    assert v4.verdict == "blocked" and v4.culprit is not None and "nfproto ipv4" in v4.culprit.text
+    other = why(with_inet(), "dwlab-v6-b", "dwlab-v6-a", "udp", 9, family=6)
+    assert other.verdict == "allowed", render_verdict(other)  # not from V6_A, not IPv4
