@@ -143,3 +143,12 @@ def test_inet_rules_for_one_family_leave_the_other_alone() -> None:
     assert v4.verdict == "blocked" and v4.culprit is not None and "nfproto ipv4" in v4.culprit.text
     other = why(with_inet(), "dwlab-v6-b", "dwlab-v6-a", "udp", 9, family=6)
     assert other.verdict == "allowed", render_verdict(other)  # not from V6_A, not IPv4
+
+
+def test_an_outside_client_of_an_ipv6_flow_is_an_ipv6_one() -> None:
+    out = why(model(), "dwlab-v6-a", "outside", family=6)
+    assert out.dst.address == "2001:db8::10" and out.verdict == "allowed", render_verdict(out)
+    assert any(h.kind == "nat" and "MASQUERADE" in h.text for h in out.path)  # Docker 28 masquerades IPv6
+    back = why(model(), "outside", "dwlab-v6-a", family=6)
+    assert back.verdict == "blocked" and back.culprit is not None
+    assert (back.culprit.family, back.culprit.table, back.culprit.chain) == ("ip6", "raw", "PREROUTING")

@@ -137,6 +137,13 @@ def in_one_namespace(trace: Trace, src_place: Place, dst_place: Place) -> bool:
     return True
 
 
+def _outside6(end: FlowEnd) -> FlowEnd:
+    """An `outside` end without an address stands for an IPv6 client in an IPv6 flow."""
+    if end.kind == "outside" and end.assumed_address:
+        return FlowEnd("outside", end.text, address=DEFAULT_OUTSIDE6, assumed_address=True)
+    return end
+
+
 def _follow(
     ctx: EngineContext,
     trace: Trace,
@@ -147,8 +154,8 @@ def _follow(
     family: int = 4,
 ) -> None:
     """Follow the flow, noting its addresses in the trace. Raises Stop when it cannot pass."""
-    if family == 6 and src.kind == "outside" and src.assumed_address:
-        src = FlowEnd("outside", src.text, address=DEFAULT_OUTSIDE6, assumed_address=True)
+    if family == 6:
+        src, dst = _outside6(src), _outside6(dst)
     follower = FlowFollower(ctx, trace, family=family)
     src_place = follower.place_of(src, "src")
     dst_place = follower.place_of(dst, "dst")
