@@ -22,10 +22,13 @@ class Question:
     proto: str = "icmp"
     port: int | None = None
     trace: bool = False
+    # 4 or 6: which address of a dual-stack container (None: that of an address given, else IPv4).
+    family: int | None = None
 
     def describe(self) -> str:
         what = self.proto if self.port is None else f"{self.proto}/{self.port}"
-        return f"{self.src} → {self.dst} {what}" + (" (trace)" if self.trace else "")
+        family = " IPv6" if self.family == 6 else ""
+        return f"{self.src} → {self.dst} {what}{family}" + (" (trace)" if self.trace else "")
 
 
 @dataclass(frozen=True, slots=True)

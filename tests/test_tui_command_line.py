@@ -411,7 +411,7 @@ async def test_filter_filters_the_pane_it_was_opened_from_and_esc_closes() -> No
         from dockwire.tui.commands import DockwireCommands
 
         entries = {title: run for title, _, run in DockwireCommands(app.screen)._entries()}
-        chosen = entries[":why SRC DST [tcp/80|udp/53|icmp]"]()
+        chosen = entries[":why SRC DST [tcp/80|udp/53|icmp] [-6]"]()
         if inspect.isawaitable(chosen):  # the palette awaits what it gets back
             await chosen
         await caught_up(pilot)
@@ -517,3 +517,39 @@ async def test_matrix_of_one_network() -> None:
         await command(pilot, "matrix dwlab-net-a")
         await settle(pilot)
         assert isinstance(app.screen, MatrixScreen) and app.screen is not app.get_screen("matrix")
+
+
+# --- IPv6 ---------------------------------------------------------------------------------------------------
+
+IPV6_SNAPSHOT = Path(__file__).parent / "fixtures" / "snapshots" / "engine-28.5.2-iptables-nft-ipv6.json"
+
+
+def test_why_takes_the_family_as_the_cli_does() -> None:
+    from dockwire.snapshot import load
+
+    m = load(IPV6_SNAPSHOT)
+    q = question(m, "why dwlab-v6-a dwlab-v6-b tcp/80 -6")
+    assert (q.proto, q.port, q.family) == ("tcp", 80, 6)
+    assert question(m, "why dwlab-v6-a dwlab-v6-b --family=4 icmp").family == 4
+    assert question(m, "why dwlab-v6-a dwlab-v6-b").family is None
+    with pytest.raises(CommandError, match="--family takes 4 or 6"):
+        parse("why dwlab-v6-a dwlab-v6-b --family 5", m, HOSTS)
+    with pytest.raises(CommandError, match="probes send IPv4 only"):
+        parse("probe dwlab-v6-a dwlab-v6-b -6", m, HOSTS)
+
+
+async def test_why_minus_6_shows_the_cli_ipv6_verdict() -> None:
+    from dockwire.snapshot import load
+
+    m = load(IPV6_SNAPSHOT)
+    app = app_on(m)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        await command(pilot, "why dwlab-v6-a dwlab-v6-b tcp/80 -6")
+        await answered(pilot)
+        outcome = app.last_outcome
+        theirs = evaluate(m, "dwlab-v6-a", "dwlab-v6-b", "tcp", 80, family=6)
+        assert outcome is not None and outcome.status == theirs.verdict == "blocked"
+        assert outcome.culprit == theirs.culprit and outcome.fix == tuple(theirs.fix)
+        assert theirs.culprit is not None and theirs.culprit.family == "ip6"
+        assert "tcp/80 IPv6" in plain(app.main_screen.query_one("#verdict-body"))

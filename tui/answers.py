@@ -100,9 +100,13 @@ def why(model: HostModel | Fleet, request: Question, banner: str = "") -> Answer
         if proto == "icmp" and request.port is None and _dst_port(model, request):
             proto = "tcp"  # as the CLI does: a destination with a port (HOSTIP:PORT, NAME:PORT) means tcp
         if isinstance(model, Fleet):
-            verdict = evaluate_fleet(model, request.src, request.dst, proto=proto, port=request.port)
+            verdict = evaluate_fleet(
+                model, request.src, request.dst, proto=proto, port=request.port, family=request.family
+            )
         else:
-            verdict = evaluate(model, request.src, request.dst, proto=proto, port=request.port)
+            verdict = evaluate(
+                model, request.src, request.dst, proto=proto, port=request.port, family=request.family
+            )
     except DockwireError as exc:
         return Answer(request, "static", "error", str(exc), banner=banner)
     return answer_from_verdict(request, verdict, banner)

@@ -34,7 +34,7 @@ class Verb:
 
 
 VERBS: tuple[Verb, ...] = (
-    Verb("why", "why SRC DST [tcp/80|udp/53|icmp]",
+    Verb("why", "why SRC DST [tcp/80|udp/53|icmp] [-6]",
          "The static verdict, as `dockwire why`: what lets the packet through or stops it, and the fix"),
     Verb("probe", "probe SRC DST [tcp/80|udp/53|icmp]", "What the kernel did with real packets", active=True),
     Verb("trace", "trace SRC DST [tcp/80]", "The path hop by hop, with real packets", active=True),
@@ -144,6 +144,25 @@ def parse_protocol(words: Sequence[str]) -> tuple[str | None, int | None]:
     return proto, port
 
 
+def parse_family(words: Sequence[str]) -> tuple[int | None, list[str]]:
+    """`-4`/`-6` (also `--family 4|6`) among the words: the family (None when not given), and the rest."""
+    family: int | None = None
+    rest: list[str] = []
+    items = list(words)
+    while items:
+        word = items.pop(0)
+        if word in ("-4", "-6"):
+            family = int(word[1])
+        elif word.partition("=")[0] == "--family":
+            value = word.partition("=")[2] or (items.pop(0) if items else "")
+            if value not in ("4", "6"):
+                raise CommandError(f"--family takes 4 or 6, not {value!r}")
+            family = int(value)
+        else:
+            rest.append(word)
+    return family, rest
+
+
 def _protocol_name(word: str) -> str:
     name = word.lower()
     if name not in PROTOCOLS:
@@ -176,8 +195,11 @@ def _command(verb: Verb, args: list[str], rest: str, model: Scope, hosts: Sequen
     if verb.name in ("why", "probe", "trace"):
         if len(args) < 2:
             raise CommandError(usage)
-        proto, port = parse_protocol(args[2:])
-        question = ask(model, args[0], args[1], proto, port, trace=verb.name == "trace")
+        family, words = parse_family(args[2:])
+        if family == 6 and verb.active:
+            raise CommandError(f"{verb.name}: probes send IPv4 only; :why asks about IPv6")
+        proto, port = parse_protocol(words)
+        question = ask(model, args[0], args[1], proto, port, trace=verb.name == "trace", family=family)
         return Ask(verb.name, question, verb.active)
     if verb.name == "dns":
         if len(args) != 2:

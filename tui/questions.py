@@ -67,8 +67,10 @@ def ask(
     port: int | None = None,
     *,
     trace: bool = False,
+    family: int | None = None,
 ) -> Question:
-    """The question `dockwire why SRC DST [--proto P] [--port N]` asks. QuestionError when it is not one."""
+    """The question `dockwire why SRC DST [--proto P] [--port N] [-4|-6]` asks. QuestionError when it is
+    not one."""
     if isinstance(model, Fleet):
         src_end, dst_end = _fleet_ends(model, src, dst)
     else:
@@ -83,7 +85,7 @@ def ask(
     if proto is None:
         proto = "tcp" if (port or dst_end.port) else "icmp"
     check_protocol(proto, port, dst_end)
-    return Question(src, dst, proto, port, trace)
+    return Question(src, dst, proto, port, trace, family)
 
 
 def _fleet_ends(fleet: Fleet, src: str, dst: str) -> tuple[FlowEnd, FlowEnd]:
