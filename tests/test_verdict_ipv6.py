@@ -152,3 +152,19 @@ def test_an_outside_client_of_an_ipv6_flow_is_an_ipv6_one() -> None:
     back = why(model(), "outside", "dwlab-v6-a", family=6)
     assert back.verdict == "blocked" and back.culprit is not None
     assert (back.culprit.family, back.culprit.table, back.culprit.chain) == ("ip6", "raw", "PREROUTING")
+
+
+def test_matrix_over_ipv6_has_the_dual_stack_containers_and_the_ipv6_verdicts() -> None:
+    from click.testing import CliRunner
+
+    from dockwire.cli import main
+    from dockwire.verdict.matrix import build_matrix
+
+    built = build_matrix(model(), family=6)
+    assert built.containers == ["dwlab-v6-a", "dwlab-v6-b"]
+    for cell in built.cells:
+        for check in cell.checks:
+            v = why(model(), cell.src, cell.dst, check.proto, check.port, family=6)
+            assert (check.verdict, check.reason) == (v.verdict, v.reason)
+    result = CliRunner().invoke(main, ["matrix", "-6", "--json", "--snapshot", str(SNAPSHOT)])
+    assert result.exit_code == 0 and json.loads(result.output)["containers"] == built.containers

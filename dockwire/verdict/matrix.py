@@ -82,8 +82,9 @@ def culprit_of(v: object) -> str:
     return v.missing
 
 
-def build_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
+def build_matrix(model: HostModel, include_stopped: bool = False, family: int = 4) -> Matrix:
     """Every ordered pair of (running) containers: ICMP, then each published or exposed port of the dst.
+    `family` 6: the containers with an IPv6 address, over IPv6.
 
     Each check is exactly the `evaluate` verdict of that pair (its verdict, culprit and reason). Shared
     between pairs: one engine context (rules compiled and indexed once, see `dockwire.verdict.ruleindex`;
@@ -91,6 +92,8 @@ def build_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
     path, rule list and fix it does not show.
     """
     containers = [c for c in model.containers if include_stopped or c.state in ("running", "")]
+    if family == 6:
+        containers = [c for c in containers if any(ep.ipv6 for ep in port_owner(model, c).endpoints)]
     ctx = context_for(model)
     endpoints = [FlowEnd("container", c.name, container=c) for c in containers]
     questions = [[("icmp", None), *ports_of(port_owner(model, c))] for c in containers]
@@ -99,7 +102,7 @@ def build_matrix(model: HostModel, include_stopped: bool = False) -> Matrix:
         for dst, dst_ep, wanted in zip(containers, endpoints, questions, strict=True):
             if dst.id == src.id:
                 continue
-            cells.append(_cell(ctx, src_ep, dst_ep, wanted))
+            cells.append(_cell(ctx, src_ep, dst_ep, wanted, family))
     return Matrix(containers=[c.name for c in containers], cells=cells)
 
 
@@ -109,11 +112,13 @@ def port_owner(model: HostModel, c: Container) -> Container:
     return owner or c
 
 
-def _cell(ctx: EngineContext, src: FlowEnd, dst: FlowEnd, wanted: list[tuple[str, int | None]]) -> Cell:
+def _cell(
+    ctx: EngineContext, src: FlowEnd, dst: FlowEnd, wanted: list[tuple[str, int | None]], family: int = 4
+) -> Cell:
     assert src.container is not None and dst.container is not None
 
     def ask(proto: str, port: int | None) -> Verdict:
-        return evaluate_in(ctx, src, dst, proto, port, detail=False)
+        return evaluate_in(ctx, src, dst, proto, port, detail=False, family=family)
 
     return cell_of(src.container.name, dst.container.name, wanted, ask)
 
