@@ -260,14 +260,16 @@ async def test_dockerd_stopped_and_restarted_under_the_tui_and_a_probe(lab: Any,
         await asyncio.sleep(1.0)
         await asyncio.to_thread(_stop_dockerd)
         safety_stats.fault("dockerd stopped")
-        await until(pilot, lambda: app.daemon == "lost", "the TUI to see the daemon gone", timeout=60)
-        assert app.model.stale.get("docker")
-        assert app.is_running
-        _, err = await asyncio.to_thread(probe.communicate, None, 60)
-        assert probe.returncode in (0, 1, 2, 3) and "Traceback" not in err, err
-        assert probe.returncode != 2 or err.count("\n") == 1, err
-        await asyncio.to_thread(_start_dockerd)
-        await asyncio.to_thread(lab_up, docker_client)  # the restart stopped the lab's containers
+        try:
+            await until(pilot, lambda: app.daemon == "lost", "the TUI to see the daemon gone", timeout=60)
+            assert app.model.stale.get("docker")
+            assert app.is_running
+            _, err = await asyncio.to_thread(probe.communicate, None, 60)
+            assert probe.returncode in (0, 1, 2, 3) and "Traceback" not in err, err
+            assert probe.returncode != 2 or err.count("\n") == 1, err
+        finally:  # the daemon comes back even when this test fails: the tests after it need it
+            await asyncio.to_thread(_start_dockerd)
+            await asyncio.to_thread(lab_up, docker_client)  # the restart stopped the lab's containers
         await until(pilot, lambda: app.daemon == "up", "the TUI to see the daemon back", timeout=60)
         await until_model_equals_fresh(pilot, app, docker_client, "after a dockerd restart")
     assert no_trace_objects()

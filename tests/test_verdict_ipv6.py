@@ -168,3 +168,8 @@ def test_matrix_over_ipv6_has_the_dual_stack_containers_and_the_ipv6_verdicts() 
             assert (check.verdict, check.reason) == (v.verdict, v.reason)
     result = CliRunner().invoke(main, ["matrix", "-6", "--json", "--snapshot", str(SNAPSHOT)])
     assert result.exit_code == 0 and json.loads(result.output)["containers"] == built.containers
+
+
+def test_the_embedded_dns_answers_aaaa_for_a_dual_stack_container() -> None:
+    v = why(model(), "dwlab-v6-a", "name:dwlab-v6-b")
+    assert v.verdict == "allowed" and f"(AAAA {V6_B})" in v.reason, render_verdict(v)

@@ -29,6 +29,7 @@ from dockwire.actions.netns_exec import Worker, WorkerReport, WorkerRequest, che
 from dockwire.actions.result import Evidence, ProbeResult
 from dockwire.actions.tracing.base import Marker, Tracer, new_run_id
 from dockwire.actions.tracing.session import TraceSession, cancel_on_sigterm, choose_tracer
+from dockwire.docker_client import daemon_errors, unreachable
 from dockwire.model import EMBEDDED_DNS, HostModel
 
 PROTOS = ("icmp", "tcp", "udp", "dns", "trace")
@@ -76,7 +77,10 @@ async def _fresh_source(model: HostModel, client: Any, src: str, outside: str | 
             raise
     owner = model.container(c.netns_owner) if c.netns_owner else c
     owner = owner or c
-    state = await asyncio.to_thread(lambda: client.api.inspect_container(owner.id)["State"])
+    try:
+        state = await asyncio.to_thread(lambda: client.api.inspect_container(owner.id)["State"])
+    except daemon_errors() as exc:
+        raise ProbeError(f"cannot ask Docker about {owner.name}: {unreachable(exc)}") from None
     pid = int(state.get("Pid") or 0)
     status = str(state.get("Status", ""))
     fresh = msgspec.structs.replace(owner, pid=pid or None, state=status)

@@ -78,12 +78,15 @@ def _from_embedded_dns(
                 continue
             base = wanted.removesuffix(f".{user_net.name.lower()}")
             if base in _names_on(other, user_net.id):
-                ip = next((ep.ip for ep in other.endpoints if ep.network_id == user_net.id), "")
+                ep = next((ep for ep in other.endpoints if ep.network_id == user_net.id), None)
+                ip = ep.ip if ep is not None else ""
+                # A dual-stack endpoint has an AAAA record too.
+                aaaa = f" (AAAA {ep.ipv6})" if ep is not None and ep.ipv6 else ""
                 return DnsAnswer(
                     "allowed",
-                    f"{name} resolves to {ip} via the embedded DNS on {user_net.name}",
+                    f"{name} resolves to {ip}{aaaa} via the embedded DNS on {user_net.name}",
                     resolved=ip,
-                    steps=[*steps, f"{other.name} on {user_net.name}: {ip}"],
+                    steps=[*steps, f"{other.name} on {user_net.name}: {ip}{aaaa}"],
                 )
     return None
 
