@@ -347,9 +347,11 @@ class RuleRef(Record, frozen=True, kw_only=True):
 
     @property
     def title(self) -> str:
-        """`filter/DOCKER-USER #1`, or `filter/FORWARD policy`."""
+        """`filter/DOCKER-USER #1`, `filter/FORWARD policy`; other families than IPv4's named first
+        (`ip6 filter/DOCKER-USER #1`, `inet fw/forward #2`)."""
         where = "policy" if self.is_policy else (f"#{self.position}" if self.position is not None else "")
-        return f"{self.table}/{self.chain} {where}".rstrip()
+        family = "" if self.family == "ip" else f"{self.family} "
+        return f"{family}{self.table}/{self.chain} {where}".rstrip()
 
     @property
     def body(self) -> str:

@@ -54,6 +54,7 @@ def test_ip6tables_docker_user_rule_is_the_culprit_and_the_fix_uses_ip6tables() 
     assert culprit.owner == "dockwire" and culprit.source == "iptables-nft"
     assert v.fix == [f"ip6tables -D DOCKER-USER {culprit.body}"]
     assert "ip6 filter DOCKER-USER #1" in render_verdict(v)
+    assert culprit.title == "ip6 filter/DOCKER-USER #1"  # what the dashboard's result pane says
 
 
 def test_the_family_picks_the_address_of_a_dual_stack_container() -> None:
