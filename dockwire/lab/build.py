@@ -363,7 +363,12 @@ def _container_detail(client: docker.DockerClient, container: Any) -> str:
         except docker.errors.NotFound:
             return f"netns of {owner_id[:12]} (gone)"
     networks = (container.attrs.get("NetworkSettings") or {}).get("Networks") or {}
-    parts = [f"{net} {ep.get('IPAddress') or '-'}" for net, ep in networks.items() if net != "none"]
+    parts = [
+        f"{net} {ep.get('IPAddress') or '-'}"
+        + (f" {ep['GlobalIPv6Address']}" if ep.get("GlobalIPv6Address") else "")
+        for net, ep in networks.items()
+        if net != "none"
+    ]
     if mode == "none":
         parts.append("lo only")
     for port, bindings in sorted((host_config.get("PortBindings") or {}).items()):
