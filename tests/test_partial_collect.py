@@ -4,6 +4,7 @@ lab case gets the same verdict from that narrower read as from a full one."""
 from __future__ import annotations
 
 import asyncio
+import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,20 @@ def namespaces_of(src: str, dst: str, docker_part: HostModel) -> set[str] | None
     return namespaces_for(docker_part, src, dst)
 
 
+def without_counters(data: bytes) -> Any:
+    """A verdict's JSON without rule counters: IPv6 moves them by itself between two reads (neighbour and
+    router solicitations, MLD reports cross the bridge's FORWARD rules)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("packets", "bytes")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads(data))
+
+
 @pytest.mark.live
 def test_every_lab_case_gets_the_same_verdict_from_the_narrow_read(lab: Any, docker_client: Any) -> None:
     from dockwire.collect import collect
@@ -75,5 +90,7 @@ def test_every_lab_case_gets_the_same_verdict_from_the_narrow_read(lab: Any, doc
             for c in model.containers
             if c.pid and not c.interfaces and not c.netns_owner and c.network_mode != "host"
         )
-        assert verdict_json(ask(model, case)) == verdict_json(ask(full, case)), case.id
+        assert without_counters(verdict_json(ask(model, case))) == without_counters(
+            verdict_json(ask(full, case))
+        ), case.id
     assert narrowed > len(CASES)  # the narrow reads really left namespaces out
