@@ -230,3 +230,19 @@ COMMIT
     assert out.verdict == "ACCEPT" and (str(out.packet.dst), out.packet.dport) == ("10.0.0.9", 80)
     (again,) = w.run("ip", where, reply_to(first).evolve(src=first.src, dst=first.dst, dport=8080))
     assert again.packet.dst == first.dst  # established packets skip the nat table
+
+
+def test_an_ipv6_field_dockwire_does_not_read_is_unknown_for_ipv6_only() -> None:
+    from ipaddress import ip_address
+
+    from dockwire.model import Match
+    from dockwire.verdict.matches import compile_match
+    from dockwire.verdict.packet import Packet
+    from dockwire.verdict.routing import RoutingTables
+    from dockwire.verdict.where import HostFacts, Where
+
+    test = compile_match(Match(module="nft", option="ip6 hoplimit", args=["1"]))
+    facts, where = HostFacts(RoutingTables([])), Where("forward")
+    v4 = Packet(src=ip_address("10.0.0.1"), dst=ip_address("10.0.0.2"), proto="tcp", dport=80)
+    v6 = Packet(src=ip_address("fd00::1"), dst=ip_address("fd00::2"), proto="tcp", dport=80)
+    assert test(v4, where, facts) is False and test(v6, where, facts) is None

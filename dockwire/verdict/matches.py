@@ -396,7 +396,8 @@ def _nft_value_test(lhs: str, items: list[str], sets: Sets) -> Test:
         proto_test = _protocol(items)
         return lambda p, w, f: p.family == family and proto_test(p, w, f)
     if lhs.startswith(("ip6 ", "icmpv6 ", "ct original ip6 ")):
-        raise Unparsable(lhs)
+        # An IPv6 header field dockwire does not evaluate: unknown for IPv6, never true for IPv4.
+        return lambda p, w, f: None if p.family == "ip6" else False
     if lhs.startswith("tcp flags & "):
         mask = {
             f.upper() for f in split_list([lhs.removeprefix("tcp flags & ").strip("() ").replace("|", ",")])
