@@ -298,7 +298,7 @@ def _iptables(m: Match, sets: Sets) -> Test:
     if mod == "pkttype" and opt == "--pkt-type":
         return lambda p, w, f: items[0].lower() == "unicast"
     if mod in ("tcp", "udp", "icmp", "sctp", "icmp6", "icmpv6", "ipv6-icmp") and not opt:
-        return _protocol([mod if mod[:4] != "icmp" or mod == "icmp" else "icmpv6"])
+        return _protocol([mod])
     return _unknown
 
 

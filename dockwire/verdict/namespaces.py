@@ -29,14 +29,12 @@ class Attachment:
     bridge: str = ""
     network: str = ""
     parent: str = ""
-    # The interface's first global IPv6 address (`address` is its IPv4 one when it has one).
+    # The interface's first global IPv6 address (`address` is its IPv4 one).
     address6: IPAddress | None = None
 
     def address_for(self, family: int) -> IPAddress | None:
         """The interface's own address of `family` (4 or 6)."""
-        if family == 6:
-            return self.address6
-        return self.address if self.address is not None and self.address.version == 4 else None
+        return self.address6 if family == 6 else self.address
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +114,6 @@ def container_view(ctx: EngineContext, container: Container) -> ContainerView:
         if pair and pair.bridge:
             bridge = pair.bridge
         attachments[iface.name] = Attachment(
-            iface.name, addr4 or addr6, iface.kind or "veth", host_veth, bridge, network, parent, addr6
+            iface.name, addr4, iface.kind or "veth", host_veth, bridge, network, parent, addr6
         )
     return ContainerView(container, routing, attachments, inferred)

@@ -108,14 +108,10 @@ def first_packet(src: str, dst: str, proto: str, port: int | None, mark: int | N
 
 def flow_packet(s: IPAddress, d: IPAddress, proto: str, port: int | None, mark: int | None = 0) -> Packet:
     """`first_packet` for addresses already parsed; `icmp` is an echo request (ICMPv6 for IPv6 addresses)."""
-    if proto in ("icmp", "icmpv6"):
-        if d.version == 6:
-            return Packet(
-                src=s, dst=d, proto="icmpv6", icmp_type=ICMPV6_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark
-            )
-        return Packet(
-            src=s, dst=d, proto="icmp", icmp_type=ICMP_ECHO_REQUEST, orig_src=s, orig_dst=d, mark=mark
-        )
+    if proto == "icmp":
+        v6 = d.version == 6
+        echo, request = ("icmpv6", ICMPV6_ECHO_REQUEST) if v6 else ("icmp", ICMP_ECHO_REQUEST)
+        return Packet(src=s, dst=d, proto=echo, icmp_type=request, orig_src=s, orig_dst=d, mark=mark)
     return Packet(
         src=s,
         dst=d,

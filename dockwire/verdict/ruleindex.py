@@ -154,7 +154,7 @@ def _prefixed(
 
 def _lengths(table: dict[object, list[int]], family: int) -> tuple[tuple[int, int], ...]:
     """(key length, netmask) of every prefix length the address keys of `family` use, longest first; IPv6
-    keys carry their prefix length plus IPV6_KEY (see `dockwire.verdict.matches.address_key`)."""
+    keys carry their prefix length plus IPV6_KEY (see `dockwire.verdict.matches._address_guard`)."""
     keys = {key[0] for key in table}  # type: ignore[index]
     if family == 4:
         four = sorted((k for k in keys if k < IPV6_KEY), reverse=True)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
-IPAddress = IPv4Address | IPv6Address
+from dockwire.verdict.packet import IPAddress
 
 ICMP_TYPES = {
     "echo-reply": 0,
@@ -73,6 +73,7 @@ PROTOCOLS = {
     "51": "ah",
     "icmpv6": "icmpv6",
     "ipv6-icmp": "icmpv6",
+    "icmp6": "icmpv6",
     "58": "icmpv6",
 }
 
