@@ -376,8 +376,10 @@ class RuleRef(Record, frozen=True, kw_only=True):
         return self.position == other.position
 
     def label(self) -> str:
-        """`filter/DOCKER #3: -A DOCKER ...`, or `filter/FORWARD policy DROP`."""
-        where = f"{self.table}/{self.chain}"
+        """`filter/DOCKER #3: -A DOCKER ...`, or `filter/FORWARD policy DROP`; other families than IPv4's
+        named first, as in `title`."""
+        family = "" if self.family == "ip" else f"{self.family} "
+        where = f"{family}{self.table}/{self.chain}"
         if self.is_policy:
             return f"{where} policy {self.text}"
         pos = f" #{self.position}" if self.position is not None else ""

@@ -13,6 +13,7 @@ snapshot of the host to PATH.json and the observed outcome of every case to PATH
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import subprocess
 import sys
@@ -27,6 +28,9 @@ from dockwire.verdict.verdict import evaluate
 OUTSIDE_NS = "dwlab-outside"
 OUTSIDE = "outside:198.51.100.2"
 OUTSIDE_HOST_ADDR = "198.51.100.1"
+# The outside namespace's IPv6 address (dockwire.lab.outside), for flows to and from the routed network.
+OUTSIDE6 = "outside:2001:db8:100::2"
+OUTSIDE_HOST_ADDR6 = "2001:db8:100::1"
 TIMEOUT = 3
 
 
@@ -90,6 +94,11 @@ CASES: tuple[Case, ...] = (
         "dwlab-v6-a", "dwlab-v6-b", "tcp", 80, about="the same pair over IPv4: the IPv6 rule does not apply"
     ),
     Case("dwlab-v6-b", "dwlab-v6-a", "tcp", 80, about="IPv6, other direction", family=6),
+    Case(OUTSIDE6, "dwlab-v6r-web", about="outside pings a routed IPv6 network's container", family=6),
+    Case(OUTSIDE6, "dwlab-v6r-web", "tcp", 80, about="routed IPv6: a published port, no NAT", family=6),
+    Case(OUTSIDE6, "dwlab-v6r-web", "tcp", 81, about="routed IPv6: a port not published", family=6),
+    Case("dwlab-v6r-web", OUTSIDE6, about="routed IPv6 outward: no masquerade", family=6),
+    Case(OUTSIDE6, "dwlab-v6-a", about="outside over IPv6 into a NAT-mode network", family=6),
 )
 
 
@@ -151,10 +160,10 @@ def docker_destination(inspect: dict[str, dict[str, Any]], networks: list[dict[s
     one) or 127.0.0.1 when the source shares its namespace, the source network's IPAM gateway for `host`,
     the address given for an address."""
     dst = case.dst.removeprefix("outside:")
-    target = dst.rsplit(":", 1)[0] if dst.rsplit(":", 1)[-1].isdigit() else dst
+    target = dst if _is_address(dst) else dst.rsplit(":", 1)[0] if dst.rsplit(":", 1)[-1].isdigit() else dst
     if target == "host":
         if case.src.startswith("outside"):
-            return OUTSIDE_HOST_ADDR
+            return OUTSIDE_HOST_ADDR6 if case.family == 6 else OUTSIDE_HOST_ADDR
         first = next(iter(_networks(inspect, case.src).values()))
         network = next(n for n in networks if n["Id"] == first["NetworkID"])
         return str(network["IPAM"]["Config"][0]["Gateway"])
@@ -171,6 +180,14 @@ def docker_destination(inspect: dict[str, dict[str, Any]], networks: list[dict[s
     key = "GlobalIPv6Address" if case.family == 6 else "IPAddress"
     shared = [n[key] for n in nets.values() if n["NetworkID"] in src_ids and n[key]]
     return (shared or [n[key] for n in nets.values() if n[key]] or [""])[0]
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def inspect_by_name(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -1,6 +1,7 @@
 """IPv6 on the real lab: a native nftables inet table drops IPv4 and IPv6 alike, and `why` says so.
 
-Real traffic only between the lab's dual-stack pair (dwlab-v6-b -> dwlab-v6-a). The table
+Real traffic (connections, and dockwire's own probes) only between the lab's dual-stack pair
+(dwlab-v6-b -> dwlab-v6-a). The table
 (tests/inet_table.py) is limited to the lab's dual-stack bridge and deleted by name afterwards, also when a
 test fails.
 """
@@ -60,6 +61,36 @@ def test_an_inet_table_drop_stops_both_families(inet_drop: None, docker_client: 
     culprit = verdict.culprit
     assert culprit is not None and (culprit.family, culprit.table) == ("inet", inet_table.TABLE)
     assert not tcp_connect(case.src, address, inet_table.PORT), "the inet drop let the connection through"
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_a_probe_names_the_inet_drop_for_both_families(
+    inet_drop: None, docker_client: Any, family: int
+) -> None:
+    """Real packets of each family; on iptables-nft the kernel's trace names the inet table's rule (a
+    legacy host's TRACE log does not see native nft tables: there probe and static verdict agree: blocked)."""
+    from dockwire.actions.runner import run_probe
+    from dockwire.actions.tracing.base import iptables_backend
+
+    model = _model(docker_client)
+    r = asyncio.run(
+        run_probe(
+            model,
+            docker_client,
+            "dwlab-v6-b",
+            "dwlab-v6-a",
+            "tcp",
+            inet_table.PORT,
+            family=family,
+            timeout=0.5,
+        )
+    )
+    assert r.family == family and r.outcome == "blocked" and r.delivered is False, r.summary
+    assert r.static.agrees is True, r.static
+    if iptables_backend() == "nft":
+        drop = r.evidence.dropped_by
+        assert drop is not None and (drop.family, drop.table) == ("inet", inet_table.TABLE), r.evidence
+        assert f"dport {inet_table.PORT}" in drop.text
 
 
 @pytest.mark.parametrize("family", [4, 6])

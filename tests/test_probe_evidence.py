@@ -104,6 +104,16 @@ def test_marker_matches_for_both_backends() -> None:
     assert Marker("udp", 41000).iptables_matches()[1] == ["-p", "udp", "-m", "udp", "--dport", "41000"]
 
 
+def test_ipv6_markers_use_icmpv6_and_ip6tables() -> None:
+    marker = Marker("icmp", 4242, "ip6")
+    assert marker.nft_matches() == ["icmpv6 type { echo-request, echo-reply } icmpv6 id 4242"]
+    assert marker.iptables == "ip6tables"
+    (icmp,) = marker.iptables_matches()
+    # The echo id sits 4 bytes into ICMPv6, after IPv6's fixed 40-byte header.
+    assert icmp[:2] == ["-p", "ipv6-icmp"] and icmp[-1] == "44>>16=0x1092"
+    assert Marker("tcp", 50000, "ip6").nft_matches() == ["tcp sport 50000", "tcp dport 50000"]
+
+
 def test_probe_key_tells_request_from_reply_and_ignores_others() -> None:
     key = ProbeKey("tcp", 50000)
     assert key.direction({"l4": "tcp", "sport": "50000", "dport": "80"}) == "request"
@@ -163,6 +173,36 @@ def test_passing_ping_traces_request_and_reply_without_drop() -> None:
         "POSTROUTING",
     )
     assert any(s.chain == "DOCKER-CT" and s.verdict == "accept" for s in reply.steps)
+
+
+def test_ipv6_trace_lines_carry_the_echo_id_nft_prints_as_one_word() -> None:
+    """nft 1.0.6 shows an ICMPv6 echo's id and sequence as `icmpv6 parameter-problem N` (id << 16 | seq)."""
+    m = meta("v6-icmp")
+    events = parse_nft_output((FIXTURES / "v6-icmp.nft.txt").read_text())
+    dumps = [e for e in events if e.kind == "packet" and not e.table.startswith("dockwire-trace-")]
+    assert dumps and all(e.family == "ip6" for e in dumps)
+    first = dumps[0].fields
+    assert "icmpv6 parameter-problem" in dumps[0].text and "icmpv6 id" not in dumps[0].text
+    assert (first["l4"], first["icmp_type"], first["icmp_id"]) == ("icmpv6", "echo-request", str(m["marker"]))
+    assert first["daddr"] == m["dst_ip"] and ":" in first["saddr"]
+
+
+def test_recorded_icmpv6_echo_is_traced_both_ways_through_ip6_filter() -> None:
+    ev = evidence_of("v6-icmp")
+    assert ev.dropped_by is None and ev.request_traced and ev.reply_traced
+    reply = next(p for p in ev.packets if p.direction == "reply")
+    assert reply.fate == "accept"
+    step = next(s for s in reply.steps if s.chain == "DOCKER-CT")
+    assert step.family == "ip6" and step.rule is not None and step.rule.family == "ip6"
+
+
+def test_recorded_ip6tables_docker_user_drop_is_named_with_its_position() -> None:
+    ev = evidence_of("v6-docker-user-tcp80")
+    drop = ev.dropped_by
+    assert drop is not None and (drop.family, drop.table, drop.chain) == ("ip6", "filter", "DOCKER-USER")
+    assert drop.position is not None and drop.label().startswith("ip6 filter/DOCKER-USER #")
+    assert chain_rules("v6-docker-user-tcp80", "filter", "DOCKER-USER")[drop.position - 1].text == drop.text
+    assert meta("v6-docker-user-tcp80")["dst_ip"] + "/128" in drop.text and "--dport 80" in drop.text
 
 
 def test_published_port_shows_the_dnat_rule_and_the_rewrite() -> None:

@@ -249,3 +249,99 @@ def test_a_trace_rule_the_kernel_refuses_falls_back_to_counters_and_leaves_nothi
     mode, error = asyncio.run(run())
     assert mode == "counters" and "nft could not add the trace table" in error
     assert not any(o.run_id == tracer.run_id for o in list_trace_objects())
+
+
+# --- IPv6: the lab's dual-stack pair on dwlab-v6 (the DOCKER-USER drop of tcp/80 is an ip6tables rule) ------
+
+
+def ip6_of(model: HostModel, name: str) -> str:
+    c = model.container(name)
+    assert c is not None and c.endpoints and c.endpoints[0].ipv6
+    return c.endpoints[0].ipv6
+
+
+def test_icmpv6_echo_crosses_the_dual_stack_bridge_both_ways_traced(
+    model: HostModel, docker_client: Any
+) -> None:
+    r = probe(model, docker_client, "dwlab-v6-a", "dwlab-v6-b", family=6, count=2)
+    assert r.family == 6 and r.dst_ip == ip6_of(model, "dwlab-v6-b")
+    assert r.outcome == "reached" and r.received == 2 and r.rtt_ms_avg is not None
+    assert r.src_ip == ip6_of(model, "dwlab-v6-a")
+    assert r.evidence.request_traced and r.evidence.reply_traced, r.evidence
+    assert r.static.agrees is True, r.static
+
+
+def test_the_ip6tables_docker_user_drop_is_named_and_matches_the_static_culprit(
+    model: HostModel, docker_client: Any
+) -> None:
+    r = probe(model, docker_client, "dwlab-v6-a", "dwlab-v6-b", proto="tcp", port=80, family=6)
+    assert r.outcome == "blocked" and r.delivered is False
+    drop = r.evidence.dropped_by
+    assert drop is not None and (drop.family, drop.table, drop.chain) == ("ip6", "filter", "DOCKER-USER")
+    assert "--comment dockwire-lab" in drop.text and ip6_of(model, "dwlab-v6-b") in drop.text
+    assert r.static.agrees is True and r.static.rule is not None
+    assert (r.static.rule.family, r.static.rule.position) == ("ip6", drop.position)
+    # The same port over IPv4 is open: the rule is IPv6's only, and dwlab-v6-b listens there.
+    v4 = probe(model, docker_client, "dwlab-v6-a", "dwlab-v6-b", proto="tcp", port=80, family=4)
+    assert v4.family == 4 and v4.outcome == "open" and v4.static.agrees is True
+
+
+def test_ipv6_tcp_and_udp_to_a_closed_port_are_refused_by_the_destination(
+    model: HostModel, docker_client: Any
+) -> None:
+    dst = f"[{ip6_of(model, 'dwlab-v6-b')}]:81"
+    tcp = probe(model, docker_client, "dwlab-v6-a", dst)
+    assert tcp.family == 6 and tcp.proto == "tcp" and tcp.outcome == "closed"
+    assert tcp.replies[0].kind == "rst" and tcp.static.agrees is True
+    udp = probe(model, docker_client, "dwlab-v6-a", "dwlab-v6-b", proto="udp", port=9, family=6)
+    assert udp.outcome == "closed" and udp.replies[0].detail == "port-unreachable"
+
+
+def test_dns_asks_for_aaaa_with_family_6(model: HostModel, docker_client: Any) -> None:
+    aaaa = probe(model, docker_client, "dwlab-v6-a", "name:dwlab-v6-b", family=6)
+    assert aaaa.outcome == "answered" and aaaa.answers == [ip6_of(model, "dwlab-v6-b")]
+    a = probe(model, docker_client, "dwlab-v6-a", "name:dwlab-v6-b")
+    assert a.answers == [ip_of(model, "dwlab-v6-b")]
+
+
+def test_ipv6_errors_are_one_line(model: HostModel, docker_client: Any) -> None:
+    with pytest.raises(ProbeError, match="none of its networks was created with --ipv6"):
+        probe(model, docker_client, "dwlab-iso-a", "dwlab-iso-b", family=6)
+    with pytest.raises(ProbeError, match="is an IPv6 address, but IPv4 was asked for"):
+        probe(model, docker_client, "dwlab-v6-a", ip6_of(model, "dwlab-v6-b"), family=4)
+
+
+def test_sweep_removes_a_crashed_runs_ip6_table_and_rule() -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    name = f"{PREFIX}{dead.pid}-0dead6"
+    spec = ["-p", "ipv6-icmp", "-m", "comment", "--comment", name, "-j", "TRACE"]
+    subprocess.run(["nft", "add", "table", "ip6", name], check=True)
+    subprocess.run(["ip6tables", "-w", "5", "-t", "raw", "-I", "PREROUTING", "1", *spec], check=True)
+    try:
+        removed = sweep_leftovers()
+        assert f"nft table ip6 {name}" in removed
+        assert any(r.startswith("ip6tables -t raw -A PREROUTING") and name in r for r in removed), removed
+        assert not any(o.name == name or name in " ".join(o.spec) for o in list_trace_objects())
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip6", name], capture_output=True)
+        subprocess.run(["ip6tables", "-w", "5", "-t", "raw", "-D", "PREROUTING", *spec], capture_output=True)
+
+
+def test_outside_reaches_the_routed_ipv6_network_on_its_published_port_only(
+    model: HostModel, docker_client: Any
+) -> None:
+    """gateway_mode_ipv6=routed: no NAT, the container's own address is reached from the outside namespace;
+    a port that is not published is dropped in ip6 filter DOCKER (28.x; 20.10 has no such mode)."""
+    web = ip6_of(model, "dwlab-v6r-web")
+    ok = probe(model, docker_client, "outside", f"[{web}]:80", outside="dwlab-outside")
+    assert ok.family == 6 and ok.outcome == "open" and ok.src_ip == "2001:db8:100::2", ok.summary
+    assert ok.evidence.nat == [] and ok.static.agrees is True, ok.static
+    closed = probe(model, docker_client, "outside", f"[{web}]:81", outside="dwlab-outside")
+    assert closed.static.agrees is True, closed.static
+    if layout(model) == "<=27":
+        return
+    assert closed.outcome == "blocked"
+    drop = closed.evidence.dropped_by
+    assert drop is not None and (drop.family, drop.table, drop.chain) == ("ip6", "filter", "DOCKER"), drop
+    assert drop.text.endswith("-j DROP") and "--dport" not in drop.text

@@ -36,7 +36,11 @@ def ep(network: str, ip: str, gw: str) -> Endpoint:
 
 
 def host_model() -> HostModel:
-    dns = DnsConfig(nameservers=["127.0.0.11"], hosts=[HostEntry(ip="10.0.9.9", names=["db"])])
+    hosts = [HostEntry(ip="10.0.9.9", names=["db"]), HostEntry(ip="fd00:9::9", names=["db"])]
+    dns = DnsConfig(nameservers=["127.0.0.11"], hosts=hosts)
+    v6 = Endpoint(network_id="id-v6", network="v6", ip="10.0.6.2", prefixlen=24, gateway="10.0.6.1",
+                  ipv6="fd00:6::2", ipv6_prefixlen=64, ipv6_gateway="fd00:6::1")  # fmt: skip
+    v6_peer = msgspec.structs.replace(v6, ip="10.0.6.3", ipv6="fd00:6::3")
     return HostModel(
         containers=[
             Container(id="a" * 64, name="web", state="running", pid=ME, network_mode="front",
@@ -48,6 +52,9 @@ def host_model() -> HostModel:
             Container(id="d" * 64, name="off", state="exited", pid=None, network_mode="front"),
             Container(id="e" * 64, name="alone", state="running", pid=ME, network_mode="none"),
             Container(id="f" * 64, name="hostnet", state="running", pid=ME, network_mode="host"),
+            Container(id="1" * 64, name="dual", state="running", pid=ME, network_mode="v6", endpoints=[v6]),
+            Container(id="2" * 64, name="dual-peer", state="running", pid=ME, network_mode="v6",
+                      endpoints=[v6_peer]),
         ]
     )  # fmt: skip
 
@@ -75,6 +82,8 @@ def test_bad_arguments_are_refused(args: tuple, message: str) -> None:
 def test_destination_forms_of_why_are_accepted() -> None:
     assert split_destination("host:18080", "icmp", None) == ("host", "tcp", 18080)
     assert split_destination("127.0.0.1:15353", "udp", None) == ("127.0.0.1", "udp", 15353)
+    assert split_destination("[fd00:6::3]:81", "icmp", None) == ("fd00:6::3", "tcp", 81)
+    assert split_destination("fd00:6::3", "icmp", None) == ("fd00:6::3", "icmp", None)
     assert split_destination("name:db", "icmp", None) == ("db", "dns", None)
     assert split_destination("web", "tcp", 80) == ("web", "tcp", 80)
 
@@ -116,11 +125,9 @@ def test_destination_prefers_a_shared_network_and_never_invents_addresses() -> N
     assert resolve_destination(m, web, "side").address == "127.0.0.1"  # same namespace
     assert resolve_destination(m, web, "192.0.2.7").address == "192.0.2.7"
     assert resolve_destination(m, resolve_source(m, "host"), "host").address == "127.0.0.1"
-    with pytest.raises(ProbeError, match="only IPv4"):
-        resolve_destination(m, web, "2001:db8::1")
     with pytest.raises(ProbeError, match="uses the host's network"):
         resolve_destination(m, web, "hostnet")
-    with pytest.raises(ProbeError, match="not an IPv4 address"):
+    with pytest.raises(ProbeError, match="not an IP address"):
         resolve_destination(m, web, "unknown-thing")
     alone = resolve_source(m, "alone")
     with pytest.raises(ProbeError, match="no network but loopback"):
@@ -128,11 +135,34 @@ def test_destination_prefers_a_shared_network_and_never_invents_addresses() -> N
     assert GATEWAY.startswith("@")
 
 
+def test_family_6_picks_the_ipv6_address_gateway_and_loopback() -> None:
+    m = host_model()
+    dual = resolve_source(m, "dual")
+    assert dual.addresses6 == ["fd00:6::2"] and dual.gateways6 == ["fd00:6::1"]
+    peer = resolve_destination(m, dual, "dual-peer", 6)
+    assert (peer.address, peer.family) == ("fd00:6::3", 6)
+    assert resolve_destination(m, dual, "dual-peer").address == "10.0.6.3"  # IPv4 unless asked
+    assert resolve_destination(m, dual, "host", 6).address == "fd00:6::1"
+    assert resolve_destination(m, dual, "dual", 6).address == "::1"
+    literal = resolve_destination(m, dual, "[2001:db8::1]")
+    assert (literal.address, literal.family) == ("2001:db8::1", 6)
+    with pytest.raises(ProbeError, match="is an IPv6 address, but IPv4 was asked for"):
+        resolve_destination(m, dual, "2001:db8::1", 4)
+    with pytest.raises(ProbeError, match="none of its networks was created with --ipv6"):
+        resolve_destination(m, resolve_source(m, "web"), "api", 6)
+    alone = resolve_source(m, "alone")
+    check_outbound(alone, resolve_destination(m, alone, "::1"))  # loopback is there without a network
+    with pytest.raises(ProbeError, match="no network but loopback"):
+        check_outbound(alone, resolve_destination(m, alone, "fd00:6::3"))
+
+
 def test_dns_goes_only_to_docker_embedded_dns_unless_a_server_is_named() -> None:
     m = host_model()
     web = resolve_source(m, "web")
     assert _dns_target(web, "api", None) == ("127.0.0.11", "")
-    assert _hosts_answer(web, "db") == ["10.0.9.9"]
+    assert _hosts_answer(web, "db", 4) == ["10.0.9.9"]
+    assert _hosts_answer(web, "db", 6) == ["fd00:9::9"]
+    assert _dns_target(web, "api", "[fd00:53::1]") == ("fd00:53::1", "")
     api = resolve_source(m, "api")
     with pytest.raises(ProbeError, match="no resolver is known"):
         _dns_target(api, "web", None)

@@ -534,8 +534,11 @@ def test_why_takes_the_family_as_the_cli_does() -> None:
     assert question(m, "why dwlab-v6-a dwlab-v6-b").family is None
     with pytest.raises(CommandError, match="--family takes 4 or 6"):
         parse("why dwlab-v6-a dwlab-v6-b --family 5", m, HOSTS)
-    with pytest.raises(CommandError, match="probes send IPv4 only"):
-        parse("probe dwlab-v6-a dwlab-v6-b -6", m, HOSTS)
+    probe = parse("probe dwlab-v6-a dwlab-v6-b tcp/80 -6", m, HOSTS)
+    assert isinstance(probe, Ask) and probe.active and probe.question.family == 6
+    assert parse("matrix -6", m, HOSTS) == OpenMatrix(None, 6)
+    assert parse("matrix dwlab-v6 -6", m, HOSTS) == OpenMatrix("dwlab-v6", 6)
+    assert parse("matrix", m, HOSTS) == OpenMatrix(None, 4)
 
 
 async def test_why_minus_6_shows_the_cli_ipv6_verdict() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,8 +39,10 @@ class GatedRows:
         self.gate = threading.Event()
         self.closed = threading.Event()
 
-    def __call__(self, model: HostModel, members: list[Container]) -> Iterator[dict[tuple[str, str], Any]]:
-        rows = self.real(model, members)
+    def __call__(
+        self, model: HostModel, members: list[Container], family: int = 4
+    ) -> Iterator[dict[tuple[str, str], Any]]:
+        rows = self.real(model, members, family)
         try:
             for index, src in enumerate(members):
                 if index == self.hold_at:
@@ -226,3 +229,36 @@ def test_cells_share_their_text() -> None:
     one, two = MatrixCell(icmp="allowed"), MatrixCell(icmp="allowed")
     assert cell_text(one) is cell_text(two)
     assert cell_text(one) is not cell_text(MatrixCell(icmp="blocked"))
+
+
+IPV6_SNAPSHOT = Path(__file__).parent / "fixtures" / "snapshots" / "engine-28.5.2-iptables-nft-ipv6.json"
+
+
+async def test_f_switches_the_cells_to_ipv6_between_the_dual_stack_containers() -> None:
+    """IPv6 cells are those of the containers with an IPv6 address, asked over IPv6 (the recorded lab's
+    ip6tables DOCKER-USER drop is tcp/80 only, so ICMPv6 passes), and the why under the cursor is IPv6's."""
+    from dockwire.snapshot import load
+
+    model = load(IPV6_SNAPSHOT)
+    app = app_on(model)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        await press(pilot, "m")
+        screen = app.screen
+        assert isinstance(screen, MatrixScreen)
+        grid = screen.query_one(MatrixGrid)
+        await until(pilot, lambda: grid.done, "the IPv4 grid")
+        assert "IPv4" in str(grid.border_title) and grid.progress[1] > 2
+        await press(pilot, "f")
+        await until(pilot, lambda: grid.done and screen.family == 6, "the IPv6 grid")
+        assert "IPv6" in str(grid.border_title)
+        names = {c.name for c in model.containers if c.id in {src for src, _ in grid.cells}}
+        assert names == {"dwlab-v6-a", "dwlab-v6-b"}
+        a, b = (model.container(n) for n in ("dwlab-v6-a", "dwlab-v6-b"))
+        assert a is not None and b is not None
+        assert grid.cells[(a.id, b.id)].icmp == "allowed"
+        request = answers.cell_request(model, a.id, b.id, grid.cells[(a.id, b.id)], 6)
+        assert request is not None and request.family == 6
+        await press(pilot, "f")
+        await until(pilot, lambda: grid.done and screen.family == 4, "back to IPv4")
+        assert grid.progress[1] > 2

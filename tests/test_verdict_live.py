@@ -20,7 +20,16 @@ import pytest
 from dockwire.model import HostModel
 from dockwire.verdict.records import Verdict
 from dockwire.verdict.render import render_verdict
-from tests.lab_traffic import CASES, OUTSIDE, Case, ask, docker_destination, inspect_by_name, observe
+from tests.lab_traffic import (
+    CASES,
+    OUTSIDE,
+    OUTSIDE6,
+    Case,
+    ask,
+    docker_destination,
+    inspect_by_name,
+    observe,
+)
 
 pytestmark = pytest.mark.live
 
@@ -71,6 +80,8 @@ TRACED = [
     Case("dwlab-default-a", "dwlab-internal-a", about="into an internal network"),
     Case(OUTSIDE, "dwlab-web", "tcp", 80, about="outside straight to a container"),
     Case("dwlab-v6-a", "dwlab-v6-b", "tcp", 80, about="ip6tables DOCKER-USER drop", family=6),
+    Case(OUTSIDE6, "dwlab-v6r-web", "tcp", 81, about="routed IPv6: an unpublished port", family=6),
+    Case(OUTSIDE6, "dwlab-v6-a", about="outside over IPv6 straight into a NAT-mode network", family=6),
 ]
 
 
@@ -82,7 +93,8 @@ def _nft_backend() -> bool:
 def trace_spec(verdict: Verdict) -> list[str]:
     """The TRACE rule for exactly this flow's first packet."""
     bits = 128 if ":" in verdict.dst.address else 32
-    spec = ["-s", f"{verdict.src.address}/{bits}", "-d", f"{verdict.dst.address}/{bits}", "-p", verdict.proto]
+    proto = "ipv6-icmp" if bits == 128 and verdict.proto == "icmp" else verdict.proto
+    spec = ["-s", f"{verdict.src.address}/{bits}", "-d", f"{verdict.dst.address}/{bits}", "-p", proto]
     if verdict.proto in ("tcp", "udp") and verdict.port:
         spec += ["-m", verdict.proto, "--dport", str(verdict.port)]
     return [*spec, "-m", "comment", "--comment", TRACE_COMMENT, "-j", "TRACE"]
@@ -120,6 +132,23 @@ def nft_traced_drop(output: str) -> tuple[str, str] | None:
         if len(words) > 7 and words[0] == "trace" and words[6] == "rule" and line.endswith("(verdict drop)"):
             return " ".join(words[3:6]), " ".join(words[7:])
     return None
+
+
+def nft_words(rule: str) -> list[str]:
+    """What `nft monitor trace` prints for an ip6tables rule's address, interface and port matches."""
+    tokens = shlex.split(rule)
+    words = []
+    for i, token in enumerate(tokens[:-1]):
+        negated = i > 0 and tokens[i - 1] == "!"
+        value = tokens[i + 1]
+        if token in ("-s", "-d"):
+            words.append(f"ip6 {'saddr' if token == '-s' else 'daddr'} {'!= ' if negated else ''}"
+                         f"{value.removesuffix('/128')}")  # fmt: skip
+        elif token in ("-i", "-o"):
+            words.append(f'{"iifname" if token == "-i" else "oifname"} {"!= " if negated else ""}"{value}"')
+        elif token == "--dport":
+            words.append(f"dport {value}")
+    return words
 
 
 def _iptables(*args: str, family: int = 4) -> subprocess.CompletedProcess[str]:
@@ -162,13 +191,9 @@ def test_culprit_is_the_rule_the_kernel_traces(lab_model: HostModel, docker_docs
         where, text = found
         culprit = verdict.culprit
         assert where == f"{culprit.family} {culprit.table} {culprit.chain}", f"trace:\n{output}"
-        # nft prints the rule's own matches (not its xt comment): the same addresses and port.
-        wanted = [
-            f"ip6 saddr {verdict.src.address}",
-            f"ip6 daddr {verdict.dst.address}",
-            f"dport {verdict.port}",
-        ]
-        assert all(w in text for w in wanted), f"trace:\n{output}\n" + render_verdict(verdict)
+        # nft prints the rule's own matches (not its xt comment): the same addresses, interfaces and port.
+        wanted = nft_words(culprit.text)
+        assert wanted and all(w in text for w in wanted), f"trace:\n{output}\n" + render_verdict(verdict)
         return
     traced = traced_drop(output)
     assert traced is not None, f"no DROP in the trace:\n{output}"

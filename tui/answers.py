@@ -118,12 +118,18 @@ async def probe(model: HostModel, client: Any, request: Question) -> Answer:
     from dockwire.actions.runner import run_probe
 
     static_request = Question(
-        request.src, request.dst, "icmp" if request.trace else request.proto, request.port
+        request.src,
+        request.dst,
+        "icmp" if request.trace else request.proto,
+        request.port,
+        family=request.family,
     )
     proto = "trace" if request.trace else request.proto
     port = request.port if proto != "trace" or request.proto == "tcp" else None
     try:
-        result = await run_probe(model, client, request.src, request.dst, proto, port, trace=True)
+        result = await run_probe(
+            model, client, request.src, request.dst, proto, port, trace=True, family=request.family
+        )
     except DockwireError as exc:
         return Answer(request, "active", "error", str(exc))
     except Exception as exc:  # a broken probe is a result to show, never a crash of the dashboard
@@ -183,16 +189,23 @@ def answer_from_probe(request: Question, result: ProbeResult, static: Answer) ->
 # --- the matrix ---------------------------------------------------------------------------------------
 
 
-def matrix_members(model: HostModel) -> list[Container]:
-    """The containers the matrix shows: running ones, in name order."""
-    return sorted((c for c in model.containers if c.state == "running"), key=lambda c: c.name)
+def matrix_members(model: HostModel, family: int = 4) -> list[Container]:
+    """The containers the matrix shows: running ones, in name order; for IPv6 those with an IPv6 address
+    (or sharing the namespace of one that has)."""
+    running = sorted((c for c in model.containers if c.state == "running"), key=lambda c: c.name)
+    if family != 6:
+        return running
+    with_v6 = {c.id for c in running if any(e.ipv6 for e in c.endpoints)}
+    return [c for c in running if c.id in with_v6 or (c.netns_owner and c.netns_owner in with_v6)]
 
 
-def matrix_cells(model: HostModel, members: list[Container]) -> Iterator[dict[tuple[str, str], MatrixCell]]:
+def matrix_cells(
+    model: HostModel, members: list[Container], family: int = 4
+) -> Iterator[dict[tuple[str, str], MatrixCell]]:
     """One batch of cells per source row (blocking; run it in a thread and hand each batch to the grid).
 
     One engine context for the whole grid and the matrix's light verdicts (no path or fix: a cell shows
-    only its status; selecting it asks the full `why`)."""
+    only its status; selecting it asks the full `why`). `family` 6: the flows between IPv6 addresses."""
     ctx = context_for(model)
     ends = {}
     for c in members:
@@ -205,7 +218,7 @@ def matrix_cells(model: HostModel, members: list[Container]) -> Iterator[dict[tu
         if src.id not in ends or dst.id not in ends:
             return "error"
         try:
-            verdict = evaluate_in(ctx, ends[src.id], ends[dst.id], proto, port, detail=False)
+            verdict = evaluate_in(ctx, ends[src.id], ends[dst.id], proto, port, detail=False, family=family)
         except DockwireError:
             return "error"
         return _STATUSES.get(verdict.verdict, "uncertain")
@@ -224,8 +237,12 @@ def matrix_cells(model: HostModel, members: list[Container]) -> Iterator[dict[tu
         yield row
 
 
-def cell_request(model: HostModel, src_id: str, dst_id: str, cell: MatrixCell | None) -> Question | None:
-    """What selecting a matrix cell explains: its first blocked published port, else ICMP."""
+def cell_request(
+    model: HostModel, src_id: str, dst_id: str, cell: MatrixCell | None, family: int = 4
+) -> Question | None:
+    """What selecting a matrix cell explains: its first blocked published port, else ICMP (`family` 6: over
+    IPv6)."""
+    asked = 6 if family == 6 else None
     src, dst = model.container(src_id), model.container(dst_id)
     if src is None or dst is None:
         return None
@@ -233,5 +250,5 @@ def cell_request(model: HostModel, src_id: str, dst_id: str, cell: MatrixCell | 
         for port_text, status in cell.ports:
             if status != "allowed":
                 port, proto = port_text.split("/")
-                return Question(src.name, dst.name, proto, int(port))
-    return Question(src.name, dst.name)
+                return Question(src.name, dst.name, proto, int(port), family=asked)
+    return Question(src.name, dst.name, family=asked)

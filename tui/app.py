@@ -423,7 +423,7 @@ class DockwireApp(App[None]):
                 self.choose_protocol(choice)
             self.start(request, active=command.active)
         elif isinstance(command, OpenMatrix):
-            self.open_matrix(command.network)
+            self.open_matrix(command.network, command.family)
         elif isinstance(command, SetFilter):
             self.main_screen.filter_from_command(command.text)
         elif isinstance(command, PickHost) and self.several:
@@ -437,13 +437,13 @@ class DockwireApp(App[None]):
             self.exit()
         return ""
 
-    def open_matrix(self, network: str | None = None) -> None:
-        """The matrix screen; of one network's containers when `network` is given."""
-        if network is None:
+    def open_matrix(self, network: str | None = None, family: int = 4) -> None:
+        """The matrix screen; of one network's containers when `network` is given; over IPv6 for 6."""
+        if network is None and family == 4:
             self.push_screen("matrix")
             return
         factory: Callable[..., Screen[None]] = MatrixScreen
-        self.push_screen(factory(network=network))
+        self.push_screen(factory(network=network, family=family))
 
     # --- everything else ----------------------------------------------------------------------------------
 

@@ -131,6 +131,8 @@ MAIN_KEYS: tuple[Key, ...] = (
 MATRIX_KEYS: tuple[Key, ...] = (
     Key("matrix-close", "escape,q", "app.toggle_matrix", "Back", "Back to the main screen", command=False,
         footer=0),
+    Key("matrix-family", "f", "toggle_family", "IPv4/IPv6",
+        "Switch the cells between IPv4 and IPv6 (the containers with an IPv6 address)"),
 )
 
 CONTAINER_KEYS: tuple[Key, ...] = (

@@ -36,10 +36,12 @@ class Verb:
 VERBS: tuple[Verb, ...] = (
     Verb("why", "why SRC DST [tcp/80|udp/53|icmp] [-6]",
          "The static verdict, as `dockwire why`: what lets the packet through or stops it, and the fix"),
-    Verb("probe", "probe SRC DST [tcp/80|udp/53|icmp]", "What the kernel did with real packets", active=True),
-    Verb("trace", "trace SRC DST [tcp/80]", "The path hop by hop, with real packets", active=True),
+    Verb("probe", "probe SRC DST [tcp/80|udp/53|icmp] [-6]", "What the kernel did with real packets",
+         active=True),
+    Verb("trace", "trace SRC DST [tcp/80] [-6]", "The path hop by hop, with real packets", active=True),
     Verb("dns", "dns SRC NAME", "Does NAME resolve from SRC? (the static verdict of DST name:NAME)"),
-    Verb("matrix", "matrix [NETWORK]", "The reachability matrix; of one network's containers when named"),
+    Verb("matrix", "matrix [NETWORK] [-6]",
+         "The reachability matrix; of one network's containers when named; -6: over IPv6"),
     Verb("filter", "filter [TEXT]", "Filter the pane the command line was opened from (no text: clear)"),
     Verb("host", "host NAME", "Show host NAME (with several: its firewall, sysctls, containers)"),
     Verb("help", "help", "Every key and command", aliases=("?",)),
@@ -63,6 +65,7 @@ class Ask:
 @dataclass(frozen=True, slots=True)
 class OpenMatrix:
     network: str | None = None
+    family: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +199,6 @@ def _command(verb: Verb, args: list[str], rest: str, model: Scope, hosts: Sequen
         if len(args) < 2:
             raise CommandError(usage)
         family, words = parse_family(args[2:])
-        if family == 6 and verb.active:
-            raise CommandError(f"{verb.name}: probes send IPv4 only; :why asks about IPv6")
         proto, port = parse_protocol(words)
         question = ask(model, args[0], args[1], proto, port, trace=verb.name == "trace", family=family)
         return Ask(verb.name, question, verb.active)
@@ -209,9 +210,10 @@ def _command(verb: Verb, args: list[str], rest: str, model: Scope, hosts: Sequen
             raise CommandError(usage)
         return Ask("dns", ask(model, args[0], NAME_PREFIX + name), active=False)
     if verb.name == "matrix":
-        if len(args) > 1:
+        family, words = parse_family(args)
+        if len(words) > 1:
             raise CommandError(usage)
-        return OpenMatrix(network_named(model, args[0]) if args else None)
+        return OpenMatrix(network_named(model, words[0]) if words else None, family or 4)
     if verb.name == "filter":
         return SetFilter(rest)
     if verb.name == "host":

@@ -64,10 +64,11 @@ def legend() -> Text:
     return text
 
 
-def network_members(model: HostModel, network: str | None) -> list[Container]:
+def network_members(model: HostModel, network: str | None, family: int = 4) -> list[Container]:
     """The matrix's containers: every running one, or those on `network` (by name or id), with the
-    containers sharing their namespace (`--network container:X`: their packets leave by the same way)."""
-    members = answers.matrix_members(model)
+    containers sharing their namespace (`--network container:X`: their packets leave by the same way);
+    for IPv6, only those with an IPv6 address."""
+    members = answers.matrix_members(model, family)
     if network is None:
         return members
     on = {
@@ -81,10 +82,12 @@ def network_members(model: HostModel, network: str | None) -> list[Container]:
 class MatrixScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(MATRIX_KEYS)
 
-    def __init__(self, network: str | None = None) -> None:
+    def __init__(self, network: str | None = None, family: int = 4) -> None:
         super().__init__(id="matrix-screen")
         #: Only the containers on this network (None: every running container).
         self.network = network
+        #: 4 or 6: the cells' address family (the `f` key switches it).
+        self.family = family
         self._computed_generation = -1
         self._started = 0.0
         #: The question Enter asked: its answer opens in the verdict view when it arrives.
@@ -100,9 +103,20 @@ class MatrixScreen(Screen[None]):
 
     @property
     def title_text(self) -> str:
+        family = " · IPv6" if self.family == 6 else " · IPv4"
         if self.network is None:
-            return "reachability matrix"
-        return f"reachability matrix · network {safe(self.network)}"
+            return f"reachability matrix{family}"
+        return f"reachability matrix{family} · network {safe(self.network)}"
+
+    def action_toggle_family(self) -> None:
+        """IPv4 cells to IPv6 ones and back: the grid is laid out and computed again."""
+        self.workers.cancel_group(self, "matrix")
+        self.workers.cancel_group(self, "matrix-why")
+        self._explaining = None
+        self.family = 6 if self.family == 4 else 4
+        self.query_one("#matrix").border_title = self.title_text
+        self.query_one(VerdictPanel).show_idle("")
+        self.recompute(self.dw_app.model, self.dw_app.generation)
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="matrix-status")
@@ -173,7 +187,7 @@ class MatrixScreen(Screen[None]):
         """Lay the grid out for the model's containers and compute every cell again, once it is drawn
         (so that the rows on screen are known and computed first)."""
         grid = self.query_one(MatrixGrid)
-        members = network_members(model, self.network)
+        members = network_members(model, self.network, self.family)
         grid.set_containers(members)
         grid.rows_done = set()
         self._computed_generation = generation
@@ -185,7 +199,7 @@ class MatrixScreen(Screen[None]):
         if generation != self._computed_generation or not self.is_current:
             return
         grid = self.query_one(MatrixGrid)
-        by_id = {c.id: c for c in network_members(model, self.network)}
+        by_id = {c.id: c for c in network_members(model, self.network, self.family)}
         ordered = [by_id[i] for i in grid.rows_in_view_first() if i in by_id]
         if self._own_context is not model:
             self._release_context()  # a previous model's: no one shows it any more
@@ -213,7 +227,7 @@ class MatrixScreen(Screen[None]):
     def _compute_rows(
         self, worker: Worker[None], model: HostModel, members: list[Container], on_screen: set[str]
     ) -> None:
-        rows = iter(answers.matrix_cells(model, members))
+        rows = iter(answers.matrix_cells(model, members, self.family))
         waiting_for = set(on_screen)
         pending: Cells = {}
         finished: set[str] = set()
@@ -271,7 +285,7 @@ class MatrixScreen(Screen[None]):
 
     def _request_for(self, src: str, dst: str) -> Question | None:
         grid = self.query_one(MatrixGrid)
-        return answers.cell_request(self.dw_app.model, src, dst, grid.cells.get((src, dst)))
+        return answers.cell_request(self.dw_app.model, src, dst, grid.cells.get((src, dst)), self.family)
 
     def _explain(self, src: str, dst: str) -> None:
         request = self._request_for(src, dst)

@@ -103,6 +103,9 @@ class ProbeDialog(ModalScreen[Question | None]):
             with Horizontal(classes="row"):
                 yield Label("")
                 yield Checkbox("trace the path hop by hop", req.trace, id="trace")
+            with Horizontal(classes="row"):
+                yield Label("")
+                yield Checkbox("IPv6 (dns: ask for AAAA)", req.family == 6, id="ipv6")
             yield Label(STICKY_HINT, id="sticky", markup=False)
             yield Label(KEY_HINT, id="keys", markup=False)
             with Horizontal(id="buttons"):
@@ -147,7 +150,7 @@ class ProbeDialog(ModalScreen[Question | None]):
                 self.notify("Give the name to look up", severity="error")
                 self.query_one("#qname", Input).focus()
                 return
-            self.dismiss(Question(src, f"{NAME_PREFIX}{name}", "dns"))
+            self.dismiss(Question(src, f"{NAME_PREFIX}{name}", "dns", family=self._family()))
             return
         port: int | None = None
         if proto != "icmp":
@@ -158,4 +161,10 @@ class ProbeDialog(ModalScreen[Question | None]):
                 return
             port = int(box.value)
         trace = self.query_one("#trace", Checkbox).value
-        self.dismiss(Question(src, dst, proto, port, trace))
+        self.dismiss(Question(src, dst, proto, port, trace, self._family()))
+
+    def _family(self) -> int | None:
+        """6 when ticked; else what the question had (None: IPv4 unless an address says otherwise)."""
+        if self.query_one("#ipv6", Checkbox).value:
+            return 6
+        return None if self.initial.family == 6 else self.initial.family

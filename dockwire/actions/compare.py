@@ -29,9 +29,10 @@ def _static_question(source: Source, dst: str, result: ProbeResult) -> tuple[str
     return src, dst, proto, result.port
 
 
-def _same_rule(a: RuleRef, table: str, chain: str, position: int | None) -> bool:
+def _same_rule(a: RuleRef, family: str, table: str, chain: str, position: int | None) -> bool:
     return (
-        a.table == table
+        a.family == family
+        and a.table == table
         and a.chain == chain
         and (a.position == position or a.position is None or position is None)
     )
@@ -45,7 +46,7 @@ def compare_static(model: HostModel, source: Source, dst: str, result: ProbeResu
         return StaticComparison(note="the static verdict engine is not available")
     src_text, dst_text, proto, port = _static_question(source, dst, result)
     try:
-        verdict = evaluate(model, src_text, dst_text, proto, port)
+        verdict = evaluate(model, src_text, dst_text, proto, port, family=result.family)
     except DockwireError as exc:
         return StaticComparison(note=f"no static verdict for this question: {exc}")
     allowed = {"allowed": True, "blocked": False}.get(verdict.verdict)
@@ -74,7 +75,7 @@ def compare_static(model: HostModel, source: Source, dst: str, result: ProbeResu
         if (
             seen is not None
             and culprit is not None
-            and not _same_rule(seen, culprit.table, culprit.chain, culprit.position)
+            and not _same_rule(seen, culprit.family, culprit.table, culprit.chain, culprit.position)
         ):
             return _with(
                 base,

@@ -2,9 +2,9 @@
 
 SRC: a container (name, id or id prefix), `host`, a named network namespace (`netns:NAME`, or a bare
 NAME that exists under /run/netns), or `outside`: the namespace the caller names as the outside client.
-DST: an IPv4 address, a container (its address on a network it shares with SRC, else its first one), or
-`host` (SRC's gateway: the host as SRC reaches it). Only addresses the user named, directly or by a
-container's name, are ever probed.
+DST: an IPv4 or IPv6 address, a container (its address of the probe's family on a network it shares with SRC,
+else its first one), or `host` (SRC's gateway: the host as SRC reaches it). Only addresses the user named,
+directly or by a container's name, are ever probed.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ class Source:
     container: Container | None = None
     addresses: list[str] = field(default_factory=list)
     gateways: list[str] = field(default_factory=list)
+    addresses6: list[str] = field(default_factory=list)
+    gateways6: list[str] = field(default_factory=list)
     resolvers: list[str] = field(default_factory=list)
     hosts: list[HostEntry] = field(default_factory=list)
     loopback_only: bool = False
@@ -44,9 +46,10 @@ class Source:
 @dataclass(frozen=True)
 class Destination:
     label: str
-    # IPv4 address, or GATEWAY.
+    # IPv4 or IPv6 address, or GATEWAY.
     address: str
     container: Container | None = None
+    family: int = 4
 
 
 def _owner(model: HostModel, c: Container) -> Container:
@@ -58,14 +61,17 @@ def _owner(model: HostModel, c: Container) -> Container:
     return c
 
 
-def _ipv4(text: str) -> str | None:
+def _literal(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address the user typed (an IPv6 one also in brackets), else None."""
     try:
-        addr = ipaddress.ip_address(text)
+        return ipaddress.ip_address(text.removeprefix("[").removesuffix("]"))
     except ValueError:
         return None
-    if addr.version != 4:
-        raise ProbeError(f"{text}: only IPv4 probes are supported")
-    return str(addr)
+
+
+def is_loopback(address: str) -> bool:
+    addr = _literal(address)
+    return addr is not None and addr.is_loopback
 
 
 def _named_netns(text: str) -> str | None:
@@ -126,39 +132,50 @@ def resolve_source(model: HostModel, text: str, outside: str | None = None) -> S
         container=owner,
         addresses=[e.ip for e in owner.endpoints if e.ip],
         gateways=[e.gateway for e in owner.endpoints if e.gateway],
+        addresses6=[e.ipv6 for e in owner.endpoints if e.ipv6],
+        gateways6=[e.ipv6_gateway for e in owner.endpoints if e.ipv6_gateway],
         resolvers=list(dns.nameservers) if dns else [],
         hosts=list(dns.hosts) if dns else [],
         loopback_only=owner.network_mode == "none" or not owner.endpoints,
     )
 
 
-def resolve_destination(model: HostModel, src: Source, text: str) -> Destination:
-    addr = _ipv4(text)
-    if addr is not None:
-        return Destination(label=text, address=addr)
+def resolve_destination(model: HostModel, src: Source, text: str, family: int | None = None) -> Destination:
+    """DST as one address; `family` (4 or 6) picks a dual-stack container's address (an address literal's
+    own family wins over it: ProbeError when they differ)."""
+    literal = _literal(text)
+    if literal is not None:
+        if family is not None and family != literal.version:
+            raise ProbeError(f"{text} is an IPv{literal.version} address, but IPv{family} was asked for")
+        return Destination(label=text, address=str(literal), family=literal.version)
+    family = family or 4
     if text == "host":
         if src.kind == "host":
-            return Destination(label="host", address="127.0.0.1")
-        if src.gateways:
-            return Destination(label="host", address=src.gateways[0])
-        return Destination(label="host", address=GATEWAY)
+            return Destination(label="host", address="::1" if family == 6 else "127.0.0.1", family=family)
+        gateways = src.gateways6 if family == 6 else src.gateways
+        return Destination(label="host", address=gateways[0] if gateways else GATEWAY, family=family)
     c = model.container(text)
     if c is None:
-        raise ProbeError(f"{text}: not an IPv4 address, `host`, or a known container")
+        raise ProbeError(f"{text}: not an IP address, `host`, or a known container")
     owner = _owner(model, c)
     if src.container is not None and owner.id == src.container.id:
-        return Destination(label=c.name, address="127.0.0.1", container=owner)
+        return Destination(
+            label=c.name, address="::1" if family == 6 else "127.0.0.1", container=owner, family=family
+        )
     if owner.network_mode == "host":
         raise ProbeError(f"{c.name} uses the host's network: probe `host` or one of the host's addresses")
-    if not owner.endpoints or not any(e.ip for e in owner.endpoints):
-        raise ProbeError(f"{c.name} has no IPv4 address (network mode {owner.network_mode or 'none'})")
+    addressed = [e for e in owner.endpoints if (e.ipv6 if family == 6 else e.ip)]
+    if not addressed:
+        if family == 6 and owner.endpoints:
+            raise ProbeError(f"{c.name} has no IPv6 address: none of its networks was created with --ipv6")
+        raise ProbeError(f"{c.name} has no IPv{family} address (network mode {owner.network_mode or 'none'})")
     src_nets = {e.network_id for e in src.container.endpoints} if src.container else set()
-    shared = [e for e in owner.endpoints if e.ip and e.network_id in src_nets]
-    chosen = (shared or [e for e in owner.endpoints if e.ip])[0]
-    return Destination(label=c.name, address=chosen.ip, container=owner)
+    chosen = ([e for e in addressed if e.network_id in src_nets] or addressed)[0]
+    address = chosen.ipv6 if family == 6 else chosen.ip
+    return Destination(label=c.name, address=address, container=owner, family=family)
 
 
 def check_outbound(src: Source, dst: Destination) -> None:
     """A container with only loopback can only probe itself."""
-    if src.loopback_only and not dst.address.startswith("127."):
+    if src.loopback_only and not is_loopback(dst.address):
         raise ProbeError(f"{src.label} has no network but loopback (--network none): nothing can leave it")

@@ -242,7 +242,7 @@ def describe_packet(fields: dict[str, str]) -> str:
         src, dst = f"{src}:{fields['sport']}", f"{dst}:{fields.get('dport', '?')}"
     l4 = fields.get("l4", "")
     if fields.get("icmp_type"):
-        l4 = f"icmp {fields['icmp_type']} id {fields.get('icmp_id', '?')}"
+        l4 = f"{l4 or 'icmp'} {fields['icmp_type']} id {fields.get('icmp_id', '?')}"
     return " ".join(x for x in (f"[{ifs}]" if ifs else "", f"{src} -> {dst}", l4) if x)
 
 

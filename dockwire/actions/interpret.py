@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import msgspec
 
-from dockwire.actions.endpoints import Source
+from dockwire.actions.endpoints import Source, is_loopback
 from dockwire.actions.netns_exec import WorkerReport
 from dockwire.actions.result import Evidence, Hop, ProbeResult, Reply
 from dockwire.model import HostModel
@@ -130,13 +130,16 @@ def _hops(hops: list[Hop], report: WorkerReport, dst: str, host_addrs: set[str])
     return out
 
 
+WILDCARD_OR_LOOPBACK = ("", "0.0.0.0", "127.0.0.1", "::", "::1")
+
+
 def _proxy_note(model: HostModel, source: Source, dst: str, port: int | None, proto: str) -> str:
     """The host reaching a published port on loopback talks to docker-proxy, whose own leg is not traced."""
-    if source.kind != "host" or not dst.startswith("127.") or port is None:
+    if source.kind != "host" or not is_loopback(dst) or port is None:
         return ""
     for c in model.containers:
         for b in c.ports:
-            if b.host_port == port and b.proto == proto and b.host_ip in ("", "0.0.0.0", "127.0.0.1"):
+            if b.host_port == port and b.proto == proto and b.host_ip in WILDCARD_OR_LOOPBACK:
                 return (
                     f"{dst}:{port} is published by {c.name}: on loopback the userland proxy (docker-proxy) "
                     f"answers and forwards to {c.name}:{b.container_port}; that second leg is not traced"

@@ -37,6 +37,10 @@ class WorkerRequest(msgspec.Struct, frozen=True, kw_only=True):
     marker: int = 0
     max_hops: int = 8
     qname: str = ""
+    # dns: the record asked for ("A", or "AAAA" for IPv6 addresses); the query itself may go over IPv4.
+    qtype: str = "A"
+    # 4 or 6: the IP version of the packets (and of the routes and neighbours read).
+    family: int = 4
 
 
 class WorkerReady(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,14 +9,16 @@ DISAGREE_BANNER = "!!! THE PROBE AND THE STATIC VERDICT DISAGREE !!!"
 
 
 def _step_line(step: TraceStep) -> str:
+    family = "" if step.family == "ip" else f"{step.family} "
+    where = f"{family}{step.table}/{step.chain}"
     if step.kind == "policy":
-        return f"{step.table}/{step.chain} policy {step.verdict}"
+        return f"{where} policy {step.verdict}"
     if step.kind == "return":
-        return f"{step.table}/{step.chain} end of chain ({step.verdict})"
+        return f"{where} end of chain ({step.verdict})"
     ref = step.rule
     pos = f" #{ref.position}" if ref is not None and ref.position is not None else ""
     text = ref.text if ref is not None and ref.text else step.kernel_text
-    return f"{step.table}/{step.chain}{pos} {step.verdict}: {text}"
+    return f"{where}{pos} {step.verdict}: {text}"
 
 
 def _packet_lines(p: PacketTrace) -> list[str]:

@@ -105,6 +105,8 @@ class ProbeResult(Record, frozen=True):
     proto: str
     port: int | None = None
     count: int = 1
+    # 4 or 6: the IP version probed (for dns: of the address asked for).
+    family: int = 4
     src_ip: str = ""
     dst_ip: str = ""
     # The per-probe marker: ICMP id, or the source port of TCP/UDP/DNS probes.

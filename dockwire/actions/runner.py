@@ -21,6 +21,7 @@ from dockwire.actions.endpoints import (
     Source,
     check_outbound,
     container_netns,
+    is_loopback,
     resolve_destination,
     resolve_source,
 )
@@ -38,16 +39,22 @@ MAX_HOPS = 16
 MAX_TIMEOUT = 5.0
 
 
-_DST_PORT = re.compile(r"^(?P<dst>[^:]+):(?P<port>\d+)$")
+_DST_PORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<dst>[^:\[\]]+)):(?P<port>\d+)$")
 
 
 def split_destination(dst: str, proto: str, port: int | None) -> tuple[str, str, int | None]:
-    """Accept `why`'s destination forms too: `name:NAME` is a DNS probe, `DST:PORT` a TCP one (or UDP)."""
+    """Accept `why`'s destination forms too: `name:NAME` is a DNS probe, `DST:PORT` or `[IPV6]:PORT` a TCP
+    one (or UDP)."""
     if dst.startswith("name:") and proto in ("icmp", "dns"):
         return dst.removeprefix("name:"), "dns", port
     if port is None and proto != "dns" and (m := _DST_PORT.match(dst)):
-        return m["dst"], "tcp" if proto == "icmp" else proto, int(m["port"])
+        return m["v6"] or m["dst"], "tcp" if proto == "icmp" else proto, int(m["port"])
     return dst, proto, port
+
+
+def check_family(family: int | None) -> None:
+    if family not in (None, 4, 6):
+        raise ProbeError(f"unknown address family {family}: use 4 or 6")
 
 
 def check_args(proto: str, port: int | None, count: int, timeout: float, max_hops: int) -> None:
@@ -104,9 +111,9 @@ def _dns_target(source: Source, qname: str, server: str | None) -> tuple[str, st
     """(resolver address, reason not to send) for a DNS probe."""
     if server:
         try:
-            return str(ipaddress.IPv4Address(server)), ""
+            return str(ipaddress.ip_address(server.removeprefix("[").removesuffix("]"))), ""
         except ValueError:
-            raise ProbeError(f"--server {server}: not an IPv4 address") from None
+            raise ProbeError(f"--server {server}: not an IP address") from None
     if not source.resolvers:
         raise ProbeError(f"no resolver is known for {source.label}: name one with --server")
     resolver = source.resolvers[0]
@@ -119,18 +126,20 @@ def _dns_target(source: Source, qname: str, server: str | None) -> tuple[str, st
     )
 
 
-def _hosts_answer(source: Source, qname: str) -> list[str]:
+def _hosts_answer(source: Source, qname: str, family: int) -> list[str]:
     name = qname.rstrip(".")
-    return [h.ip for h in source.hosts if name in h.names and ":" not in h.ip]
+    return [h.ip for h in source.hosts if name in h.names and (":" in h.ip) == (family == 6)]
 
 
 def _done(result: ProbeResult, started: float, **changes: Any) -> ProbeResult:
     return msgspec.structs.replace(result, **changes, elapsed_s=round(time.monotonic() - started, 3))
 
 
-def _dns_without_sending(base: ProbeResult, source: Source, qname: str, started: float) -> ProbeResult | None:
+def _dns_without_sending(
+    base: ProbeResult, source: Source, qname: str, started: float, family: int
+) -> ProbeResult | None:
     """A DNS probe /etc/hosts already answers: the result, with no query sent."""
-    found = _hosts_answer(source, qname)
+    found = _hosts_answer(source, qname, family)
     if not found:
         return None
     summary = f"{qname} is in {source.label}'s /etc/hosts: {', '.join(found)} (no query sent)"
@@ -139,7 +148,7 @@ def _dns_without_sending(base: ProbeResult, source: Source, qname: str, started:
 
 def _choose_tracer_for(source: Source, dst_addr: str, trace: bool, run_id: str, marker: Marker) -> Tracer:
     """Loopback inside a container never meets a host rule: nothing to trace there."""
-    if source.kind == "container" and dst_addr.startswith("127."):
+    if source.kind == "container" and is_loopback(dst_addr):
         what = (
             "Docker's embedded DNS inside SRC's namespace"
             if dst_addr == EMBEDDED_DNS
@@ -184,21 +193,24 @@ async def run_probe(
     server: str | None = None,
     static: bool = True,
     outside: str | None = None,
+    family: int | None = None,
 ) -> ProbeResult:
     """Send real packets from SRC to DST and report what happened, with the kernel's trace of the rules.
 
-    For `dns`, DST is the name to look up and the query goes to SRC's resolver (or `server`). SRC `outside`
-    sends from the network namespace named by `outside` (a name under /run/netns).
-    Raises ProbeError (one line) for bad input, missing privileges, or a SRC without a namespace.
+    For `dns`, DST is the name to look up and the query goes to SRC's resolver (or `server`); `family` 6
+    asks for its AAAA record. SRC `outside` sends from the network namespace named by `outside` (a name
+    under /run/netns). `family` (4 or 6) picks a dual-stack container's address; an address given decides
+    by itself. Raises ProbeError (one line) for bad input, missing privileges, or a SRC without a namespace.
     """
     started = time.monotonic()
     dst, proto, port = split_destination(dst, proto, port)
     check_args(proto, port, count, timeout, max_hops)
+    check_family(family)
     source = await _fresh_source(model, client, src, outside)
-    base = ProbeResult(src=source.label, dst=dst, proto=proto, port=port, count=count)
+    base = ProbeResult(src=source.label, dst=dst, proto=proto, port=port, count=count, family=family or 4)
     qname = dst if proto == "dns" else ""
     if proto == "dns":
-        if (answered := _dns_without_sending(base, source, qname, started)) is not None:
+        if (answered := _dns_without_sending(base, source, qname, started, family or 4)) is not None:
             return answered
         dst_addr, skip_reason = _dns_target(source, qname, server)
         if skip_reason:
@@ -207,14 +219,17 @@ async def run_probe(
                 base, started, dst_ip=dst_addr, outcome="no-docker-dns", delivered=None, summary=summary
             )
     else:
-        destination = resolve_destination(model, source, dst)
+        destination = resolve_destination(model, source, dst, family)
         check_outbound(source, destination)
         dst_addr = destination.address
+        base = msgspec.structs.replace(base, family=destination.family)
     check_privileges(need_trace=trace)
 
     transport = _transport(proto, port)
     marker = _new_marker(transport)
     run_id = new_run_id()
+    # The packets' own version: a DNS query for an AAAA record may still go to an IPv4 resolver.
+    packet_family = (6 if ":" in dst_addr else 4) if proto == "dns" else base.family
     request = WorkerRequest(
         netns=source.netns,
         proto=proto,
@@ -225,9 +240,12 @@ async def run_probe(
         marker=marker,
         max_hops=max_hops,
         qname=qname,
+        qtype="AAAA" if proto == "dns" and base.family == 6 else "A",
+        family=packet_family,
     )
+    nft_family = "ip6" if packet_family == 6 else "ip"
     tracer = await asyncio.to_thread(
-        _choose_tracer_for, source, dst_addr, trace, run_id, Marker(transport, marker)
+        _choose_tracer_for, source, dst_addr, trace, run_id, Marker(transport, marker, nft_family)
     )
     report, evidence, warnings = await _send_traced(model, request, tracer)
     if report.error:

@@ -68,6 +68,14 @@ async def _collect_and_probe(host: str | None, src: str, dst: str, **options: An
     "--max-hops", type=click.IntRange(1, 16), default=8, show_default=True, help="trace: TTL limit."
 )
 @click.option("--server", metavar="IP", default=None, help="dns: ask this resolver instead of SRC's own.")
+@click.option(
+    "--family",
+    type=click.Choice(["4", "6"]),
+    default=None,
+    help="IPv4 or IPv6 address of a dual-stack container (dns: A or AAAA); an address given decides itself.",
+)
+@click.option("-4", "family", flag_value="4", help="Same as --family 4.")
+@click.option("-6", "family", flag_value="6", help="Same as --family 6.")
 @click.option("--no-trace", is_flag=True, help="Read-only: add no trace rule, report no kernel evidence.")
 @click.option("--no-static", is_flag=True, help="Do not compare with the static verdict.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -91,6 +99,7 @@ def probe(
     timeout: float,
     max_hops: int,
     server: str | None,
+    family: str | None,
     no_trace: bool,
     no_static: bool,
     as_json: bool,
@@ -100,8 +109,8 @@ def probe(
     """Send real packets from SRC to DST and show what the kernel did with them.
 
     SRC: a container, `host`, a named network namespace (netns:NAME), or `outside` (the namespace given
-    with --outside). DST: a container, an IPv4 address,
-    `host`, or ADDRESS:PORT; for --proto dns, the name to look up. Needs root. The temporary trace rules
+    with --outside). DST: a container, an IPv4 or IPv6 address, `host`, ADDRESS:PORT or [IPV6]:PORT;
+    for --proto dns, the name to look up (-6: its AAAA record). Needs root. The temporary trace rules
     carry the comment dockwire-trace-<run id> and are removed when the probe ends.
     """
     require_live(ctx, "probe (it sends real packets)")
@@ -126,6 +135,7 @@ def probe(
             server=server,
             static=not no_static,
             outside=outside,
+            family=int(family) if family else None,
         )
     )
     import msgspec

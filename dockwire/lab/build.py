@@ -279,6 +279,10 @@ def _network_detail(net: Any) -> str:
         parts.append("icc off")
     if "com.docker.network.driver.mtu" in options:
         parts.append(f"mtu {options['com.docker.network.driver.mtu']}")
+    for family in ("ipv4", "ipv6"):
+        mode = options.get(f"com.docker.network.bridge.gateway_mode_{family}")
+        if mode:
+            parts.append(f"{family} gateway mode {mode}")
     return ", ".join(p for p in parts if p)
 
 

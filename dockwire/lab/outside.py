@@ -4,7 +4,8 @@ Namespaces and links cannot carry Docker labels, so the lab keeps no state file 
 strictly by their fixed names, `dwlab-outside` (the namespace) and `dwlab-out0` (the host end of the veth),
 and touches nothing else. The namespace holds the other end as `eth0` with 198.51.100.2/24 (TEST-NET-2) and a
 default route via the host's 198.51.100.1, so it reaches published ports on the host's addresses like a
-client on another machine would.
+client on another machine would. The link has IPv6 too (2001:db8:100::/64, the documentation prefix), with
+the namespace's IPv6 default route via the host, so it can reach a routed IPv6 network.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ HOST_ADDR = "198.51.100.1"
 NS_ADDR = "198.51.100.2"
 PREFIXLEN = 24
 SUBNET = "198.51.100.0/24"
+HOST_ADDR6 = "2001:db8:100::1"
+NS_ADDR6 = "2001:db8:100::2"
+PREFIXLEN6 = 64
 SCENARIO = "outside"
 
 
@@ -49,12 +53,13 @@ def netns_exists(name: str = NETNS) -> bool:
     return any(line.split()[0] == name for line in proc.stdout.splitlines() if line.strip())
 
 
-def _ipv4(link: list[dict[str, Any]]) -> list[str]:
+def _addresses(link: list[dict[str, Any]], family: str = "inet") -> list[str]:
+    """ADDR/PREFIXLEN of a link's addresses of one family ("inet", "inet6")."""
     return [
         f"{a['local']}/{a['prefixlen']}"
         for entry in link
         for a in entry.get("addr_info", [])
-        if a.get("family") == "inet"
+        if a.get("family") == family
     ]
 
 
@@ -67,13 +72,20 @@ def _healthy() -> bool:
     if not netns_exists():
         return False
     link = host_link()
-    if not link or f"{HOST_ADDR}/{PREFIXLEN}" not in _ipv4(link) or "UP" not in link[0].get("flags", []):
+    if not link or f"{HOST_ADDR}/{PREFIXLEN}" not in _addresses(link) or "UP" not in link[0].get("flags", []):
+        return False
+    if f"{HOST_ADDR6}/{PREFIXLEN6}" not in _addresses(link, "inet6"):
         return False
     inner = ip_json("-n", NETNS, "addr", "show", "dev", PEER_IF)
-    if f"{NS_ADDR}/{PREFIXLEN}" not in _ipv4(inner):
+    if f"{NS_ADDR}/{PREFIXLEN}" not in _addresses(inner):
+        return False
+    if f"{NS_ADDR6}/{PREFIXLEN6}" not in _addresses(inner, "inet6"):
         return False
     routes = ip_json("-n", NETNS, "route", "show", "default")
-    return any(r.get("gateway") == HOST_ADDR for r in routes)
+    routes6 = ip_json("-n", NETNS, "-6", "route", "show", "default")
+    return any(r.get("gateway") == HOST_ADDR for r in routes) and any(
+        r.get("gateway") == HOST_ADDR6 for r in routes6
+    )
 
 
 def overlapping_routes(subnet: str, skip_devs: set[str]) -> list[str]:
@@ -91,8 +103,20 @@ def overlapping_routes(subnet: str, skip_devs: set[str]) -> list[str]:
 
 def _objects(state_ns: str, state_if: str) -> list[LabObject]:
     return [
-        LabObject("netns", NETNS, state_ns, SCENARIO, f"{PEER_IF} {NS_ADDR}/{PREFIXLEN} via {HOST_ADDR}"),
-        LabObject("veth", HOST_IF, state_if, SCENARIO, f"{HOST_ADDR}/{PREFIXLEN} <-> {NETNS}:{PEER_IF}"),
+        LabObject(
+            "netns",
+            NETNS,
+            state_ns,
+            SCENARIO,
+            f"{PEER_IF} {NS_ADDR}/{PREFIXLEN} {NS_ADDR6}/{PREFIXLEN6} via {HOST_ADDR} / {HOST_ADDR6}",
+        ),
+        LabObject(
+            "veth",
+            HOST_IF,
+            state_if,
+            SCENARIO,
+            f"{HOST_ADDR}/{PREFIXLEN} {HOST_ADDR6}/{PREFIXLEN6} <-> {NETNS}:{PEER_IF}",
+        ),
     ]
 
 
@@ -110,6 +134,10 @@ def ensure_outside() -> list[LabObject]:
     ip("-n", NETNS, "addr", "add", f"{NS_ADDR}/{PREFIXLEN}", "dev", PEER_IF)
     ip("-n", NETNS, "link", "set", PEER_IF, "up")
     ip("-n", NETNS, "route", "add", "default", "via", HOST_ADDR)
+    # nodad: the addresses are usable at once (no duplicate-address detection on a link of our own).
+    ip("addr", "add", f"{HOST_ADDR6}/{PREFIXLEN6}", "dev", HOST_IF, "nodad")
+    ip("-n", NETNS, "addr", "add", f"{NS_ADDR6}/{PREFIXLEN6}", "dev", PEER_IF, "nodad")
+    ip("-n", NETNS, "-6", "route", "add", "default", "via", HOST_ADDR6)
     state = "recreated" if existed else "created"
     return _objects(state, state)
 

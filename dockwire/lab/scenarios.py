@@ -32,6 +32,8 @@ SCENARIOS: dict[str, str] = {
     "outside": "network namespace dwlab-outside (198.51.100.2) reaching published ports via the host",
     "ipv6": "dual-stack network dwlab-v6 (ULA fd00:d0c:6::/64): an ip6tables DOCKER-USER rule drops tcp/80 "
     "from dwlab-v6-a to dwlab-v6-b over IPv6 (IPv4 and ICMPv6 pass)",
+    "ipv6-routed": "network dwlab-v6r (2001:db8:6:1::/64, gateway_mode_ipv6=routed): dwlab-outside reaches "
+    "dwlab-v6r-web over IPv6 without NAT, on ICMPv6 and its published port 80 only",
     "two-hosts": "a second Docker host (netns dwlab-hostb, ssh to 198.51.100.242) with classic static routes",
 }
 
@@ -45,6 +47,10 @@ WEB_UDP_PORT = 5353
 V6_SUBNET = "fd00:d0c:6::/64"
 V6_A = "fd00:d0c:6::10"
 V6_B = "fd00:d0c:6::11"
+# A routed IPv6 network (no NAT) in the documentation prefix, reached from the outside namespace.
+V6R_SUBNET = "2001:db8:6:1::/64"
+V6R_WEB = "2001:db8:6:1::10"
+V6R_WEB_HOST_PORT = 18082
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,12 @@ NETWORKS: tuple[NetworkSpec, ...] = (
         options={"com.docker.network.driver.mtu": str(CUSTOM_MTU)},
     ),
     NetworkSpec("dwlab-v6", "ipv6", ipv6_subnet=V6_SUBNET),
+    NetworkSpec(
+        "dwlab-v6r",
+        "ipv6-routed",
+        ipv6_subnet=V6R_SUBNET,
+        options={"com.docker.network.bridge.gateway_mode_ipv6": "routed"},
+    ),
 )
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
@@ -150,6 +162,13 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("dwlab-linked", "link", links=(("dwlab-default-a", "db"),)),
     ContainerSpec("dwlab-v6-a", "ipv6", network="dwlab-v6", ip6=V6_A),
     ContainerSpec("dwlab-v6-b", "ipv6", network="dwlab-v6", ip6=V6_B),
+    ContainerSpec(
+        "dwlab-v6r-web",
+        "ipv6-routed",
+        network="dwlab-v6r",
+        ip6=V6R_WEB,
+        ports=(PortSpec(80, "tcp", V6R_WEB_HOST_PORT),),
+    ),
 )
 
 # The firewall scenario: traffic between these two is cut on this port.

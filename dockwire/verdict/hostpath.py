@@ -312,7 +312,8 @@ def _unique_rules(hits: list[Hit]) -> list[Hit]:
 
 def _describe_hit(hit: Hit) -> str:
     table = hit.chain.table
-    where = f"{table.name} {hit.chain.chain.name}"
+    family = "" if table.family == "ip" else f"{table.family} "
+    where = f"{family}{table.name} {hit.chain.chain.name}"
     if hit.rule is None:
         return f"the policy of {where}"
     return f"{where} rule {hit.rule.rule.position}: {hit.rule.rule.text}"

@@ -34,19 +34,30 @@ def new_run_id() -> str:
 class Marker:
     """The probe's marker as firewall matches: ICMP echo id, or the TCP/UDP port on our side."""
 
-    proto: str  # "icmp", "tcp", "udp"
+    proto: str  # "icmp" (ICMPv6 when family is "ip6"), "tcp", "udp"
     value: int
+    # The nft family of the probe's packets: "ip" or "ip6" (trace tables and ip6tables rules for IPv6).
+    family: str = "ip"
 
     @property
     def key(self) -> ProbeKey:
         return ProbeKey(self.proto, self.value)
 
+    @property
+    def iptables(self) -> str:
+        """The iptables command of the marker's family."""
+        return "ip6tables" if self.family == "ip6" else "iptables"
+
     def nft_matches(self) -> list[str]:
         if self.proto == "icmp":
-            return [f"icmp type {{ echo-request, echo-reply }} icmp id {self.value}"]
+            icmp = "icmpv6" if self.family == "ip6" else "icmp"
+            return [f"{icmp} type {{ echo-request, echo-reply }} {icmp} id {self.value}"]
         return [f"{self.proto} sport {self.value}", f"{self.proto} dport {self.value}"]
 
     def iptables_matches(self) -> list[list[str]]:
+        if self.proto == "icmp" and self.family == "ip6":
+            # u32: the 16-bit echo id 4 bytes into the ICMPv6 header, after the fixed 40-byte IPv6 header.
+            return [["-p", "ipv6-icmp", "-m", "u32", "--u32", f"44>>16={self.value:#x}"]]
         if self.proto == "icmp":
             # u32: the 16-bit ICMP id at offset 4 of the ICMP header (IHL*4 bytes into the packet).
             return [["-p", "icmp", "-m", "u32", "--u32", f"0>>22&0x3C@4>>16={self.value:#x}"]]

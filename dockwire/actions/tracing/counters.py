@@ -22,17 +22,17 @@ class CounterTracer(Tracer):
         self.before: list[Table] = []
         self.after: list[Table] = []
 
-    @staticmethod
-    async def _read() -> list[Table]:
+    async def _read(self) -> list[Table]:
         from dockwire.probes.iptables_save import IptablesSaveError, parse_iptables_save
 
-        proc = await run_command_async(["iptables-save", "-c"])
+        tool = f"{self.marker.iptables}-save"
+        proc = await run_command_async([tool, "-c"])
         if proc.returncode != 0:
-            raise TraceUnavailable(f"iptables-save failed: {first_line(proc)}")
+            raise TraceUnavailable(f"{tool} failed: {first_line(proc)}")
         try:
-            return parse_iptables_save(proc.stdout, source="iptables")
+            return parse_iptables_save(proc.stdout, source=self.marker.iptables, family=self.marker.family)
         except IptablesSaveError as exc:
-            raise TraceUnavailable(f"iptables-save output not understood: {exc}") from None
+            raise TraceUnavailable(f"{tool} output not understood: {exc}") from None
 
     async def start(self) -> None:
         self.before = await self._read()

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 from dockwire.actions.tracing.base import PREFIX, RUN_ID, run_command
 
+# The families dockwire's trace objects live in, and the iptables command of each.
+FAMILIES = {"ip": "iptables", "ip6": "ip6tables"}
+
 
 def _pid_alive(pid: int) -> bool:
     try:
@@ -30,6 +33,8 @@ class TraceObject:
     name: str
     # iptables: the rule spec as `iptables -S` prints it, without `-A CHAIN`.
     spec: tuple[str, ...] = ()
+    # "ip" or "ip6": the nft table's family, or iptables against ip6tables.
+    family: str = "ip"
 
     @property
     def pid(self) -> int:
@@ -37,21 +42,34 @@ class TraceObject:
 
     def describe(self) -> str:
         if self.kind == "nft-table":
-            return f"nft table ip {self.name}"
-        return f"iptables -t raw -A {self.name} {shlex.join(self.spec)}"
+            return f"nft table {self.family} {self.name}"
+        return f"{self.tool} -t raw -A {self.name} {shlex.join(self.spec)}"
+
+    @property
+    def tool(self) -> str:
+        return FAMILIES.get(self.family, "iptables")
 
 
 def list_trace_objects() -> list[TraceObject]:
     """Every dockwire trace table or rule on the host, whichever run made it."""
     found: list[TraceObject] = []
     if shutil.which("nft"):
-        for line in run_command(["nft", "list", "tables", "ip"]).stdout.splitlines():
+        for line in run_command(["nft", "list", "tables"]).stdout.splitlines():
             words = line.split()
-            if len(words) == 3 and words[0] == "table" and (m := RUN_ID.fullmatch(words[2])):
-                found.append(TraceObject("nft-table", m.group(0).removeprefix(PREFIX), words[2]))
-    if shutil.which("iptables"):
+            m = RUN_ID.fullmatch(words[2]) if len(words) == 3 and words[0] == "table" else None
+            if m and words[1] in FAMILIES:
+                run_id = m.group(0).removeprefix(PREFIX)
+                found.append(TraceObject("nft-table", run_id, words[2], family=words[1]))
+    for family, tool in FAMILIES.items():
+        found.extend(_iptables_trace_rules(family, tool))
+    return found
+
+
+def _iptables_trace_rules(family: str, tool: str) -> list[TraceObject]:
+    found: list[TraceObject] = []
+    if shutil.which(tool):
         for chain in ("PREROUTING", "OUTPUT"):
-            for line in run_command(["iptables", "-w", "5", "-t", "raw", "-S", chain]).stdout.splitlines():
+            for line in run_command([tool, "-w", "5", "-t", "raw", "-S", chain]).stdout.splitlines():
                 if PREFIX not in line:
                     continue
                 try:
@@ -63,14 +81,14 @@ def list_trace_objects() -> list[TraceObject]:
                 m = RUN_ID.search(line)
                 if m:
                     run_id = m.group(0).removeprefix(PREFIX)
-                    found.append(TraceObject("iptables-rule", run_id, chain, tuple(tokens[2:])))
+                    found.append(TraceObject("iptables-rule", run_id, chain, tuple(tokens[2:]), family))
     return found
 
 
 def remove_object(obj: TraceObject) -> bool:
     if obj.kind == "nft-table":
-        return run_command(["nft", "delete", "table", "ip", obj.name]).returncode == 0
-    return run_command(["iptables", "-w", "5", "-t", "raw", "-D", obj.name, *obj.spec]).returncode == 0
+        return run_command(["nft", "delete", "table", obj.family, obj.name]).returncode == 0
+    return run_command([obj.tool, "-w", "5", "-t", "raw", "-D", obj.name, *obj.spec]).returncode == 0
 
 
 def sweep_leftovers() -> list[str]:

@@ -21,12 +21,18 @@ from dockwire.actions.tracing.parse import TraceEvent, parse_kmsg_record, parse_
 from dockwire.model import HostModel
 
 NF_LOG_IPV4 = Path("/proc/sys/net/netfilter/nf_log/2")
+NF_LOG_IPV6 = Path("/proc/sys/net/netfilter/nf_log/10")
 KMSG = "/dev/kmsg"
 
 
-def kernel_logger_bound() -> bool:
+def nf_log_file(family: str) -> Path:
+    """The kernel's logger binding for the family's TRACE lines (2: IPv4, 10: IPv6)."""
+    return NF_LOG_IPV6 if family == "ip6" else NF_LOG_IPV4
+
+
+def kernel_logger_bound(family: str = "ip") -> bool:
     try:
-        value = NF_LOG_IPV4.read_text().strip()
+        value = nf_log_file(family).read_text().strip()
     except OSError:
         return False
     return value not in ("", "NONE")
@@ -59,17 +65,17 @@ class LegacyLogTracer(Tracer):
             for match in self.marker.iptables_matches():
                 spec = self._spec(match)
                 self.added.append((chain, spec))
-                proc = await run_command_async(["iptables", "-w", "5", "-t", "raw", "-I", chain, "1", *spec])
+                tool = self.marker.iptables
+                proc = await run_command_async([tool, "-w", "5", "-t", "raw", "-I", chain, "1", *spec])
                 if proc.returncode != 0:
                     self.added.pop()
-                    raise TraceUnavailable(f"iptables could not add the TRACE rule: {first_line(proc)}")
+                    raise TraceUnavailable(f"{tool} could not add the TRACE rule: {first_line(proc)}")
         for chain in self.CHAINS:
             self.trace_positions[("raw", chain)] = await self._trace_rule_positions(chain)
 
-    @staticmethod
-    async def _trace_rule_positions(chain: str) -> list[int]:
+    async def _trace_rule_positions(self, chain: str) -> list[int]:
         """Where dockwire's trace rules (this run's and any other's) sit in a raw chain, 1-based."""
-        proc = await run_command_async(["iptables", "-w", "5", "-t", "raw", "-S", chain])
+        proc = await run_command_async([self.marker.iptables, "-w", "5", "-t", "raw", "-S", chain])
         rules = [line for line in proc.stdout.splitlines() if line.startswith("-A ")]
         return [n for n, line in enumerate(rules, 1) if PREFIX in line]
 
@@ -92,7 +98,7 @@ class LegacyLogTracer(Tracer):
     def _remove(self) -> None:
         while self.added:
             chain, spec = self.added.pop()
-            run_command(["iptables", "-w", "5", "-t", "raw", "-D", chain, *spec])
+            run_command([self.marker.iptables, "-w", "5", "-t", "raw", "-D", chain, *spec])
 
     async def stop(self) -> None:
         await asyncio.sleep(0.2)  # let the last log lines land

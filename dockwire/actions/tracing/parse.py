@@ -20,16 +20,18 @@ _NFT_RULE_NOHANDLE = re.compile(r"^rule (?P<text>.*?) \(verdict (?P<verdict>[^)]
 _NFT_FIELDS = {
     "iif": re.compile(r'\biif "([^"]*)"'),
     "oif": re.compile(r'\boif "([^"]*)"'),
-    "saddr": re.compile(r"\bip saddr (\S+)"),
-    "daddr": re.compile(r"\bip daddr (\S+)"),
-    "ttl": re.compile(r"\bip ttl (\d+)"),
+    "saddr": re.compile(r"\bip6? saddr (\S+)"),
+    "daddr": re.compile(r"\bip6? daddr (\S+)"),
+    "ttl": re.compile(r"\b(?:ip ttl|ip6 hoplimit) (\d+)"),
     "sport": re.compile(r"\b(?:tcp|udp) sport (\d+)"),
     "dport": re.compile(r"\b(?:tcp|udp) dport (\d+)"),
-    "l4": re.compile(r"\b(tcp|udp|icmp) (?:sport|type)\b"),
-    "icmp_type": re.compile(r"\bicmp type (\S+)"),
-    "icmp_id": re.compile(r"\bicmp id (\d+)"),
+    "l4": re.compile(r"\b(tcp|udp|icmpv6|icmp) (?:sport|type)\b"),
+    "icmp_type": re.compile(r"\bicmp(?:v6)? type (\S+)"),
+    "icmp_id": re.compile(r"\bicmp(?:v6)? id (\d+)"),
     "tcp_flags": re.compile(r"\btcp flags == (\S+)"),
 }
+# nft 1.0.6 prints an ICMPv6 echo's id and sequence as one 32-bit "parameter-problem" word (id << 16 | seq).
+_NFT_ICMPV6_WORD = re.compile(r"\bicmpv6 parameter-problem (\d+)")
 
 _LOG_LINE = re.compile(
     r"TRACE: (?P<table>[^:\s]+):(?P<chain>[^:\s]+):(?P<kind>rule|return|policy):(?P<num>\d+) (?P<rest>.*)$"
@@ -40,6 +42,12 @@ _LOG_ICMP_TYPES = {
     "3": "destination-unreachable",
     "8": "echo-request",
     "11": "time-exceeded",
+}
+_LOG_ICMPV6_TYPES = {
+    "1": "destination-unreachable",
+    "3": "time-exceeded",
+    "128": "echo-request",
+    "129": "echo-reply",
 }
 
 
@@ -80,6 +88,10 @@ def packet_fields(text: str) -> dict[str, str]:
         m = pattern.search(text)
         if m:
             found[key] = m.group(1)
+    if "icmp_id" not in found and found.get("icmp_type", "").startswith("echo-"):
+        word = _NFT_ICMPV6_WORD.search(text)
+        if word:
+            found["icmp_id"] = str(int(word.group(1)) >> 16)
     return found
 
 
@@ -141,15 +153,16 @@ def _log_fields(rest: str) -> dict[str, str]:
             found["saddr"] = value
         elif key == "DST":
             found["daddr"] = value
-        elif key == "TTL":
+        elif key in ("TTL", "HOPLIMIT"):
             found["ttl"] = value
         elif key == "SPT":
             found["sport"] = value
         elif key == "DPT":
             found["dport"] = value
         elif key == "TYPE" and seen_proto:
-            found["icmp_type"] = _LOG_ICMP_TYPES.get(value, value)
-        elif key == "ID" and seen_proto and found.get("l4") == "icmp":
+            names = _LOG_ICMPV6_TYPES if found.get("l4") == "icmpv6" else _LOG_ICMP_TYPES
+            found["icmp_type"] = names.get(value, value)
+        elif key == "ID" and seen_proto and found.get("l4") in ("icmp", "icmpv6"):
             found["icmp_id"] = value
     return found
 
@@ -163,7 +176,9 @@ def parse_log_line(line: str) -> list[TraceEvent]:
     if not m:
         return []
     fields = _log_fields(m["rest"])
-    base = _Base("", m["table"], m["chain"])
+    # ip6tables' lines carry IPv6 fields (HOPLIMIT, FLOWLBL) where iptables' carry TTL.
+    family = "ip6" if "HOPLIMIT=" in m["rest"] else "ip"
+    base = _Base("", m["table"], m["chain"], family)
     return [
         TraceEvent(kind="packet", text=m["rest"].strip(), fields=fields, **base.kw()),
         TraceEvent(kind=m["kind"], rulenum=int(m["num"]), **base.kw()),

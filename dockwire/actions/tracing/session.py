@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dockwire.actions.tracing.base import Marker, Tracer, TraceUnavailable, iptables_backend
 from dockwire.actions.tracing.counters import CounterTracer
 from dockwire.actions.tracing.leftovers import sweep_leftovers
-from dockwire.actions.tracing.legacy_log import KMSG, NF_LOG_IPV4, LegacyLogTracer, kernel_logger_bound
+from dockwire.actions.tracing.legacy_log import KMSG, LegacyLogTracer, kernel_logger_bound, nf_log_file
 from dockwire.actions.tracing.nft import NftTracer
 
 
@@ -30,11 +30,12 @@ def choose_tracer(trace: bool, run_id: str, marker: Marker, backend: str | None 
     if backend in ("nft", "") and shutil.which("nft"):
         return NftTracer(run_id, marker)
     if backend == "legacy":
-        if not kernel_logger_bound():
+        if not kernel_logger_bound(marker.family):
+            version = "IPv6" if marker.family == "ip6" else "IPv4"
             return CounterTracer(
                 run_id,
                 marker,
-                f"legacy TRACE logs nothing: no kernel logger for IPv4 ({NF_LOG_IPV4} "
+                f"legacy TRACE logs nothing: no kernel logger for {version} ({nf_log_file(marker.family)} "
                 "is NONE; `modprobe nf_log_syslog` binds one)",
             )
         if not os.access(KMSG, os.R_OK):
