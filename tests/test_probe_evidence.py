@@ -322,6 +322,32 @@ def test_legacy_log_names_isolation_stage_2_and_discounts_the_trace_rules() -> N
     assert ev.packets[0].steps[0].kind == "policy"
 
 
+# ip6tables-legacy TRACE lines as this machine's kernel logged them (Docker 28.5.2, the lab's v6 pair):
+# IPv6 addresses spelled out in full, HOPLIMIT where IPv4 has TTL, ICMPv6 types by number.
+LEGACY_LOG6 = (
+    "TRACE: raw:PREROUTING:policy:4 IN=br-318bcc5e6ec0 OUT= PHYSIN=veth499c05d "
+    "MAC=92:68:68:d0:e0:9d:6a:51:6c:7e:b6:87:86:dd SRC=fd00:0d0c:0006:0000:0000:0000:0000:0010 "
+    "DST=fd00:0d0c:0006:0000:0000:0000:0000:0011 LEN=62 TC=0 HOPLIMIT=64 FLOWLBL=0 PROTO=ICMPv6 TYPE=128 "
+    "CODE=0 ID=10158 SEQ=1 ",
+    "TRACE: filter:DOCKER-USER:rule:1 IN=br-318bcc5e6ec0 OUT=br-318bcc5e6ec0 PHYSIN=veth499c05d "
+    "PHYSOUT=veth095a5b1 MAC=92:68:68:d0:e0:9d:6a:51:6c:7e:b6:87:86:dd "
+    "SRC=fd00:0d0c:0006:0000:0000:0000:0000:0010 DST=fd00:0d0c:0006:0000:0000:0000:0000:0011 LEN=60 TC=0 "
+    "HOPLIMIT=64 FLOWLBL=0 PROTO=TCP SPT=47529 DPT=80 SEQ=100000 ACK=0 WINDOW=8192 RES=0x00 SYN URGP=0 ",
+)
+
+
+def test_ip6tables_legacy_log_lines_read_as_ipv6_with_compressed_addresses() -> None:
+    packet, step = parse_log_line(LEGACY_LOG6[0])
+    assert (step.family, step.table, step.chain, step.kind) == ("ip6", "raw", "PREROUTING", "policy")
+    fields = packet.fields
+    assert (fields["saddr"], fields["daddr"], fields["ttl"]) == ("fd00:d0c:6::10", "fd00:d0c:6::11", "64")
+    assert (fields["l4"], fields["icmp_type"], fields["icmp_id"]) == ("icmpv6", "echo-request", "10158")
+    assert ProbeKey("icmp", 10158).direction(fields) == "request"
+    tcp, rule = parse_log_line(LEGACY_LOG6[1])
+    assert (rule.family, rule.chain, rule.rulenum) == ("ip6", "DOCKER-USER", 1)
+    assert ProbeKey("tcp", 47529).direction(tcp.fields) == "request"
+
+
 @pytest.mark.parametrize("bad", ["", "TRACE: raw", "TRACE: raw:PREROUTING:rule:x IN="])
 def test_legacy_log_ignores_garbage(bad: str) -> None:
     assert parse_log_line(bad) == []

@@ -253,7 +253,7 @@ async def test_f_switches_the_cells_to_ipv6_between_the_dual_stack_containers() 
         await until(pilot, lambda: grid.done and screen.family == 6, "the IPv6 grid")
         assert "IPv6" in str(grid.border_title)
         names = {c.name for c in model.containers if c.id in {src for src, _ in grid.cells}}
-        assert names == {"dwlab-v6-a", "dwlab-v6-b"}
+        assert names == {"dwlab-v6-a", "dwlab-v6-b", "dwlab-v6r-web"}
         a, b = (model.container(n) for n in ("dwlab-v6-a", "dwlab-v6-b"))
         assert a is not None and b is not None
         assert grid.cells[(a.id, b.id)].icmp == "allowed"

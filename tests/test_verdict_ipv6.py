@@ -162,7 +162,7 @@ def test_matrix_over_ipv6_has_the_dual_stack_containers_and_the_ipv6_verdicts() 
     from dockwire.verdict.matrix import build_matrix
 
     built = build_matrix(model(), family=6)
-    assert built.containers == ["dwlab-v6-a", "dwlab-v6-b"]
+    assert built.containers == ["dwlab-v6-a", "dwlab-v6-b", "dwlab-v6r-web"]
     for cell in built.cells:
         for check in cell.checks:
             v = why(model(), cell.src, cell.dst, check.proto, check.port, family=6)

@@ -5,6 +5,7 @@ Both become TraceEvents in arrival order; evidence.py groups them per packet and
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,14 @@ def parse_nft_output(text: str) -> list[TraceEvent]:
     return events
 
 
+def _compressed(address: str) -> str:
+    """An address as dockwire writes it everywhere: the kernel log spells IPv6 ones out in full."""
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return address
+
+
 def _log_fields(rest: str) -> dict[str, str]:
     """Packet fields of a legacy log line ("IN=docker0 ... SRC=... PROTO=ICMP TYPE=8 CODE=0 ID=7 SEQ=1")."""
     pairs = _LOG_KV.findall(rest)
@@ -150,9 +159,9 @@ def _log_fields(rest: str) -> dict[str, str]:
         elif key == "OUT" and value:
             found["oif"] = value
         elif key == "SRC":
-            found["saddr"] = value
+            found["saddr"] = _compressed(value)
         elif key == "DST":
-            found["daddr"] = value
+            found["daddr"] = _compressed(value)
         elif key in ("TTL", "HOPLIMIT"):
             found["ttl"] = value
         elif key == "SPT":
