@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from dockwire.lab.scenarios import CONTAINERS, CUSTOM_IP, CUSTOM_MTU, V6_A, V6_SUBNET, WEB_HOST_PORT
+from dockwire.lab.scenarios import (
+    CONTAINERS,
+    CUSTOM_IP,
+    CUSTOM_MTU,
+    V6_A,
+    V6_SUBNET,
+    V6R_SUBNET,
+    V6R_WEB,
+    WEB_HOST_PORT,
+)
 from dockwire.model import Container, HostModel
 
 EMBEDDED_DNS = "127.0.0.11"
@@ -19,10 +28,17 @@ def has_ipv6_scenario(model: HostModel) -> bool:
     return model.network("dwlab-v6") is not None
 
 
+def has_routed_ipv6_scenario(model: HostModel) -> bool:
+    """False for recordings made before the lab had its ipv6-routed scenario."""
+    return model.network("dwlab-v6r") is not None
+
+
 def check_containers_and_veths(model: HostModel) -> None:
     """Every lab container is there, and each one with its own namespace has its veth on the right bridge."""
     for spec in CONTAINERS:
         if spec.scenario == "ipv6" and not has_ipv6_scenario(model):
+            continue
+        if spec.scenario == "ipv6-routed" and not has_routed_ipv6_scenario(model):
             continue
         c = lab_container(model, spec.name)
         assert c.state == "running", (c.name, c.state)
@@ -88,9 +104,21 @@ def check_ipv6(model: HostModel) -> None:
     assert any(x.family == 6 and x.address == V6_A for x in eth0.addresses)
     assert any(r.family == 6 and r.dst == "default" and r.gateway == endpoint.ipv6_gateway for r in a.routes)
     assert model.sysctls.ipv6_forwarding == 1 and model.sysctls.bridge_nf_call_ip6tables == 1
-    rules = [r for t in model.firewall.tables if t.family == "ip6" for c in t.chains for r in c.rules]
-    user = [r for r in rules if r.chain == "DOCKER-USER" and r.comment == "dockwire-lab"]
+    chains = [c for t in model.firewall.tables if t.family == "ip6" for c in t.chains]
+    if not any(c.name == "DOCKER-USER" for c in chains):
+        return  # ip6tables off (Docker before 27 by default): the lab skips its IPv6 rule
+    user = [r for c in chains for r in c.rules if r.chain == "DOCKER-USER" and r.comment == "dockwire-lab"]
     assert len(user) == 1 and user[0].owner == "dockwire" and f"-s {V6_A}/128" in user[0].text
+
+
+def check_routed_ipv6(model: HostModel) -> None:
+    """The routed IPv6 network (its gateway mode asked for) and its web container's address in it."""
+    network = model.network("dwlab-v6r")
+    assert network is not None and network.enable_ipv6
+    assert V6R_SUBNET in [s.subnet for s in network.subnets]
+    assert network.options.get("com.docker.network.bridge.gateway_mode_ipv6") == "routed"
+    web = lab_container(model, "dwlab-v6r-web")
+    assert web.endpoints[0].ipv6 == V6R_WEB
 
 
 def check_sysctls(model: HostModel) -> None:
@@ -108,3 +136,5 @@ def check_lab_model(model: HostModel) -> None:
     check_sysctls(model)
     if has_ipv6_scenario(model):
         check_ipv6(model)
+    if has_routed_ipv6_scenario(model):
+        check_routed_ipv6(model)
