@@ -173,3 +173,14 @@ snapshot_option = click.option(
     metavar="[NAME=]FILE",
     help="Reason over a snapshot file instead of the live host; repeat with NAME=FILE for several hosts.",
 )
+
+
+def family_options(help_text: str) -> Callable[[F], F]:
+    """`--family 4|6` with its short forms `-4` and `-6`, all into the parameter `family` ("4", "6", None)."""
+
+    def decorate(f: F) -> F:
+        f = click.option("-6", "family", flag_value="6", help="Same as --family 6.")(f)
+        f = click.option("-4", "family", flag_value="4", help="Same as --family 4.")(f)
+        return click.option("--family", type=click.Choice(["4", "6"]), default=None, help=help_text)(f)
+
+    return decorate

@@ -17,6 +17,7 @@ from dockwire.cli.common import (
     EXIT_OK,
     EXIT_UNCERTAIN,
     docker_host,
+    family_options,
     friendly_errors,
     require_live,
 )
@@ -68,14 +69,9 @@ async def _collect_and_probe(host: str | None, src: str, dst: str, **options: An
     "--max-hops", type=click.IntRange(1, 16), default=8, show_default=True, help="trace: TTL limit."
 )
 @click.option("--server", metavar="IP", default=None, help="dns: ask this resolver instead of SRC's own.")
-@click.option(
-    "--family",
-    type=click.Choice(["4", "6"]),
-    default=None,
-    help="IPv4 or IPv6 address of a dual-stack container (dns: A or AAAA); an address given decides itself.",
+@family_options(
+    "IPv4 or IPv6 address of a dual-stack container (dns: A or AAAA); an address given decides itself."
 )
-@click.option("-4", "family", flag_value="4", help="Same as --family 4.")
-@click.option("-6", "family", flag_value="6", help="Same as --family 6.")
 @click.option("--no-trace", is_flag=True, help="Read-only: add no trace rule, report no kernel evidence.")
 @click.option("--no-static", is_flag=True, help="Do not compare with the static verdict.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

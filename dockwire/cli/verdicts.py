@@ -6,7 +6,14 @@ import sys
 
 import click
 
-from dockwire.cli.common import EXIT_ERROR, friendly_errors, load_fleet, snapshot_option, warn_fleet_stale
+from dockwire.cli.common import (
+    EXIT_ERROR,
+    family_options,
+    friendly_errors,
+    load_fleet,
+    snapshot_option,
+    warn_fleet_stale,
+)
 from dockwire.errors import DockwireError
 from dockwire.text import safe_json
 
@@ -21,14 +28,9 @@ from dockwire.text import safe_json
     help="Protocol (default: tcp when a port is given, else icmp).",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Destination port.")
-@click.option(
-    "--family",
-    type=click.Choice(["4", "6"]),
-    default=None,
-    help="IPv4 or IPv6 addresses of dual-stack containers (default: that of an address given, else 4).",
+@family_options(
+    "IPv4 or IPv6 addresses of dual-stack containers (default: that of an address given, else 4)."
 )
-@click.option("-4", "family", flag_value="4", help="Same as --family 4.")
-@click.option("-6", "family", flag_value="6", help="Same as --family 6.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @snapshot_option
 @click.option("-v", "--verbose", is_flag=True, help="Also list the plain jumps the packet took.")
