@@ -211,6 +211,15 @@ class Sysctls(Record, frozen=True):
     bridge_nf_call_ip6tables: int | None = None
     rp_filter: dict[str, int] = field(default_factory=dict)
     route_localnet: dict[str, int] = field(default_factory=dict)
+    # net.ipv6.conf.<interface|all|default>.*: an interface with disable_ipv6=1 has no IPv6 at all;
+    # accept_ra says whether it takes router advertisements (2: also while forwarding).
+    disable_ipv6: dict[str, int] = field(default_factory=dict)
+    accept_ra: dict[str, int] = field(default_factory=dict)
+
+    def ipv6_disabled(self, dev: str) -> bool:
+        """Whether IPv6 is off on `dev` (its own setting when recorded, else `all`'s)."""
+        value = self.disable_ipv6.get(dev, self.disable_ipv6.get("all", 0))
+        return value == 1
 
 
 class HostNet(Record, frozen=True):

@@ -16,9 +16,9 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
-def _per_interface(setting: str, root: Path) -> dict[str, int]:
+def _per_interface(setting: str, root: Path, family: str = "ipv4") -> dict[str, int]:
     values: dict[str, int] = {}
-    conf = root / "net/ipv4/conf"
+    conf = root / "net" / family / "conf"
     try:
         entries = sorted(conf.iterdir())
     except OSError:
@@ -31,7 +31,8 @@ def _per_interface(setting: str, root: Path) -> dict[str, int]:
 
 
 def read_sysctls(root: Path = PROC_SYS) -> Sysctls:
-    """ip_forward, br_netfilter's bridge-nf-call-*, and per-interface rp_filter / route_localnet."""
+    """ip_forward, br_netfilter's bridge-nf-call-*, per-interface rp_filter / route_localnet, and IPv6's
+    forwarding, disable_ipv6 and accept_ra."""
     bridge = root / "net/bridge"
     return Sysctls(
         ip_forward=_read_int(root / "net/ipv4/ip_forward"),
@@ -42,4 +43,6 @@ def read_sysctls(root: Path = PROC_SYS) -> Sysctls:
         bridge_nf_call_ip6tables=_read_int(bridge / "bridge-nf-call-ip6tables"),
         rp_filter=_per_interface("rp_filter", root),
         route_localnet=_per_interface("route_localnet", root),
+        disable_ipv6=_per_interface("disable_ipv6", root, "ipv6"),
+        accept_ra=_per_interface("accept_ra", root, "ipv6"),
     )

@@ -174,3 +174,27 @@ def test_matrix_over_ipv6_has_the_dual_stack_containers_and_the_ipv6_verdicts() 
 def test_the_embedded_dns_answers_aaaa_for_a_dual_stack_container() -> None:
     v = why(model(), "dwlab-v6-a", "name:dwlab-v6-b")
     assert v.verdict == "allowed" and f"(AAAA {V6_B})" in v.reason, render_verdict(v)
+
+
+def test_disable_ipv6_on_the_way_out_blocks_ipv6_and_names_the_interface() -> None:
+    sysctls = model().sysctls
+    assert not sysctls.ipv6_disabled("dwlab-out0")  # as recorded
+    off = msgspec.structs.replace(
+        model(),
+        sysctls=msgspec.structs.replace(sysctls, disable_ipv6={**sysctls.disable_ipv6, "dwlab-out0": 1}),
+    )
+    v = why(off, "dwlab-v6r-web", "outside:2001:db8:100::2", family=6)
+    assert v.verdict == "blocked" and v.missing == "disable_ipv6", render_verdict(v)
+    assert "dwlab-out0" in v.reason and v.fix == ["sysctl -w net/ipv6/conf/dwlab-out0/disable_ipv6=0"]
+    assert why(off, "dwlab-v6r-web", "outside:198.51.100.2").verdict == "allowed"  # IPv4 is not concerned
+    assert why(model(), "dwlab-v6r-web", "outside:2001:db8:100::2", family=6).verdict == "allowed"
+
+
+def test_the_sysctl_bar_shows_ipv6_forwarding_and_alarms_when_ipv6_is_disabled_everywhere() -> None:
+    from dockwire.widgets.sysctl_bar import sysctl_chips
+
+    text, alarm = sysctl_chips(model())
+    assert "ipv6 fwd=1" in text.plain and "disable_ipv6" not in text.plain and not alarm
+    sysctls = msgspec.structs.replace(model().sysctls, disable_ipv6={"all": 1})
+    text, alarm = sysctl_chips(msgspec.structs.replace(model(), sysctls=sysctls))
+    assert "disable_ipv6=1 (all)" in text.plain and alarm

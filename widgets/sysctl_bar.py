@@ -46,6 +46,9 @@ def sysctl_chips(model: HostModel) -> tuple[Text, bool]:
             off_style = "bad" if v6_networks else "ok"
             chip("ipv6 fwd", str(s.ipv6_forwarding), "ok" if s.ipv6_forwarding else off_style)
             alarm |= v6_networks and s.ipv6_forwarding == 0
+            if s.disable_ipv6.get("all") == 1:
+                chip("disable_ipv6", "1 (all)", off_style)
+                alarm |= v6_networks
     fw = model.firewall
     backend = fw.iptables_backend or ("none" if "firewall" not in model.stale else "not read")
     if len(fw.iptables_sources_with_rules()) > 1:

@@ -286,6 +286,13 @@ def _missing_fix(fx: FixInput) -> Fix:
             "make it permanent in /etc/sysctl.d/; with forwarding on, the host no longer takes router "
             "advertisements unless accept_ra=2",
         )
+    if m == "disable_ipv6":
+        # sysctl's dotted names cannot hold an interface name with a dot: the slash form can.
+        key = f"net/ipv6/conf/{facts.get('dev', 'IFACE')}/disable_ipv6"
+        return Fix(
+            [f"sysctl -w {shlex.quote(key)}=0"],
+            "check /etc/sysctl.d/ and the kernel command line (ipv6.disable) for what turned it off",
+        )
     if m == "not-running":
         return Fix([f"docker start {shlex.quote(facts.get('container', 'CONTAINER'))}"])
     if m == "network-none":

@@ -158,6 +158,20 @@ class HostStack:
             missing="ipv6_forwarding" if v6 else "ip_forward",
         )
 
+    def _check_ipv6_enabled(self, pkt: Packet, *devs: str) -> None:
+        """An interface with disable_ipv6=1 neither takes nor sends IPv6 packets."""
+        if pkt.family != "ip6":
+            return
+        sysctls = self.ctx.model.sysctls
+        for dev in devs:
+            if dev and sysctls.ipv6_disabled(dev):
+                raise Stop(
+                    "blocked",
+                    f"IPv6 is disabled on {dev} (net.ipv6.conf.{dev}.disable_ipv6=1): it drops IPv6 packets",
+                    missing="disable_ipv6",
+                    facts={"dev": dev},
+                )
+
     def _check_rp_filter(self, pkt: Packet, iif: str) -> None:
         if pkt.family == "ip6":
             return  # rp_filter is IPv4's; IPv6 checks the reverse path only by a rule (rpfilter, fib)
@@ -214,6 +228,7 @@ class HostStack:
         if not result.ok:
             raise self._no_route(pkt, result, f"arriving on {iif}")
         self._check_forwarding(pkt)
+        self._check_ipv6_enabled(pkt, iif, result.dev)
         self._check_rp_filter(pkt, iif)
         if pkt is not arrived and conn is None:
             self.trace.detour(arrived, pkt, Where("input", iif=iif, physdev_in=physdev_in))
