@@ -198,3 +198,16 @@ def test_the_sysctl_bar_shows_ipv6_forwarding_and_alarms_when_ipv6_is_disabled_e
     sysctls = msgspec.structs.replace(model().sysctls, disable_ipv6={"all": 1})
     text, alarm = sysctl_chips(msgspec.structs.replace(model(), sysctls=sysctls))
     assert "disable_ipv6=1 (all)" in text.plain and alarm
+
+
+def test_outside_straight_to_a_nat_mode_container_over_ipv6_points_at_routed_mode() -> None:
+    v = why(model(), "outside:2001:db8:100::2", "dwlab-v6-a", family=6)
+    assert v.verdict == "blocked" and v.culprit is not None
+    assert (v.culprit.family, v.culprit.table, v.culprit.chain) == ("ip6", "raw", "PREROUTING")
+    assert "gateway_mode_ipv6=routed" in v.fix_note
+    v4 = why(model(), "outside:198.51.100.2", "dwlab-v6-a")
+    assert v4.verdict == "blocked" and "gateway_mode_ipv6" not in v4.fix_note
+    # The routed network's container is reached that way, and its unpublished port is named as such.
+    routed = why(model(), "outside:2001:db8:100::2", "dwlab-v6r-web", "tcp", 81, family=6)
+    assert routed.culprit is not None and routed.culprit.chain == "DOCKER"
+    assert "published port" in routed.fix_note

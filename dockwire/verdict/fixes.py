@@ -106,6 +106,14 @@ def _host_address_for(fx: FixInput) -> str:
     return "127.0.0.1" if fx.src.kind == "host" else "HOSTIP"
 
 
+# For IPv6 the container addresses are often meant to be reached from outside: Docker's routed gateway mode.
+ROUTED_IPV6 = (
+    "or, when this IPv6 prefix is routed to the host, create the network with -o "
+    "com.docker.network.bridge.gateway_mode_ipv6=routed (no NAT: the containers' own IPv6 addresses answer "
+    "ICMPv6 and their published ports)"
+)
+
+
 def _publish(fx: FixInput, why: str) -> Fix:
     proto = fx.proto if fx.proto in ("tcp", "udp") else ""
     if not proto or fx.port is None:
@@ -175,7 +183,10 @@ def _docker_rule_fix(fx: FixInput, hit: Hit) -> Fix | None:
         why = "Docker drops packets addressed straight to a container from outside its network"
         if src_is_container:
             return _connect(fx, why)
-        return _publish(fx, why)
+        fix = _publish(fx, why)
+        if hit.chain.table.family == "ip6":
+            return Fix(fix.commands, f"{fix.note}; {ROUTED_IPV6}")
+        return fix
     if _is_icc_drop(rule) or comment == "ICC":
         return _icc_fix(fx)
     if chain in (
