@@ -107,3 +107,53 @@ def test_without_the_table_both_families_get_an_answer(lab: Any, docker_client: 
     verdict = ask(_model(docker_client), case)
     assert verdict.verdict == "allowed", render_verdict(verdict)
     assert tcp_connect(case.src, _address(docker_client, case), inet_table.PORT)  # refused: the RST came back
+
+
+NDP_COMMENT = "dwtest-ndp"
+
+
+@pytest.fixture
+def icmpv6_dropped_on_the_v6_bridge(lab: Any, docker_client: Any) -> Iterator[str]:
+    """An ip6tables DOCKER-USER rule dropping all ICMPv6 bridged on dwlab-v6 only, removed by its exact spec;
+    the pair's neighbour caches are flushed so that the next packet needs neighbour discovery."""
+    chains = subprocess.run(["ip6tables", "-w", "5", "-S", "DOCKER-USER"], capture_output=True, check=False)
+    if chains.returncode != 0:
+        pytest.skip("no ip6tables DOCKER-USER chain (ip6tables off on this engine)")
+    bridge = "br-" + docker_client.networks.get("dwlab-v6").id[:12]
+    spec = [
+        "-i",
+        bridge,
+        "-o",
+        bridge,
+        "-p",
+        "ipv6-icmp",
+        "-m",
+        "comment",
+        "--comment",
+        NDP_COMMENT,
+        "-j",
+        "DROP",
+    ]
+    subprocess.run(["ip6tables", "-w", "5", "-I", "DOCKER-USER", "1", *spec], check=True)
+    try:
+        for name in ("dwlab-v6-a", "dwlab-v6-b"):
+            subprocess.run(["docker", "exec", name, "ip", "-6", "neigh", "flush", "all"], check=False)
+        yield bridge
+    finally:
+        while (
+            subprocess.run(["ip6tables", "-w", "5", "-C", "DOCKER-USER", *spec], check=False).returncode == 0
+        ):
+            subprocess.run(["ip6tables", "-w", "5", "-D", "DOCKER-USER", *spec], check=False)
+
+
+def test_dropping_icmpv6_on_the_bridge_stops_tcp_over_ipv6_through_neighbour_discovery(
+    icmpv6_dropped_on_the_v6_bridge: str, docker_client: Any
+) -> None:
+    case = Case("dwlab-v6-a", "dwlab-v6-b", "tcp", 81, family=6)
+    verdict = ask(_model(docker_client), case)
+    assert verdict.verdict == "blocked" and verdict.missing == "ndp", render_verdict(verdict)
+    assert verdict.culprit is not None and NDP_COMMENT in verdict.culprit.text
+    assert not tcp_connect(case.src, _address(docker_client, case), 81), "TCP got through without NDP"
+    v4 = Case("dwlab-v6-a", "dwlab-v6-b", "tcp", 81)
+    assert ask(_model(docker_client), v4).verdict == "allowed"
+    assert tcp_connect(v4.src, _address(docker_client, v4), 81)  # refused: IPv4 is not concerned

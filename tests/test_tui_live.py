@@ -25,7 +25,7 @@ from dockwire.sources import LiveSource
 from dockwire.tui.app import make_app
 from dockwire.verdict.verdict import evaluate
 from dockwire.widgets.firewall import FirewallView
-from tests.tui_harness import fixed_clock, mark_by_filter, ready, settle, until
+from tests.tui_harness import fixed_clock, mark_by_filter, press, ready, settle, type_text, until
 
 pytestmark = pytest.mark.live
 
@@ -173,3 +173,34 @@ def test_dockwire_in_tmux_shows_the_rule_that_blocks_a_ping(
     screen = wait_for(tmux_session, rule) if rule not in screen else screen
     assert f"{SRC} → {DST} icmp" in screen
     send(tmux_session, "q")
+
+
+async def test_an_ipv6_probe_from_the_command_line_names_the_ip6tables_rule(
+    lab: Any, docker_client: Any
+) -> None:
+    """`:probe dwlab-v6-a dwlab-v6-b tcp/80 -6` sends real IPv6 packets; the kernel's trace names the lab's
+    ip6tables DOCKER-USER rule, the one the static engine blames (an engine without ip6tables has no such
+    rule: there the probe gets through)."""
+    model = await collect(docker_client)
+    static = evaluate(model, "dwlab-v6-a", "dwlab-v6-b", "tcp", 80, family=6)
+    app = make_app(LiveSource(docker_client, "live · test"), clock=fixed_clock, root=True)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await ready(pilot)
+        await press(pilot, "colon")
+        await type_text(pilot, "probe dwlab-v6-a dwlab-v6-b tcp/80 -6")
+        await press(pilot, "enter")
+        await until(pilot, lambda: app.last_outcome is not None, "the probe's answer", timeout=30)
+        outcome = app.last_outcome
+        assert outcome is not None and outcome.mode == "active", outcome
+        if static.verdict == "allowed":
+            assert outcome.status == "allowed", outcome.summary
+            return
+        assert outcome.status == "blocked" and outcome.culprit is not None, outcome.summary
+        assert static.culprit is not None
+        culprit = outcome.culprit
+        assert (culprit.family, culprit.table, culprit.chain, culprit.text) == (
+            "ip6",
+            static.culprit.table,
+            static.culprit.chain,
+            static.culprit.text,
+        )

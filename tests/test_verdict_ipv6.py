@@ -24,6 +24,7 @@ from dockwire.verdict.records import Verdict
 from dockwire.verdict.render import render_verdict
 from dockwire.verdict.verdict import VerdictError, evaluate
 from tests import inet_table
+from tests.verdict_models import with_policy, with_rule
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SNAPSHOT = FIXTURES / "snapshots" / "engine-28.5.2-iptables-nft-ipv6.json"
@@ -211,3 +212,56 @@ def test_outside_straight_to_a_nat_mode_container_over_ipv6_points_at_routed_mod
     routed = why(model(), "outside:2001:db8:100::2", "dwlab-v6r-web", "tcp", 81, family=6)
     assert routed.culprit is not None and routed.culprit.chain == "DOCKER"
     assert "published port" in routed.fix_note
+
+
+# --- neighbour discovery must pass -------------------------------------------------------------------------
+
+
+def _ndp_blocked(v: Verdict) -> None:
+    assert v.verdict == "blocked" and v.missing == "ndp", render_verdict(v)
+    assert "neighbour discovery" in v.reason
+
+
+def test_a_rule_dropping_all_icmpv6_between_containers_breaks_every_ipv6_flow_through_ndp() -> None:
+    """`-p ipv6-icmp -j DROP` in DOCKER-USER looks like "no ping", but the bridged neighbour solicitations
+    are ICMPv6 too: TCP over IPv6 between the pair fails as well, IPv4 does not."""
+    m = with_rule(model(), "filter", "DOCKER-USER", "-A DOCKER-USER -p ipv6-icmp -j DROP", family="ip6")
+    v = why(m, "dwlab-v6-a", "dwlab-v6-b", "tcp", 81, family=6)
+    _ndp_blocked(v)
+    assert v.culprit is not None and (v.culprit.family, v.culprit.chain, v.culprit.position) == (
+        "ip6",
+        "DOCKER-USER",
+        1,
+    )
+    assert (
+        v.fix[0]
+        == "ip6tables -t filter -I DOCKER-USER -p ipv6-icmp --icmpv6-type neighbour-solicitation -j ACCEPT"
+    )
+    assert why(m, "dwlab-v6-a", "dwlab-v6-b", "tcp", 81).verdict == "allowed"
+    assert why(model(), "dwlab-v6-a", "dwlab-v6-b", "tcp", 81, family=6).verdict == "allowed"
+
+
+def test_an_input_policy_drop_that_admits_ping_still_starves_the_gateway_of_ndp() -> None:
+    """INPUT DROP with echo-request and ESTABLISHED,RELATED accepted: conntrack leaves neighbour discovery
+    untracked, so the containers never learn their gateway's address; accepting NS/NA fixes it."""
+    m = with_policy(model(), "filter", "INPUT", "DROP", family="ip6")
+    for rule in (
+        "-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 128 -j ACCEPT",
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+    ):
+        m = with_rule(m, "filter", "INPUT", rule, family="ip6")
+    for dst in ("host", "outside:2001:db8:100::2"):  # the gateway itself, and everything routed through it
+        v = why(m, "dwlab-v6-a", dst, family=6)
+        _ndp_blocked(v)
+        assert v.culprit is not None and v.culprit.chain == "INPUT" and v.culprit.position is None
+        assert any("neighbour-advertisement" in c for c in v.fix), v.fix
+    fixed = m
+    for kind in ("neighbour-solicitation", "neighbour-advertisement"):
+        fixed = with_rule(
+            fixed,
+            "filter",
+            "INPUT",
+            f"-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type {kind} -j ACCEPT",
+            family="ip6",
+        )
+    assert why(fixed, "dwlab-v6-a", "host", family=6).verdict == "allowed"

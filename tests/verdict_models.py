@@ -10,12 +10,19 @@ from dockwire.probes.iptables_save import build_rule
 
 
 def with_rule(
-    model: HostModel, table: str, chain: str, text: str, position: int = 1, source: str = "iptables-nft"
+    model: HostModel,
+    table: str,
+    chain: str,
+    text: str,
+    position: int = 1,
+    source: str = "iptables-nft",
+    family: str = "ip",
 ) -> HostModel:
-    """`model` with an iptables rule (as iptables-save prints it) inserted at `position` of table/chain."""
+    """`model` with an iptables rule (as iptables-save prints it) inserted at `position` of table/chain
+    (`family` "ip6": of the ip6tables table)."""
     tables = []
     for t in model.firewall.tables:
-        if t.name == table and t.family == "ip" and t.source == source:
+        if t.name == table and t.family == family and t.source == source:
             names = {c.name for c in t.chains}
             chains = []
             for c in t.chains:
@@ -25,6 +32,19 @@ def with_rule(
                     rules = [msgspec.structs.replace(r, position=i) for i, r in enumerate(rules, 1)]
                     c = msgspec.structs.replace(c, rules=rules)
                 chains.append(c)
+            t = msgspec.structs.replace(t, chains=chains)
+        tables.append(t)
+    return with_tables(model, tables)
+
+
+def with_policy(
+    model: HostModel, table: str, chain: str, policy: str, family: str = "ip", source: str = "iptables-nft"
+) -> HostModel:
+    """`model` with the policy of a built-in chain set (`ip6tables -P CHAIN DROP` for family "ip6")."""
+    tables = []
+    for t in model.firewall.tables:
+        if t.name == table and t.family == family and t.source == source:
+            chains = [msgspec.structs.replace(c, policy=policy) if c.name == chain else c for c in t.chains]
             t = msgspec.structs.replace(t, chains=chains)
         tables.append(t)
     return with_tables(model, tables)

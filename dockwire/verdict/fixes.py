@@ -358,10 +358,33 @@ def _missing_fix(fx: FixInput) -> Fix:
     return Fix([])
 
 
+def _ndp_fix(fx: FixInput, hit: Hit) -> Fix:
+    """Accept neighbour discovery ahead of what drops it (a policy, or a rule dropping ICMPv6 wholesale)."""
+    table, chain = hit.chain.table, hit.chain.chain.name
+    if table.source.startswith("iptables") and table.family == "ip6":
+        commands = [
+            f"ip6tables -t {table.name} -I {chain} -p ipv6-icmp --icmpv6-type {kind} -j ACCEPT"
+            for kind in ("neighbour-solicitation", "neighbour-advertisement")
+        ]
+    else:
+        commands = [
+            f"nft insert rule {table.family} {shlex.quote(table.name)} {shlex.quote(chain)} "
+            "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept"
+        ]
+    what = "its policy" if hit.rule is None else "that rule"
+    return Fix(
+        commands,
+        f"IPv6 cannot work without neighbour discovery: accept it before {what} (conntrack leaves it "
+        "untracked, so an ESTABLISHED,RELATED accept does not let it through)",
+    )
+
+
 def suggest_fix(fx: FixInput) -> Fix:
     hit = fx.culprit
     if hit is None:
         return _missing_fix(fx)
+    if fx.missing == "ndp" and (hit.rule is None or hit.rule.rule.owner != "docker"):
+        return _ndp_fix(fx, hit)
     if hit.rule is None:
         return _policy_fix(fx, hit)
     rule = hit.rule.rule

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 
 from dockwire.model import Container, PortBinding
+from dockwire.verdict import ndp
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.hostpath import Conn, Exit, HostStack
@@ -313,9 +314,16 @@ class FlowFollower:
         neighbour = self.neighbour_on_bridge(att.bridge, next_hop)
         if neighbour is not None:
             peer_att = self.attachment_on_bridge(neighbour, att.bridge)
-            exit_ = self.stack.bridged(pkt, att.bridge, veth, peer_att.host_veth if peer_att else "?", conn)
+            peer_veth = peer_att.host_veth if peer_att else "?"
+            if pkt.family == "ip6":
+                self.discovered(
+                    lambda: ndp.check_bridged(self.ctx, pkt.src, next_hop, att.bridge, veth, peer_veth)
+                )
+            exit_ = self.stack.bridged(pkt, att.bridge, veth, peer_veth, conn)
             return self.arrive(exit_)
         if self.ctx.routing.is_local(next_hop) and self.ctx.routing.lookup(next_hop).kind == "local":
+            if pkt.family == "ip6":
+                self.discovered(lambda: ndp.check_to_host(self.ctx, pkt.src, next_hop, att.bridge, veth))
             return self.arrive(self.stack.from_iface(pkt, att.bridge, physdev_in=veth, conn=conn))
         raise Stop(
             "blocked",
@@ -388,6 +396,8 @@ class FlowFollower:
                     missing="neighbour",
                     facts={"dst": str(next_hop), "bridge": oif},
                 )
+            if pkt.family == "ip6":
+                self.discover_from_host(oif, owner, next_hop)
             self.trace.hop("deliver", f"delivered to {owner.name} through {oif}")
             return Arrival(Place("container", owner), pkt)
         pair = self.ctx.veth_by_host.get(oif)
@@ -411,6 +421,23 @@ class FlowFollower:
                 return onward
         self.trace.hop("deliver", f"leaves the host on {oif} towards {next_hop}")
         return Arrival(Place("outside", address=pkt.dst, iface=oif), pkt)
+
+    def discovered(self, check: Callable[[], None]) -> None:
+        """Run an IPv6 neighbour discovery check; when it stops the flow, path and rules met say so."""
+        try:
+            check()
+        except Stop as stop:
+            if stop.culprit is not None:
+                self.trace.add_hits([stop.culprit])
+            self.trace.hop("ndp", stop.reason)
+            raise
+
+    def discover_from_host(self, bridge: str, owner: Container, addr: IPAddress) -> None:
+        host = ndp.host_address_on(self.ctx, bridge)
+        att = self.attachment_on_bridge(owner, bridge)
+        if host is not None and att is not None:
+            port = att.host_veth or "?"
+            self.discovered(lambda: ndp.check_from_host(self.ctx, host, addr, bridge, port))
 
     def macvlan_child(self, parent: str, addr: IPAddress) -> tuple[Container, Attachment] | None:
         """The container with `addr` on a macvlan/ipvlan network whose parent is `parent`, if any."""
