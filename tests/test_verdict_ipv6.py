@@ -265,3 +265,26 @@ def test_an_input_policy_drop_that_admits_ping_still_starves_the_gateway_of_ndp(
             family="ip6",
         )
     assert why(fixed, "dwlab-v6-a", "host", family=6).verdict == "allowed"
+
+
+def test_ndp_of_a_bridged_flow_never_meets_the_hosts_own_input_or_output() -> None:
+    """Two containers on one bridge solicit each other: the host's INPUT and OUTPUT policies do not matter."""
+    for chain in ("INPUT", "OUTPUT"):
+        m = with_policy(model(), "filter", chain, "DROP", family="ip6")
+        v = why(m, "dwlab-v6-a", "dwlab-v6-b", "tcp", 81, family=6)
+        assert v.verdict == "allowed", f"{chain} DROP\n" + render_verdict(v)
+
+
+def test_outside_to_a_container_over_ipv6_points_at_its_published_port_in_brackets() -> None:
+    from dockwire.model import PortBinding
+
+    m = model()
+    a = m.container("dwlab-v6-a")
+    assert a is not None
+    bound = msgspec.structs.replace(
+        a, ports=[PortBinding(container_port=80, proto="tcp", host_ip="::", host_port=18090)]
+    )
+    m = msgspec.structs.replace(m, containers=[bound if c.id == a.id else c for c in m.containers])
+    v = why(m, "outside:2001:db8:100::2", "dwlab-v6-a", "tcp", 80, family=6)
+    assert v.verdict == "blocked", render_verdict(v)
+    assert v.fix == ["dockwire why outside:2001:db8:100::2 [2001:db8:100::1]:18090 --proto tcp"], v.fix

@@ -130,16 +130,18 @@ def _hops(hops: list[Hop], report: WorkerReport, dst: str, host_addrs: set[str])
     return out
 
 
-WILDCARD_OR_LOOPBACK = ("", "0.0.0.0", "127.0.0.1", "::", "::1")
+# The bindings a loopback destination of each family reaches.
+WILDCARD_OR_LOOPBACK = {4: ("", "0.0.0.0", "127.0.0.1"), 6: ("", "::", "::1")}
 
 
 def _proxy_note(model: HostModel, source: Source, dst: str, port: int | None, proto: str) -> str:
     """The host reaching a published port on loopback talks to docker-proxy, whose own leg is not traced."""
     if source.kind != "host" or not is_loopback(dst) or port is None:
         return ""
+    family = 6 if ":" in dst else 4
     for c in model.containers:
         for b in c.ports:
-            if b.host_port == port and b.proto == proto and b.host_ip in WILDCARD_OR_LOOPBACK:
+            if b.host_port == port and b.proto == proto and b.host_ip in WILDCARD_OR_LOOPBACK[family]:
                 return (
                     f"{dst}:{port} is published by {c.name}: on loopback the userland proxy (docker-proxy) "
                     f"answers and forwards to {c.name}:{b.container_port}; that second leg is not traced"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import time
 from typing import Any
 
 from dockwire.lab.report import LabError, LabObject
@@ -143,14 +144,23 @@ def ensure_outside() -> list[LabObject]:
 
 
 def remove_outside() -> list[LabObject]:
-    """Delete the namespace (which takes its veth end, and so the pair) and a left-over host end."""
+    """Delete the veth (which takes its peer in the namespace) and then the namespace.
+
+    The link goes first: a namespace's veth ends are destroyed asynchronously after `ip netns delete`, so a
+    host end seen just after it may already be gone when it is deleted."""
     had_link = bool(host_link())
+    if had_link:
+        ip("link", "delete", HOST_IF, check=False)
     ns_state = "absent"
     if netns_exists():
         ip("netns", "delete", NETNS)
         ns_state = "removed"
-    if host_link():  # still there when its peer was not in the namespace
-        ip("link", "delete", HOST_IF)
+    deadline = time.monotonic() + 3
+    while host_link():
+        if time.monotonic() > deadline:
+            raise LabError(f"{HOST_IF} is still there after deleting it and {NETNS}")
+        ip("link", "delete", HOST_IF, check=False)
+        time.sleep(0.1)
     return _objects(ns_state, "removed" if had_link else "absent")
 
 

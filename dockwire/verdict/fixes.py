@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 
 from dockwire.model import DEFAULT_NETWORKS, Container, Firewall, Network, Rule, Table
 from dockwire.rule_words import rule_words
 from dockwire.verdict.context import EngineContext
 from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.netfilter_eval import Hit
+from dockwire.verdict.packet import ip
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +97,18 @@ def _connect(fx: FixInput, why: str) -> Fix | None:
 
 
 def _host_address_for(fx: FixInput) -> str:
-    """The host address a client at the source would use (the address of the interface it comes in on)."""
+    """The host address a client at the source would use (the address of the interface it comes in on), as
+    the host part of HOST:PORT (an IPv6 one in brackets)."""
+    v6 = ":" in (fx.src.address or fx.dst.address or "")
     if fx.src.kind == "outside" and fx.src.address:
-        route = fx.ctx.routing.lookup(IPv4Address(fx.src.address))
-        addr = fx.ctx.host_address(route.dev)
+        src = ip(fx.src.address)
+        route = fx.ctx.routing.lookup(src)
+        addr = fx.ctx.host_address(route.dev, src.version)
         if addr is not None:
-            return str(addr)
-    return "127.0.0.1" if fx.src.kind == "host" else "HOSTIP"
+            return f"[{addr}]" if addr.version == 6 else str(addr)
+    if fx.src.kind == "host":
+        return "[::1]" if v6 else "127.0.0.1"
+    return "HOSTIP"
 
 
 # For IPv6 the container addresses are often meant to be reached from outside: Docker's routed gateway mode.

@@ -92,13 +92,3 @@ def check_from_host(
             stack.hook(Where(hook, iif=bridge, physdev_in=port_out), na)
 
     _checked(ctx, host, target, steps)
-
-
-def host_address_on(ctx: EngineContext, dev: str) -> IPAddress | None:
-    """The host's IPv6 address on `dev` that solicitations come from (a global one first, else link-local)."""
-    iface = next((i for i in ctx.model.host.interfaces if i.name == dev), None)
-    if iface is None:
-        return None
-    found = [ipaddress.IPv6Address(a.address) for a in iface.addresses if a.family == 6]
-    found.sort(key=lambda a: a.is_link_local)
-    return found[0] if found else None

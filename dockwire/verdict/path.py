@@ -396,7 +396,7 @@ class FlowFollower:
                     missing="neighbour",
                     facts={"dst": str(next_hop), "bridge": oif},
                 )
-            if pkt.family == "ip6":
+            if pkt.family == "ip6" and not exit_.physdev_out:  # routed onto the bridge by the host itself
                 self.discover_from_host(oif, owner, next_hop)
             self.trace.hop("deliver", f"delivered to {owner.name} through {oif}")
             return Arrival(Place("container", owner), pkt)
@@ -433,7 +433,7 @@ class FlowFollower:
             raise
 
     def discover_from_host(self, bridge: str, owner: Container, addr: IPAddress) -> None:
-        host = ndp.host_address_on(self.ctx, bridge)
+        host = self.ctx.host_address(bridge, 6)
         att = self.attachment_on_bridge(owner, bridge)
         if host is not None and att is not None:
             port = att.host_veth or "?"
