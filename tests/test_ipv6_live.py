@@ -136,8 +136,10 @@ def icmpv6_dropped_on_the_v6_bridge(lab: Any, docker_client: Any) -> Iterator[st
     ]
     subprocess.run(["ip6tables", "-w", "5", "-I", "DOCKER-USER", "1", *spec], check=True)
     try:
-        for name in ("dwlab-v6-a", "dwlab-v6-b"):
-            subprocess.run(["docker", "exec", name, "ip", "-6", "neigh", "flush", "all"], check=False)
+        for name in ("dwlab-v6-a", "dwlab-v6-b"):  # `docker exec` has no CAP_NET_ADMIN: enter the namespace
+            pid = docker_client.containers.get(name).attrs["State"]["Pid"]
+            netns = f"--net=/proc/{pid}/ns/net"
+            subprocess.run(["nsenter", netns, "ip", "-6", "neigh", "flush", "all"], check=True)
         yield bridge
     finally:
         while (
