@@ -18,6 +18,7 @@ from dockwire.verdict import Verdict, evaluate, resolve_endpoint
 from dockwire.verdict.context import context_for
 from dockwire.verdict.fleet_ends import resolve_on_fleet, resolve_pair
 from dockwire.verdict.fleet_verdict import evaluate_fleet
+from dockwire.verdict.matrix import has_ipv6
 from dockwire.verdict.verdict import evaluate_in
 from dockwire.widgets.matrix import MatrixCell
 
@@ -193,10 +194,7 @@ def matrix_members(model: HostModel, family: int = 4) -> list[Container]:
     """The containers the matrix shows: running ones, in name order; for IPv6 those with an IPv6 address
     (or sharing the namespace of one that has)."""
     running = sorted((c for c in model.containers if c.state == "running"), key=lambda c: c.name)
-    if family != 6:
-        return running
-    with_v6 = {c.id for c in running if any(e.ipv6 for e in c.endpoints)}
-    return [c for c in running if c.id in with_v6 or (c.netns_owner and c.netns_owner in with_v6)]
+    return running if family != 6 else [c for c in running if has_ipv6(model, c)]
 
 
 def matrix_cells(

@@ -110,9 +110,7 @@ class MatrixScreen(Screen[None]):
 
     def action_toggle_family(self) -> None:
         """IPv4 cells to IPv6 ones and back: the grid is laid out and computed again."""
-        self.workers.cancel_group(self, "matrix")
-        self.workers.cancel_group(self, "matrix-why")
-        self._explaining = None
+        self._stop_computing()
         self.family = 6 if self.family == 4 else 4
         self.query_one("#matrix").border_title = self.title_text
         self.query_one(VerdictPanel).show_idle("")
@@ -143,15 +141,19 @@ class MatrixScreen(Screen[None]):
     def on_screen_suspend(self) -> None:
         """Leaving the screen: stop computing; drop an unfinished or a big grid (and its memory)."""
         computing = self.computing
-        self.workers.cancel_group(self, "matrix")
-        self.workers.cancel_group(self, "matrix-why")
-        self._explaining = None
+        self._stop_computing()
         grid = self.query_one(MatrixGrid)
         if computing or not grid.done or grid.progress[1] > KEEP_CELLS:
             grid.forget()
             self.query_one(VerdictPanel).show_idle("")
             self._computed_generation = -1
             self._release_context()
+
+    def _stop_computing(self) -> None:
+        """Cancel the cells' computation and the cell why; no answer is awaited any more."""
+        self.workers.cancel_group(self, "matrix")
+        self.workers.cancel_group(self, "matrix-why")
+        self._explaining = None
 
     def _release_context(self) -> None:
         """Drop the engine context this screen compiled (rules and the lookups a matrix remembered)."""

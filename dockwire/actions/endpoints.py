@@ -61,7 +61,7 @@ def _owner(model: HostModel, c: Container) -> Container:
     return c
 
 
-def _literal(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def address_literal(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address the user typed (an IPv6 one also in brackets), else None."""
     try:
         return ipaddress.ip_address(text.removeprefix("[").removesuffix("]"))
@@ -70,7 +70,7 @@ def _literal(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def is_loopback(address: str) -> bool:
-    addr = _literal(address)
+    addr = address_literal(address)
     return addr is not None and addr.is_loopback
 
 
@@ -143,7 +143,7 @@ def resolve_source(model: HostModel, text: str, outside: str | None = None) -> S
 def resolve_destination(model: HostModel, src: Source, text: str, family: int | None = None) -> Destination:
     """DST as one address; `family` (4 or 6) picks a dual-stack container's address (an address literal's
     own family wins over it: ProbeError when they differ)."""
-    literal = _literal(text)
+    literal = address_literal(text)
     if literal is not None:
         if family is not None and family != literal.version:
             raise ProbeError(f"{text} is an IPv{literal.version} address, but IPv{family} was asked for")

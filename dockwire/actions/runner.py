@@ -7,7 +7,6 @@ or as asyncio subprocesses.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import random
 import re
 import time
@@ -19,6 +18,7 @@ from dockwire.actions.compare import compare_static
 from dockwire.actions.endpoints import (
     ProbeError,
     Source,
+    address_literal,
     check_outbound,
     container_netns,
     is_loopback,
@@ -110,10 +110,10 @@ def _new_marker(transport: str) -> int:
 def _dns_target(source: Source, qname: str, server: str | None) -> tuple[str, str]:
     """(resolver address, reason not to send) for a DNS probe."""
     if server:
-        try:
-            return str(ipaddress.ip_address(server.removeprefix("[").removesuffix("]"))), ""
-        except ValueError:
-            raise ProbeError(f"--server {server}: not an IP address") from None
+        address = address_literal(server)
+        if address is None:
+            raise ProbeError(f"--server {server}: not an IP address")
+        return str(address), ""
     if not source.resolvers:
         raise ProbeError(f"no resolver is known for {source.label}: name one with --server")
     resolver = source.resolvers[0]

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from dockwire.actions.endpoints import is_loopback
 from dockwire.actions.netns_exec import WorkerReport, WorkerRequest
 from dockwire.actions.result import Hop, Reply
 
@@ -84,7 +85,7 @@ def default_gateway(family: int = 4) -> str:
 
 def neighbour(addr: str, family: int = 4) -> str:
     """`ip neigh` state of the next hop: REACHABLE/STALE (it answered ARP or NDP), FAILED/INCOMPLETE (not)."""
-    if not addr or addr.startswith("127.") or addr == "::1":
+    if not addr or is_loopback(addr):
         return ""
     proc = _ip(f"-{family}", "neigh", "show", addr)
     return " ".join(proc.stdout.split())

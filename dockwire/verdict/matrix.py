@@ -93,7 +93,7 @@ def build_matrix(model: HostModel, include_stopped: bool = False, family: int = 
     """
     containers = [c for c in model.containers if include_stopped or c.state in ("running", "")]
     if family == 6:
-        containers = [c for c in containers if any(ep.ipv6 for ep in port_owner(model, c).endpoints)]
+        containers = [c for c in containers if has_ipv6(model, c)]
     ctx = context_for(model)
     endpoints = [FlowEnd("container", c.name, container=c) for c in containers]
     questions = [[("icmp", None), *ports_of(port_owner(model, c))] for c in containers]
@@ -104,6 +104,11 @@ def build_matrix(model: HostModel, include_stopped: bool = False, family: int = 
                 continue
             cells.append(_cell(ctx, src_ep, dst_ep, wanted, family))
     return Matrix(containers=[c.name for c in containers], cells=cells)
+
+
+def has_ipv6(model: HostModel, c: Container) -> bool:
+    """Whether `c` has an IPv6 address (a container:X container: whether X has one)."""
+    return any(ep.ipv6 for ep in port_owner(model, c).endpoints)
 
 
 def port_owner(model: HostModel, c: Container) -> Container:

@@ -64,16 +64,22 @@ def check_bridged(
     _checked(ctx, sender, target, steps)
 
 
+def _into_host(stack: HostStack, pkt: Packet, bridge: str, port: str) -> None:
+    for hook in ("prerouting", "input"):
+        stack.hook(Where(hook, iif=bridge, physdev_in=port), pkt)
+
+
+def _out_of_host(stack: HostStack, pkt: Packet, bridge: str) -> None:
+    for hook in ("output", "postrouting"):
+        stack.hook(Where(hook, oif=bridge), pkt)
+
+
 def check_to_host(ctx: EngineContext, sender: IPAddress, host: IPAddress, bridge: str, port_in: str) -> None:
     """A namespace on a bridge asks for the host's address there (its gateway): host input, then output."""
 
     def steps(stack: HostStack) -> None:
-        ns = _message(sender, solicited_node(host), SOLICITATION)
-        for hook in ("prerouting", "input"):
-            stack.hook(Where(hook, iif=bridge, physdev_in=port_in), ns)
-        na = _message(host, sender, ADVERTISEMENT)
-        for hook in ("output", "postrouting"):
-            stack.hook(Where(hook, oif=bridge), na)
+        _into_host(stack, _message(sender, solicited_node(host), SOLICITATION), bridge, port_in)
+        _out_of_host(stack, _message(host, sender, ADVERTISEMENT), bridge)
 
     _checked(ctx, sender, host, steps)
 
@@ -84,11 +90,7 @@ def check_from_host(
     """The host forwards to a namespace on a bridge: it asks for that namespace's address itself."""
 
     def steps(stack: HostStack) -> None:
-        ns = _message(host, solicited_node(target), SOLICITATION)
-        for hook in ("output", "postrouting"):
-            stack.hook(Where(hook, oif=bridge), ns)
-        na = _message(target, host, ADVERTISEMENT)
-        for hook in ("prerouting", "input"):
-            stack.hook(Where(hook, iif=bridge, physdev_in=port_out), na)
+        _out_of_host(stack, _message(host, solicited_node(target), SOLICITATION), bridge)
+        _into_host(stack, _message(target, host, ADVERTISEMENT), bridge, port_out)
 
     _checked(ctx, host, target, steps)

@@ -18,6 +18,8 @@ PREFIX = TRACE_PREFIX
 PRIORITY = -350
 ACCEPT = "policy accept;"
 RUN_ID = re.compile(r"dockwire-trace-(\d+)-[0-9a-f]+")
+# The families dockwire's trace objects live in, and the iptables command of each.
+IPTABLES = {"ip": "iptables", "ip6": "ip6tables"}
 _TIMEOUT = 10
 
 
@@ -46,7 +48,7 @@ class Marker:
     @property
     def iptables(self) -> str:
         """The iptables command of the marker's family."""
-        return "ip6tables" if self.family == "ip6" else "iptables"
+        return IPTABLES[self.family]
 
     def nft_matches(self) -> list[str]:
         if self.proto == "icmp":

@@ -7,10 +7,7 @@ import shlex
 import shutil
 from dataclasses import dataclass
 
-from dockwire.actions.tracing.base import PREFIX, RUN_ID, run_command
-
-# The families dockwire's trace objects live in, and the iptables command of each.
-FAMILIES = {"ip": "iptables", "ip6": "ip6tables"}
+from dockwire.actions.tracing.base import IPTABLES, PREFIX, RUN_ID, run_command
 
 
 def _pid_alive(pid: int) -> bool:
@@ -47,7 +44,7 @@ class TraceObject:
 
     @property
     def tool(self) -> str:
-        return FAMILIES.get(self.family, "iptables")
+        return IPTABLES.get(self.family, "iptables")
 
 
 def list_trace_objects() -> list[TraceObject]:
@@ -57,10 +54,10 @@ def list_trace_objects() -> list[TraceObject]:
         for line in run_command(["nft", "list", "tables"]).stdout.splitlines():
             words = line.split()
             m = RUN_ID.fullmatch(words[2]) if len(words) == 3 and words[0] == "table" else None
-            if m and words[1] in FAMILIES:
+            if m and words[1] in IPTABLES:
                 run_id = m.group(0).removeprefix(PREFIX)
                 found.append(TraceObject("nft-table", run_id, words[2], family=words[1]))
-    for family, tool in FAMILIES.items():
+    for family, tool in IPTABLES.items():
         found.extend(_iptables_trace_rules(family, tool))
     return found
 

@@ -40,8 +40,6 @@ class NftTracer(Tracer):
     def __init__(self, run_id: str, marker: Marker, note: str = "") -> None:
         super().__init__(run_id, marker, note)
         self.table = self.comment
-        # The trace table sees the probe's own family only ("ip" or "ip6").
-        self.family = marker.family
         self.lines: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
         self.reader: asyncio.Task[None] | None = None
@@ -51,7 +49,7 @@ class NftTracer(Tracer):
         rules = [f'    {m} meta nftrace set 1 comment "{self.comment}"' for m in self.marker.nft_matches()]
         body = "\n".join(rules)
         return (
-            f"table {self.family} {self.table} {{\n"
+            f"table {self.marker.family} {self.table} {{\n"
             f"  chain pre {{\n    type filter hook prerouting priority {PRIORITY}; {ACCEPT}\n{body}\n  }}\n"
             f"  chain out {{\n    type filter hook output priority {PRIORITY}; {ACCEPT}\n{body}\n  }}\n"
             "}\n"
@@ -88,16 +86,16 @@ class NftTracer(Tracer):
         if proc.returncode != 0:
             self.installed = False
             raise TraceUnavailable(f"nft could not add the trace table: {first_line(proc)}")
-        if not await self._wait_for(f"add table {self.family} {self.table}", 3):
+        if not await self._wait_for(f"add table {self.marker.family} {self.table}", 3):
             self.note = "the trace monitor did not confirm the trace table; early packets may be missing"
 
     async def stop(self) -> None:
         if self.installed:
             self.installed = False
-            proc = await run_command_async(["nft", "delete", "table", self.family, self.table])
+            proc = await run_command_async(["nft", "delete", "table", self.marker.family, self.table])
             if proc.returncode == 0:
                 # Trace events queued before the delete arrive before its notification.
-                await self._wait_for(f"delete table {self.family} {self.table}", 2)
+                await self._wait_for(f"delete table {self.marker.family} {self.table}", 2)
         self._kill_monitor()
         if self.reader is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -111,7 +109,7 @@ class NftTracer(Tracer):
     def remove_now(self) -> None:
         if self.installed:
             self.installed = False
-            run_command(["nft", "delete", "table", self.family, self.table])
+            run_command(["nft", "delete", "table", self.marker.family, self.table])
         self._kill_monitor()
 
     def events(self) -> list[TraceEvent]:
