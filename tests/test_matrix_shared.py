@@ -26,11 +26,11 @@ from dockwire.errors import DockwireError
 from dockwire.model import Chain, Container, HostModel, Match
 from dockwire.probes.iptables_save import build_rule
 from dockwire.snapshot import load
-from dockwire.verdict import ruleindex
+from dockwire.verdict import matrix_pool, ruleindex
 from dockwire.verdict.context import context_for
 from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.matches import compile_match, guard_of
-from dockwire.verdict.matrix import Cell, Check, Matrix, build_matrix, ports_of
+from dockwire.verdict.matrix import Cell, Check, Matrix, build_matrix, matrix_job, ports_of
 from dockwire.verdict.netfilter_eval import MAX_STEPS
 from dockwire.verdict.packet import Packet, first_packet, reply_to
 from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, Verdict
@@ -469,3 +469,14 @@ def test_the_dashboards_matrix_cells_are_the_full_whys_statuses() -> None:
             for port_text, status in cell.ports:
                 port, proto = port_text.split("/")
                 assert status == why(model, Question(src.name, dst.name, proto, int(port))).status
+
+
+def test_rows_split_over_processes_are_the_rows_computed_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The forked workers (one per core) return exactly the cells, in order, that this process computes."""
+    monkeypatch.setattr(matrix_pool, "MIN_PAIRS", 0)
+    model = fresh(synthetic("28"))
+    job = matrix_job(model, include_stopped=True)
+    split = matrix_pool.rows_in_processes(job, workers=3)
+    assert split is not None, "the matrix was not split (another thread was running?)"
+    assert split == job.rows(0, len(job.containers))
+    assert build_matrix(model, include_stopped=True, workers=2) == build_matrix(model, include_stopped=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import msgspec
 from msgspec import Struct, field
@@ -82,28 +83,60 @@ def culprit_of(v: object) -> str:
     return v.missing
 
 
-def build_matrix(model: HostModel, include_stopped: bool = False, family: int = 4) -> Matrix:
+def build_matrix(
+    model: HostModel, include_stopped: bool = False, family: int = 4, workers: int | None = None
+) -> Matrix:
     """Every ordered pair of (running) containers: ICMP, then each published or exposed port of the dst.
     `family` 6: the containers with an IPv6 address, over IPv6.
 
     Each check is exactly the `evaluate` verdict of that pair (its verdict, culprit and reason). Shared
     between pairs: one engine context (rules compiled and indexed once, see `dockwire.verdict.ruleindex`;
     routing lookups remembered), the endpoints and port lists; and a check's verdict is assembled without the
-    path, rule list and fix it does not show.
+    path, rule list and fix it does not show. A large matrix is split by rows over `workers` processes
+    (default: one per core; see `dockwire.verdict.matrix_pool`).
     """
+    job = matrix_job(model, include_stopped, family)
+    from dockwire.verdict.matrix_pool import rows_in_processes
+
+    cells = rows_in_processes(job, workers)
+    if cells is None:
+        cells = job.rows(0, len(job.containers))
+    return Matrix(containers=[c.name for c in job.containers], cells=cells)
+
+
+def matrix_job(model: HostModel, include_stopped: bool = False, family: int = 4) -> MatrixJob:
+    """The work of `build_matrix`, before any row is computed."""
     containers = [c for c in model.containers if include_stopped or c.state in ("running", "")]
     if family == 6:
         containers = [c for c in containers if has_ipv6(model, c)]
-    ctx = context_for(model)
-    endpoints = [FlowEnd("container", c.name, container=c) for c in containers]
-    questions = [[("icmp", None), *ports_of(port_owner(model, c))] for c in containers]
-    cells = []
-    for src, src_ep in zip(containers, endpoints, strict=True):
-        for dst, dst_ep, wanted in zip(containers, endpoints, questions, strict=True):
-            if dst.id == src.id:
-                continue
-            cells.append(_cell(ctx, src_ep, dst_ep, wanted, family))
-    return Matrix(containers=[c.name for c in containers], cells=cells)
+    return MatrixJob(
+        ctx=context_for(model),
+        containers=containers,
+        endpoints=[FlowEnd("container", c.name, container=c) for c in containers],
+        questions=[[("icmp", None), *ports_of(port_owner(model, c))] for c in containers],
+        family=family,
+    )
+
+
+@dataclass(frozen=True)
+class MatrixJob:
+    """What every row of one matrix shares: the engine context, the endpoints and each one's questions."""
+
+    ctx: EngineContext
+    containers: list[Container]
+    endpoints: list[FlowEnd]
+    questions: list[list[tuple[str, int | None]]]
+    family: int
+
+    def rows(self, start: int, stop: int) -> list[Cell]:
+        """The cells of source rows `start` to `stop` (each row: every other container as destination)."""
+        cells = []
+        for i in range(start, stop):
+            src, src_ep = self.containers[i], self.endpoints[i]
+            for dst, dst_ep, wanted in zip(self.containers, self.endpoints, self.questions, strict=True):
+                if dst.id != src.id:
+                    cells.append(_cell(self.ctx, src_ep, dst_ep, wanted, self.family))
+        return cells
 
 
 def has_ipv6(model: HostModel, c: Container) -> bool:

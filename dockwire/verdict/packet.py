@@ -5,9 +5,10 @@ A `Packet` is immutable; every rewrite (NAT, mark, conntrack state) makes a new 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
+
+import msgspec
 
 ICMP_ECHO_REQUEST = 8
 ICMP_ECHO_REPLY = 0
@@ -20,8 +21,7 @@ IPAddress = IPv4Address | IPv6Address
 PROTO_NUMBERS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132}
 
 
-@dataclass(frozen=True, slots=True)
-class Packet:
+class Packet(msgspec.Struct, frozen=True):
     """One IPv4 or IPv6 packet of a flow, as netfilter sees it at some point of its path."""
 
     src: IPAddress
@@ -48,7 +48,7 @@ class Packet:
     # Whether conntrack has seen this packet yet (False in the raw table, which runs before it).
     ct_seen: bool = True
     # NAT manip types already decided for this connection ("dst", "src"): nat chains run once per type.
-    nat_done: frozenset[str] = field(default_factory=frozenset)
+    nat_done: frozenset[str] = frozenset()
 
     @property
     def family(self) -> str:
@@ -56,7 +56,7 @@ class Packet:
         return "ip" if self.src.version == 4 else "ip6"
 
     def evolve(self, **changes: object) -> Packet:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return msgspec.structs.replace(self, **changes)
 
     def describe(self) -> str:
         """Short flow text, e.g. `tcp 172.17.0.2:40000 -> 172.17.0.3:80`."""
