@@ -23,7 +23,7 @@ import re
 from typing import NamedTuple
 
 from dockwire.model import Chain, Match, Rule, Table, Target
-from dockwire.probes.gc_paused import gc_paused
+from dockwire.gc_paused import gc_paused
 from dockwire.rule_words import split_words
 
 # Match modules whose options dockwire understands.

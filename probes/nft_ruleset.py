@@ -34,7 +34,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from dockwire.model import Chain, Match, Rule, Table, Target
-from dockwire.probes.gc_paused import gc_paused
+from dockwire.gc_paused import gc_paused
 
 
 class NftJsonError(ValueError):

@@ -30,7 +30,7 @@ from dockwire.verdict import matrix_pool, ruleindex
 from dockwire.verdict.context import context_for
 from dockwire.verdict.endpoints import FlowEnd
 from dockwire.verdict.matches import compile_match, guard_of
-from dockwire.verdict.matrix import Cell, Check, Matrix, build_matrix, matrix_job, ports_of
+from dockwire.verdict.matrix import Cell, Check, Matrix, StatusGrid, build_matrix, matrix_job, ports_of
 from dockwire.verdict.netfilter_eval import MAX_STEPS
 from dockwire.verdict.packet import Packet, first_packet, reply_to
 from dockwire.verdict.records import ALLOWED, BLOCKED, UNCERTAIN, Verdict
@@ -480,3 +480,50 @@ def test_rows_split_over_processes_are_the_rows_computed_here(monkeypatch: pytes
     assert split is not None, "the matrix was not split (another thread was running?)"
     assert split == job.rows(0, len(job.containers))
     assert build_matrix(model, include_stopped=True, workers=2) == build_matrix(model, include_stopped=True)
+
+
+def test_the_dashboards_grid_in_worker_processes_is_the_grid_computed_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`status_rows` (fresh worker interpreters, the model sent as msgpack, a few rows per task) yields the
+    rows `StatusGrid` computes in this process, in the members' order, whatever the order asked."""
+    monkeypatch.setattr(matrix_pool, "MIN_PAIRS", 0)
+    for model in (load(Path(__file__).parent / "fixtures" / "tui" / "lab.json"), fresh(synthetic("28"))):
+        members = [c for c in model.containers if c.state == "running"]
+        members = members[1::2] + members[0::2]  # not the model's order
+        grid = StatusGrid(model, members)
+        rows = matrix_pool.status_rows(model, members, workers=2)
+        assert rows is not None
+        assert list(rows) == [grid.row(c.id) for c in members]
+
+
+def test_a_failing_grid_worker_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that dies (here: it is sent a model it cannot decode) ends the grid with DockwireError
+    naming the worker's last line of stderr, and every worker is gone afterwards."""
+    monkeypatch.setattr(matrix_pool, "MIN_PAIRS", 0)
+    model = load(Path(__file__).parent / "fixtures" / "tui" / "lab.json")
+    members = [c for c in model.containers if c.state == "running"]
+    monkeypatch.setattr(matrix_pool.msgspec.msgpack, "encode", _encode_broken_model)
+    started: list[matrix_pool._Worker] = []
+    real_init = matrix_pool._Worker.__init__
+
+    def recorded(self: matrix_pool._Worker) -> None:
+        real_init(self)
+        started.append(self)
+
+    monkeypatch.setattr(matrix_pool._Worker, "__init__", recorded)
+    rows = matrix_pool.status_rows(model, members, workers=2)
+    assert rows is not None
+    with pytest.raises(DockwireError, match=r"^a matrix worker failed: .*\S") as caught:
+        list(rows)
+    assert "\n" not in str(caught.value)
+    assert started and all(w.process.poll() is not None for w in started)
+
+
+_REAL_ENCODE = msgspec.msgpack.encode
+
+
+def _encode_broken_model(obj: object) -> bytes:
+    if isinstance(obj, HostModel):
+        return b"\xc1"  # a byte msgpack never uses
+    return _REAL_ENCODE(obj)

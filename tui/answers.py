@@ -15,11 +15,10 @@ from dockwire.fleet import Fleet
 from dockwire.model import Container, HostModel, RuleRef
 from dockwire.verdict import FlowEnd as FlowEnd  # re-exported: the command line resolves words with it
 from dockwire.verdict import Verdict, evaluate, resolve_endpoint
-from dockwire.verdict.context import context_for
 from dockwire.verdict.fleet_ends import resolve_on_fleet, resolve_pair
 from dockwire.verdict.fleet_verdict import evaluate_fleet
-from dockwire.verdict.matrix import has_ipv6
-from dockwire.verdict.verdict import evaluate_in
+from dockwire.verdict.matrix import StatusGrid, has_ipv6
+from dockwire.verdict.matrix_pool import status_rows
 from dockwire.widgets.matrix import MatrixCell
 
 if TYPE_CHECKING:
@@ -200,39 +199,32 @@ def matrix_members(model: HostModel, family: int = 4) -> list[Container]:
 def matrix_cells(
     model: HostModel, members: list[Container], family: int = 4
 ) -> Iterator[dict[tuple[str, str], MatrixCell]]:
-    """One batch of cells per source row (blocking; run it in a thread and hand each batch to the grid).
+    """One batch of cells per source row, in the members' order (blocking; run it in a thread and hand each
+    batch to the grid; close it to stop).
 
-    One engine context for the whole grid and the matrix's light verdicts (no path or fix: a cell shows
-    only its status; selecting it asks the full `why`). `family` 6: the flows between IPv6 addresses."""
-    ctx = context_for(model)
-    ends = {}
-    for c in members:
-        try:
-            ends[c.id] = resolve_endpoint(model, c.name)
-        except DockwireError:
-            continue
+    The matrix's light verdicts (no path or fix: a cell shows only its status; selecting it asks the full
+    `why`), in processes of their own for a large grid (`dockwire.verdict.matrix_pool.status_rows`), else
+    here with one engine context for the whole grid. `family` 6: the flows between IPv6 addresses."""
+    rows = status_rows(model, members, family)
+    if rows is None:
+        grid = StatusGrid(model, members, family)
+        rows = (grid.row(src.id) for src in members)
+    try:
+        for src, row in zip(members, rows, strict=True):
+            yield {
+                (src.id, dst): MatrixCell(
+                    icmp=_status(icmp), ports=tuple((label, _status(v)) for label, v in ports)
+                )
+                for dst, icmp, ports in row
+            }
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
 
-    def status(src: Container, dst: Container, proto: str = "icmp", port: int | None = None) -> Status:
-        if src.id not in ends or dst.id not in ends:
-            return "error"
-        try:
-            verdict = evaluate_in(ctx, ends[src.id], ends[dst.id], proto, port, detail=False, family=family)
-        except DockwireError:
-            return "error"
-        return _STATUSES.get(verdict.verdict, "uncertain")
 
-    for src in members:
-        row: dict[tuple[str, str], MatrixCell] = {}
-        for dst in members:
-            if src.id == dst.id:
-                continue
-            ports = tuple(
-                (f"{p.container_port}/{p.proto}", status(src, dst, p.proto, p.container_port))
-                for p in dst.ports
-                if p.host_port is not None and p.proto in ("tcp", "udp")
-            )
-            row[(src.id, dst.id)] = MatrixCell(icmp=status(src, dst), ports=ports)
-        yield row
+def _status(verdict: str) -> Status:
+    return _STATUSES.get(verdict, "error" if verdict == "error" else "uncertain")
 
 
 def cell_request(

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from dockwire.gc_paused import gc_paused
 from dockwire.model import Container, HostModel, Interface, Network, VethPair
 from dockwire.verdict.netfilter_eval import HookWalker
 from dockwire.verdict.packet import IPAddress, ip
@@ -83,7 +84,8 @@ def _bridge_nf(model: HostModel, setting: int | None) -> bool | None:
 
 def build_context(model: HostModel) -> EngineContext:
     routing = RoutingTables(model.host.routes, model.host.rules, model.host.interfaces)
-    ruleset = RuleSet(model.firewall)
+    with gc_paused():  # tens of thousands of closures, kept as long as the model
+        ruleset = RuleSet(model.firewall)
     sysctls = model.sysctls
     bridge_nf = _bridge_nf(model, sysctls.bridge_nf_call_iptables)
     ctx = EngineContext(

@@ -471,9 +471,8 @@ def _address_guard(field: str, items: list[str], sets: Sets) -> Guard | None:
         text = item.strip().strip('"')
         if "-" in text and "/" not in text:
             return None  # a range: not indexed
-        net = parse_network(text)
-        length = net.prefixlen if net.version == 4 else net.prefixlen + IPV6_KEY
-        keys.add((length, int(net.network_address)))
+        version, network, length = parse_network(text)
+        keys.add((length if version == 4 else length + IPV6_KEY, network))
     exact = all(k[0] in (32, 128 + IPV6_KEY) for k in keys)  # type: ignore[index]
     return Guard(field, frozenset(keys), 0 if exact else 3)
 

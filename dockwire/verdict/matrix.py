@@ -16,7 +16,7 @@ from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel
 from dockwire.text import safe, shorten
 from dockwire.verdict.context import EngineContext, context_for
-from dockwire.verdict.endpoints import FlowEnd
+from dockwire.verdict.endpoints import FlowEnd, resolve_endpoint
 from dockwire.verdict.records import ALLOWED, BLOCKED, Verdict
 from dockwire.verdict.verdict import evaluate_in
 
@@ -137,6 +137,52 @@ class MatrixJob:
                 if dst.id != src.id:
                     cells.append(_cell(self.ctx, src_ep, dst_ep, wanted, self.family))
         return cells
+
+
+#: One cell of the dashboard's grid: (destination id, the ICMP verdict, ((`PORT/PROTO`, verdict), ...)) for
+#: each published TCP/UDP port; a verdict is "error" where the question cannot be asked.
+StatusCell = tuple[str, str, tuple[tuple[str, str], ...]]
+
+
+class StatusGrid:
+    """The dashboard's grid (light verdicts: no path or fix), a source row at a time; the members' endpoints
+    are resolved once."""
+
+    def __init__(self, model: HostModel, members: list[Container], family: int = 4) -> None:
+        self.ctx = context_for(model)
+        self.members = members
+        self.family = family
+        self.by_id = {c.id: c for c in members}
+        self.ends: dict[str, FlowEnd] = {}
+        for c in members:
+            try:
+                self.ends[c.id] = resolve_endpoint(model, c.name)
+            except DockwireError:
+                continue
+
+    def row(self, src_id: str) -> list[StatusCell]:
+        """The cells of `src_id`'s row: every other member as destination, in the members' order."""
+        src = self.ends.get(src_id)
+        cells = []
+        for dst in self.members:
+            if dst.id == src_id:
+                continue
+            end = self.ends.get(dst.id)
+            ports = tuple(
+                (f"{p.container_port}/{p.proto}", self._status(src, end, p.proto, p.container_port))
+                for p in dst.ports
+                if p.host_port is not None and p.proto in ("tcp", "udp")
+            )
+            cells.append((dst.id, self._status(src, end, "icmp", None), ports))
+        return cells
+
+    def _status(self, src: FlowEnd | None, dst: FlowEnd | None, proto: str, port: int | None) -> str:
+        if src is None or dst is None:
+            return "error"
+        try:
+            return evaluate_in(self.ctx, src, dst, proto, port, detail=False, family=self.family).verdict
+        except DockwireError:
+            return "error"
 
 
 def has_ipv6(model: HostModel, c: Container) -> bool:
