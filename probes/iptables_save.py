@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from dockwire.model import Chain, Match, Rule, Table, Target
 from dockwire.gc_paused import gc_paused
+from dockwire.model import Chain, Match, Rule, Table, Target
 from dockwire.rule_words import split_words
 
 # Match modules whose options dockwire understands.

@@ -33,8 +33,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from dockwire.model import Chain, Match, Rule, Table, Target
 from dockwire.gc_paused import gc_paused
+from dockwire.model import Chain, Match, Rule, Table, Target
 
 
 class NftJsonError(ValueError):
