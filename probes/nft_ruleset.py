@@ -776,7 +776,8 @@ def _parse_objects(entries: list[_Entry]) -> list[Table]:
 # What a rule's expressions render to: (text, matches, target, unknown, counter numbers left in the text).
 _RenderedRule = tuple[str, tuple[Match, ...], Target | None, bool, tuple[int, int] | None]
 _COUNTER_START = b'{"counter": {"packets": '
-_COUNTER_BYTES = b', "bytes": '
+# A counter statement exactly as libnftables prints it: its numbers are taken out of the rule's text.
+_PRINTED_COUNTER = re.compile(rb'\{"counter": \{"packets": ([0-9]{1,19}), "bytes": ([0-9]{1,19})\}\}')
 _expr_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 # Memo entry for expressions whose text holds a counter below the statement level: rendered every time.
 _NESTED: _RenderedRule = ("", (), None, False, None)
@@ -798,31 +799,11 @@ class _RuleRenderer:
         packets = bytes_ = 0
         # Take the counters' numbers out of the text, as libnftables prints them; other spellings are left in
         # (still correct, only not shared between polls). The pattern cannot occur inside a JSON string.
-        at = source.find(_COUNTER_START)
-        if at >= 0:
-            pieces: list[bytes] = []
-            done = 0
-            while at >= 0:
-                end = source.find(b"}}", at)
-                numbers, sep, rest = source[at + 24 : end].partition(_COUNTER_BYTES)
-                if (
-                    end > 0
-                    and sep
-                    and numbers.isdigit()
-                    and rest.isdigit()
-                    and len(numbers) < 20
-                    and len(rest) < 20
-                ):
-                    packets += int(numbers)
-                    bytes_ += int(rest)
-                    pieces += (source[done:at], _BARE_COUNTER)
-                    done = end + 2
-                    at = source.find(_COUNTER_START, done)
-                else:
-                    at = source.find(_COUNTER_START, at + 1)
-            if pieces:
-                pieces.append(source[done:])
-                source = b"".join(pieces)
+        if _COUNTER_START in source and (found := _PRINTED_COUNTER.findall(source)):
+            for numbers, rest in found:
+                packets += int(numbers)
+                bytes_ += int(rest)
+            source = _PRINTED_COUNTER.sub(_BARE_COUNTER, source)
         rendered = self.rules.get(source)
         if rendered is None:
             previous = self.previous
