@@ -10,6 +10,9 @@ its target, met or MISS, and the date it was measured. With `--write-readme` it 
 `<!-- perf-table:start -->` and `<!-- perf-table:end -->` in README.md (and the growth table between
 `<!-- growth-table:start -->` and `<!-- growth-table:end -->` when growth ran); the rows of every benchmark
 not run this time are kept as they were, with their dates. Without it the tables are printed.
+
+Each benchmark runs in a process of its own (`--child NAME`, which prints its figures as JSON), as its own
+command would: no figure carries the memory or the warm caches another benchmark left behind.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ import datetime
 import os
 import platform
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from benchmarks.result import Result
 
@@ -107,6 +113,27 @@ BENCHES = (
     Bench("cold", "cold_bench", True, _cold),
     Bench("live", "live_bench", True, _live),
 )
+
+
+class ChildOutput(msgspec.Struct):
+    """What `--child NAME` prints: the figures, and the growth table's lines when it was growth."""
+
+    results: list[Result]
+    growth_lines: list[str] = []
+
+
+def run_in_own_process(bench: Bench) -> list[Result]:
+    """`bench` run by a fresh interpreter (its progress lines go to this one's stderr)."""
+    command = [sys.executable, "-m", "benchmarks.report", "--child", bench.name]
+    done = subprocess.run(
+        [*command, "--growth-runs", str(_growth_runs[0])], stdout=subprocess.PIPE, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"report: {bench.name} failed (exit status {done.returncode})")
+    output = msgspec.json.decode(done.stdout, type=ChildOutput)
+    if output.growth_lines:
+        _growth_lines[:] = output.growth_lines
+    return output.results
 
 
 def engine_problem() -> str:
@@ -209,8 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-readme", action="store_true", help="write the tables into README.md")
     parser.add_argument("--readme", type=Path, default=README, help=argparse.SUPPRESS)
     parser.add_argument("--growth-runs", type=int, default=3, help="runs of each growth timing (default 3)")
+    parser.add_argument("--child", choices=names, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     _growth_runs[0] = max(1, args.growth_runs)
+    if args.child:
+        results = next(b for b in BENCHES if b.name == args.child).run()
+        sys.stdout.buffer.write(msgspec.json.encode(ChildOutput(results, _growth_lines)))
+        return 0
 
     chosen = [b for b in BENCHES if not args.only or b.name in args.only]
     problem = "" if args.offline or not any(b.live for b in chosen) else engine_problem()
@@ -221,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             _log(f"report: {bench.name} skipped ({why}): its rows are kept from the README as they were")
             continue
         _log(f"report: running {bench.name}")
-        measured[bench.name] = bench.run()
+        measured[bench.name] = run_in_own_process(bench)
 
     text = args.readme.read_text()
     date = datetime.date.today().isoformat()
