@@ -125,9 +125,8 @@ class ChildOutput(msgspec.Struct):
 def run_in_own_process(bench: Bench) -> list[Result]:
     """`bench` run by a fresh interpreter (its progress lines go to this one's stderr)."""
     command = [sys.executable, "-m", "benchmarks.report", "--child", bench.name]
-    done = subprocess.run(
-        [*command, "--growth-runs", str(_growth_runs[0])], stdout=subprocess.PIPE, check=False
-    )
+    command += ["--growth-runs", str(_growth_runs[0])]
+    done = subprocess.run(command, stdout=subprocess.PIPE, check=False)
     if done.returncode != 0:
         raise SystemExit(f"report: {bench.name} failed (exit status {done.returncode})")
     output = msgspec.json.decode(done.stdout, type=ChildOutput)

@@ -218,9 +218,7 @@ def matrix_cells(
                 for dst, icmp, ports in row
             }
     finally:
-        close = getattr(rows, "close", None)
-        if close is not None:
-            close()
+        rows.close()  # stops the worker processes
 
 
 def _status(verdict: str) -> Status:

@@ -152,7 +152,6 @@ class StatusGrid:
         self.ctx = context_for(model)
         self.members = members
         self.family = family
-        self.by_id = {c.id: c for c in members}
         self.ends: dict[str, FlowEnd] = {}
         for c in members:
             try:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 
 import msgspec
 
@@ -80,7 +80,7 @@ def _rows(start: int, stop: int) -> bytes:
 
 def status_rows(
     model: HostModel, members: list[Container], family: int = 4, workers: int | None = None
-) -> Iterator[list[StatusCell]] | None:
+) -> Generator[list[StatusCell], None, None] | None:
     """The dashboard grid's rows, one per member in the members' order, computed by `workers` processes
     (default: one per core); None when not worth it (a small grid, a single core). Closing the iterator
     (or dropping it) stops the workers; a worker that fails raises DockwireError."""
@@ -93,38 +93,33 @@ def status_rows(
 
 def _stream(
     model: HostModel, members: list[Container], family: int, count: int
-) -> Iterator[list[StatusCell]]:
+) -> Generator[list[StatusCell], None, None]:
     ids = [c.id for c in members]
     tasks = [ids[i : i + STATUS_ROWS_PER_TASK] for i in range(0, len(ids), STATUS_ROWS_PER_TASK)]
     setup = msgspec.msgpack.encode(Setup(msgspec.msgpack.encode(model), ids, family))
     with contextlib.ExitStack() as stack:
         workers = [stack.enter_context(_Worker()) for _ in range(count)]
-        busy: dict[int, _Worker] = {}  # task number -> the worker computing it
         done: dict[int, list[list[StatusCell]]] = {}
         selector = stack.enter_context(selectors.DefaultSelector())
         queued = iter(range(len(tasks)))
         for worker in workers:
             worker.send(setup)
             selector.register(worker.stdout, selectors.EVENT_READ, worker)
-            _hand_next(worker, queued, tasks, busy)
+            _hand_next(worker, queued, tasks)
         for number in range(len(tasks)):
             while number not in done:
                 for key, _ in selector.select():
                     worker = key.data
-                    finished = worker.task
-                    done[finished] = _STATUS_ROWS.decode(worker.receive())
-                    del busy[finished]
-                    _hand_next(worker, queued, tasks, busy)
+                    done[worker.task] = _STATUS_ROWS.decode(worker.receive())
+                    _hand_next(worker, queued, tasks)
             yield from done.pop(number)
 
 
-def _hand_next(
-    worker: _Worker, queued: Iterator[int], tasks: list[list[str]], busy: dict[int, _Worker]
-) -> None:
+def _hand_next(worker: _Worker, queued: Iterator[int], tasks: list[list[str]]) -> None:
+    """Send the worker the next task, if one is left (each worker has one task at a time)."""
     number = next(queued, None)
     if number is not None:
         worker.task = number
-        busy[number] = worker
         worker.send(msgspec.msgpack.encode(tasks[number]))
 
 
