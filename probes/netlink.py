@@ -36,81 +36,119 @@ OPER_STATES = {"UP": "up", "DOWN": "down", "UNKNOWN": "unknown", "LOWERLAYERDOWN
 FR_ACTIONS = {1: "lookup", 2: "goto", 3: "nop", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
 
 
+def _attrs(msg: Any, prefix: str) -> dict[str, Any]:
+    """The attributes of a message the model keeps (`_WANTED`), by lower-case name without `prefix`
+    ("IFLA_IFNAME" -> "ifname"), the first of each name. One pass, and only these are decoded: pyroute2's
+    `get` walks every attribute for each name asked."""
+    wanted = _WANTED[prefix]
+    found: dict[str, Any] = {}
+    for slot in msg["attrs"]:
+        name = slot.name
+        if name in wanted and name not in found:
+            found[name] = slot.value
+    return {name[len(prefix) :].lower(): value for name, value in found.items()}
+
+
+def _names(prefix: str, *names: str) -> frozenset[str]:
+    return frozenset(f"{prefix}{name.upper()}" for name in names)
+
+
+#: The attributes the model keeps, per message type.
+_WANTED = {
+    "IFLA_": _names(
+        "IFLA_", "ifname", "mtu", "operstate", "address", "link", "master", "link_netnsid", "linkinfo"
+    ),
+    "IFA_": _names("IFA_", "address"),
+    "RTA_": _names("RTA_", "dst", "oif", "gateway", "table", "prefsrc", "priority"),
+    "FRA_": _names("FRA_", "src", "dst", "fwmark", "priority", "table", "iifname", "oifname"),
+}
+
+
+def interface_of(link: Any, names: dict[int, str], addresses: list[Address]) -> Interface:
+    """One link message as an Interface; `names` gives the names of the other links (for its master)."""
+    return _interface(link, _attrs(link, "IFLA_"), names, addresses)
+
+
+def _interface(
+    link: Any, attrs: dict[str, Any], names: dict[int, str], addresses: list[Address]
+) -> Interface:
+    info = attrs.get("linkinfo")
+    kind = (info.get_attr("IFLA_INFO_KIND") if info is not None else None) or ""
+    peer = attrs.get("link")
+    master = attrs.get("master")
+    operstate = attrs.get("operstate")
+    return Interface(
+        name=attrs.get("ifname") or "",
+        ifindex=link["index"],
+        kind=kind,
+        mtu=attrs.get("mtu"),
+        state=OPER_STATES.get(str(operstate), str(operstate or "").lower()),
+        mac=attrs.get("address") or "",
+        addresses=addresses,
+        master=names.get(master, "") if master else "",
+        peer_ifindex=peer if kind == "veth" and peer else None,
+        peer_netnsid=attrs.get("link_netnsid") if kind == "veth" else None,
+        parent_ifindex=peer if kind in ("macvlan", "ipvlan", "vlan") and peer else None,
+    )
+
+
+def address_of(addr: Any) -> Address:
+    family = 4 if addr["family"] == 2 else 6
+    return Address(
+        address=_attrs(addr, "IFA_").get("address") or "", prefixlen=addr["prefixlen"], family=family
+    )
+
+
 def _interfaces(links: list[Any], addrs: list[Any]) -> list[Interface]:
-    names = {link["index"]: link.get("ifname") for link in links}
     addresses: dict[int, list[Address]] = {}
     for addr in addrs:
-        family = 4 if addr["family"] == 2 else 6
-        addresses.setdefault(addr["index"], []).append(
-            Address(address=addr.get("address"), prefixlen=addr["prefixlen"], family=family)
-        )
-    result = []
-    for link in links:
-        kind = link.get(("linkinfo", "kind")) or ""
-        index = link["index"]
-        peer = link.get("link")
-        netnsid = link.get("link_netnsid")
-        master = link.get("master")
-        result.append(
-            Interface(
-                name=link.get("ifname") or "",
-                ifindex=index,
-                kind=kind,
-                mtu=link.get("mtu"),
-                state=OPER_STATES.get(str(link.get("operstate")), str(link.get("operstate") or "").lower()),
-                mac=link.get("address") or "",
-                addresses=addresses.get(index, []),
-                master=names.get(master, "") if master else "",
-                peer_ifindex=peer if kind == "veth" and peer else None,
-                peer_netnsid=netnsid if kind == "veth" else None,
-                parent_ifindex=peer if kind in ("macvlan", "ipvlan", "vlan") and peer else None,
-            )
-        )
+        addresses.setdefault(addr["index"], []).append(address_of(addr))
+    decoded = [(link, _attrs(link, "IFLA_")) for link in links]
+    names = {link["index"]: attrs.get("ifname") or "" for link, attrs in decoded}
+    result = [_interface(link, attrs, names, addresses.get(link["index"], [])) for link, attrs in decoded]
     return sorted(result, key=lambda i: i.ifindex)
 
 
+def route_of(msg: Any, names: dict[int, str]) -> Route:
+    """One route message as a Route; `names` gives link names by index (for its device)."""
+    attrs = _attrs(msg, "RTA_")
+    dst = attrs.get("dst")
+    dst_text = f"{dst}/{msg['dst_len']}" if dst else ("default" if msg["dst_len"] == 0 else "")
+    return Route(
+        dst=dst_text,
+        dev=names.get(attrs.get("oif"), ""),  # type: ignore[arg-type]
+        gateway=attrs.get("gateway") or "",
+        table=attrs.get("table") or msg["table"],
+        protocol=RT_PROTOS.get(msg["proto"], str(msg["proto"])),
+        scope=RT_SCOPES.get(msg["scope"], str(msg["scope"])),
+        prefsrc=attrs.get("prefsrc") or "",
+        metric=attrs.get("priority"),
+        type=RT_TYPES.get(msg["type"], str(msg["type"])),
+        family=4 if msg["family"] == 2 else 6,
+    )
+
+
 def _routes(msgs: list[Any], names: dict[int, str]) -> list[Route]:
-    routes = []
-    for msg in msgs:
-        family = msg["family"]
-        dst = msg.get("dst")
-        fam = 4 if family == 2 else 6
-        dst_text = f"{dst}/{msg['dst_len']}" if dst else ("default" if msg["dst_len"] == 0 else "")
-        table = msg.get("table") or msg["table"]
-        routes.append(
-            Route(
-                dst=dst_text,
-                dev=names.get(msg.get("oif"), ""),
-                gateway=msg.get("gateway") or "",
-                table=table,
-                protocol=RT_PROTOS.get(msg["proto"], str(msg["proto"])),
-                scope=RT_SCOPES.get(msg["scope"], str(msg["scope"])),
-                prefsrc=msg.get("prefsrc") or "",
-                metric=msg.get("priority"),
-                type=RT_TYPES.get(msg["type"], str(msg["type"])),
-                family=fam,
-            )
-        )
-    return routes
+    return [route_of(msg, names) for msg in msgs]
 
 
-def _rules(msgs: list[Any]) -> list[RoutingRule]:
+def rules_of(msgs: list[Any]) -> list[RoutingRule]:
     rules = []
     for msg in msgs:
-        family = msg["family"]
-        src, dst = msg.get("src"), msg.get("dst")
-        mark = msg.get("fwmark")
+        attrs = _attrs(msg, "FRA_")
+        src, dst = attrs.get("src"), attrs.get("dst")
+        mark = attrs.get("fwmark")
         rules.append(
             RoutingRule(
-                priority=msg.get("priority") or 0,
-                table=msg.get("table") or msg["table"],
+                priority=attrs.get("priority") or 0,
+                table=attrs.get("table") or msg["table"],
                 src=f"{src}/{msg['src_len']}" if src else "",
                 dst=f"{dst}/{msg['dst_len']}" if dst else "",
-                iif=msg.get("iifname") or "",
-                oif=msg.get("oifname") or "",
+                iif=attrs.get("iifname") or "",
+                oif=attrs.get("oifname") or "",
                 fwmark=hex(mark) if mark else "",
                 action=FR_ACTIONS.get(msg["action"], str(msg["action"])),
-                family=4 if family == 2 else 6,
+                family=4 if msg["family"] == 2 else 6,
             )
         )
     return sorted(rules, key=lambda r: (r.family, r.priority))
@@ -160,4 +198,10 @@ async def read_namespace(
         )
     interfaces = _interfaces(links, addrs)
     names = {i.ifindex: i.name for i in interfaces}
-    return interfaces, _routes(routes, names), _rules(rules)
+    return interfaces, _routes(routes, names), rules_of(rules)
+
+
+async def read_host_rules() -> list[RoutingRule]:
+    """The host's policy rules alone (what a rule notification re-reads)."""
+    async with AsyncIPRoute() as ipr:
+        return rules_of([m for family in (2, 10) for m in await _dump(ipr.get_rules(family=family))])
