@@ -3,12 +3,16 @@
 Consumers iterate `LiveModel.updates()`; each ModelUpdate carries the new model, which parts were re-read,
 which rules' counters moved, and human-readable event lines. Only what changed is re-read:
 - a Docker event re-reads the containers it names (their inspect and namespace) and, for a network event,
-  the networks; then host links and the firewall (Docker rewrites rules). A lost and regained event stream
-  re-reads all of Docker;
-- a netlink notification re-reads host links and routes;
+  the networks; then the firewall (Docker rewrites rules). A lost and regained event stream re-reads all of
+  Docker;
+- the host's links, addresses, routes and policy rules follow the kernel's netlink notifications, applied
+  one by one (`NetlinkState`): no dump per change. A dump is taken only when messages were lost (the
+  socket's buffer overflowed) and once `NETLINK_CHECK` seconds after the last change, to catch what the
+  kernel leaves unsaid;
 - an nf_tables notification (any ruleset change: iptables-nft, nft, Docker's nftables backend) re-reads the
   firewall at once; the poll re-reads it for counters (and legacy iptables, which sends no notification),
-  every `poll_interval` while counters move and less often, up to `IDLE_POLL`, while nothing does.
+  every `poll_interval` while counters move and less often, up to `IDLE_POLL`, while nothing does. A
+  firewall read runs beside the rest: Docker and netlink changes reach the model while it is under way.
 
 With `host_part=False` (a daemon that is not on this machine) only Docker is read and watched: no netlink,
 firewall, sysctls or namespaces of this machine enter the model, and `stale` says why (`collect.HOST_PARTS`).
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import select
 import socket
 import threading
@@ -28,14 +33,21 @@ from typing import Any
 import msgspec
 
 from dockwire.collect import HOST_PARTS, NOT_THIS_HOST, Collector, assemble, failure_reason
-from dockwire.model import Container, HostModel
+from dockwire.model import Container, Firewall, HostModel
 from dockwire.probes.docker_api import read_containers, read_networks
-from dockwire.probes.firewall_diff import RuleKey
+from dockwire.probes.firewall_diff import FirewallDelta, RuleKey
+from dockwire.probes.netlink_changes import NetlinkState, decoded, open_monitor, same_host
+
+FirewallRead = tuple[Firewall, FirewallDelta | None]
 
 DOCKER_EVENT_TYPES = ["container", "network"]
 DOCKER_ACTIONS = {"create", "start", "die", "destroy", "connect", "disconnect", "rename", "pause", "unpause"}
 #: The longest wait between firewall polls while no counter moves (seconds).
 IDLE_POLL = 5.0
+#: Seconds after the last netlink change at which a dump is compared with the state the messages built.
+NETLINK_CHECK = 5.0
+#: The largest notification a monitoring socket returns at once.
+NETLINK_RECV = 1 << 20
 #: nf_tables' multicast group: every ruleset change is announced on it (what `nft monitor` reads).
 NFNLGRP_NFTABLES = 7
 
@@ -63,6 +75,8 @@ class _Signals:
     #: Containers a Docker event named (ids), to re-inspect; and whether a network event came.
     containers: set[str] = field(default_factory=set)
     networks: bool = False
+    #: Netlink notifications of the host, decoded, in the order they came.
+    netlink: list[Any] = field(default_factory=list)
 
 
 def describe_docker_event(event: dict[str, Any]) -> str | None:
@@ -101,18 +115,31 @@ class LiveModel:
         self._subscribed = threading.Event()
         #: Firewall polls in a row that found nothing new (the poll backs off while it grows).
         self._idle_polls = 0
+        #: The host's netlink part as the notifications keep it (None until a dump seeds it).
+        self._netlink: NetlinkState | None = None
+        self._netlink_check: asyncio.TimerHandle | None = None
+        #: The firewall read under way (with the stale reasons it found), and whether another is due after it.
+        self._firewall_job: tuple[asyncio.Future[FirewallRead], dict[str, str]] | None = None
+        self._firewall_again = False
 
     # --- watchers (threads) ---------------------------------------------------------------------------
 
-    def _signal(self, kind: str, line: str | None = None, event: dict[str, Any] | None = None) -> None:
-        """Called from any thread: note what happened (and, for a Docker event, what it names); wake the
-        updater."""
+    def _signal(
+        self,
+        kind: str,
+        *lines: str | None,
+        event: dict[str, Any] | None = None,
+        messages: list[Any] | None = None,
+    ) -> None:
+        """Called from any thread: note what happened (and, for a Docker event, what it names; for netlink,
+        its messages); wake the updater."""
 
         def note() -> None:
             signals = self._signals
             signals.kinds.add(kind)
-            if line:
-                signals.events.append(line)
+            signals.events.extend(line for line in lines if line)
+            if messages:
+                signals.netlink.extend(messages)
             if event is not None:
                 actor = event.get("Actor") or {}
                 if event.get("Type") == "network":
@@ -143,7 +170,7 @@ class LiveModel:
                 for event in stream:
                     line = describe_docker_event(event)
                     if line:
-                        self._signal("docker", line, event)
+                        self._signal("docker", line, event=event)
             except Exception as exc:
                 if self._stop.is_set():
                     return
@@ -155,34 +182,28 @@ class LiveModel:
             self._signal("docker-lost", None)  # back: re-read all of Docker, events may have been missed
 
     def _watch_netlink(self) -> None:
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.rtnl import (
-            RTMGRP_IPV4_IFADDR,
-            RTMGRP_IPV4_ROUTE,
-            RTMGRP_IPV6_ROUTE,
-            RTMGRP_LINK,
-        )
-
         try:
-            ipr = IPRoute()
-            ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE)
-        except Exception as exc:
+            sock = open_monitor()
+        except OSError as exc:
             self._signal("netlink-lost", f"netlink: cannot watch ({exc})")
             return
         try:
             while not self._stop.is_set():
-                ready, _, _ = select.select([ipr.fileno()], [], [], 0.5)
+                ready, _, _ = select.select([sock], [], [], 0.5)
                 if not ready:
                     continue
-                for msg in ipr.get():
-                    event = str(msg.get("event", ""))
-                    name = msg.get("ifname") if event.endswith("LINK") else None
-                    line = f"link {name}: {event.removeprefix('RTM_').lower()}" if name else None
-                    self._signal("netlink", line)
+                try:
+                    messages = decoded(sock.recv(NETLINK_RECV))
+                except OSError as exc:
+                    if exc.errno != errno.ENOBUFS:
+                        raise
+                    self._signal("netlink-resync", "netlink: notifications lost, host re-read")
+                    continue
+                self._signal("netlink", *map(_link_line, messages), messages=messages)
         except Exception as exc:
             self._signal("netlink-lost", f"netlink: watch ended ({exc})")
         finally:
-            ipr.close()
+            sock.close()
 
     def _watch_nftables(self) -> None:
         """Wake the updater on every nf_tables ruleset change (no parsing: any message means "changed")."""
@@ -214,54 +235,89 @@ class LiveModel:
         read: set[str] = set()
         model = self.model
 
-        def clear(*names: str) -> None:
-            for key in [k for k in stale if k in names or any(k.startswith(f"{n}:") for n in names)]:
-                del stale[key]
-
         # A Docker event re-reads what it names; a lost and regained event stream, all of Docker.
         incremental = "docker" in kinds and "docker-lost" not in kinds
         if "docker-lost" in kinds:
-            clear("docker", "container", "namespaces")
+            _clear(stale, "docker", "container", "namespaces")
             engine, networks, containers = await self.collector.docker(stale)
             parts.update(engine=engine or model.engine, networks=networks, containers=containers)
             parts["containers"] = await self._namespaces(containers, stale)
-        if ("docker" in kinds or "docker-lost" in kinds) and self.host_part:
-            read |= {"docker", "namespaces"}
-            kinds |= {"netlink", "firewall"}  # Docker rewrites rules and links
-        elif "docker" in kinds or "docker-lost" in kinds:
-            read.add("docker")
-        if incremental and signals.networks:  # first: the firewall's ownership tags need the new bridges
+        if "docker" in kinds or "docker-lost" in kinds:
+            read |= {"docker", "namespaces"} if self.host_part else {"docker"}
+            kinds.add("firewall")  # Docker rewrites rules
+        if self.host_part:
+            await self._follow_netlink(kinds, signals.netlink, parts, read)
+        if incremental:
             await self._reread_docker(signals, parts, stale)
-        # The remaining parts are independent: read them at once.
-        if "netlink" in kinds:
-            clear("netlink")
-        if "firewall" in kinds:
-            clear("firewall", "iptables", "ip6tables", "nftables", "ipset")
-        networks = parts.get("networks", model.networks)
-        host = asyncio.ensure_future(self.collector.host(stale)) if "netlink" in kinds else None
-        firewall = (
-            asyncio.ensure_future(self.collector.firewall(stale, networks)) if "firewall" in kinds else None
-        )
         moved: frozenset[RuleKey] = frozenset()
-        try:
-            if incremental and not signals.networks:
-                await self._reread_docker(signals, parts, stale)
-            if host is not None:
-                parts["host"] = await host
-                read.add("netlink")
-            if firewall is not None:
-                new_firewall, delta = await firewall
-                if delta is not None and delta.changed:
-                    parts["firewall"] = new_firewall
-                    read.add("firewall" if delta.rules_changed else "counters")
-                    moved = frozenset(delta.moved)
-        finally:  # cancelled (the dashboard closing): no read is left running on its own
-            for job in (host, firewall):
-                if job is not None and not job.done():
-                    job.cancel()
+        if self.host_part:
+            moved = self._firewall_done(kinds, parts, read)
+            if "firewall" in kinds or (signals.networks and self._firewall_job is not None):
+                self._start_firewall(parts.get("networks", model.networks))
         if parts:
             self.model = self._assemble(model, stale, **parts)
         return read, moved
+
+    async def _follow_netlink(
+        self, kinds: set[str], messages: list[Any], parts: dict[str, Any], read: set[str]
+    ) -> None:
+        """The host's netlink part: the notifications applied to the state, or a dump where they cannot be
+        trusted (none seeded it yet, messages were lost) or where the check is due."""
+        state = self._netlink
+        dump = "netlink-resync" in kinds or "netlink-check" in kinds or (state is None and bool(messages))
+        if not dump:
+            if state is not None and messages and state.apply(messages):
+                parts["host"] = state.hostnet()
+                read.add("netlink")
+                self._schedule_netlink_check()
+            return
+        _clear(self._stale, "netlink")
+        host = await self.collector.host(self._stale)
+        if "netlink" in self._stale:
+            self._netlink = None
+        elif state is not None and "netlink-resync" not in kinds and same_host(host, state.hostnet()):
+            return  # the check found the notifications' state right: no change to show
+        else:
+            self._netlink = NetlinkState(host)
+        parts["host"] = host
+        read.add("netlink")
+
+    def _schedule_netlink_check(self) -> None:
+        if self._netlink_check is not None:
+            self._netlink_check.cancel()
+        loop = asyncio.get_running_loop()
+        self._netlink_check = loop.call_later(NETLINK_CHECK, self._signal, "netlink-check")
+
+    def _start_firewall(self, networks: list[Any]) -> None:
+        """Start a firewall read beside the updater, or ask for one more after the read under way."""
+        if self._firewall_job is not None:
+            self._firewall_again = True
+            return
+        self._firewall_again = False
+        found: dict[str, str] = {}
+        job = asyncio.ensure_future(self.collector.firewall(found, networks))
+        job.add_done_callback(lambda _: self._signal("firewall-done"))
+        self._firewall_job = (job, found)
+
+    def _firewall_done(self, kinds: set[str], parts: dict[str, Any], read: set[str]) -> frozenset[RuleKey]:
+        """Take in the firewall read that finished, if one did; the rules whose counters moved."""
+        if self._firewall_job is None or not self._firewall_job[0].done():
+            return frozenset()
+        job, found = self._firewall_job
+        self._firewall_job = None
+        if self._firewall_again:
+            kinds.add("firewall")
+        if job.cancelled():
+            return frozenset()
+        _clear(self._stale, "firewall", "iptables", "ip6tables", "nftables", "ipset")
+        self._stale.update(found)
+        new_firewall, delta = job.result()
+        if delta is None or not delta.changed:
+            self._idle_polls += 1
+            return frozenset()
+        parts["firewall"] = new_firewall
+        read.add("firewall" if delta.rules_changed else "counters")
+        return frozenset(delta.moved)
 
     def _assemble(self, model: HostModel, stale: dict[str, str], **parts: Any) -> HostModel:
         """`assemble`; without a host part, its stale reasons kept and no hostname (not this machine's)."""
@@ -312,6 +368,8 @@ class LiveModel:
         try:
             self.model = await self.collector.everything()
             self._stale = dict(self.model.stale)
+            if self.host_part and "netlink" not in self._stale:
+                self._netlink = NetlinkState(self.model.host)
             yield ModelUpdate(self.model, frozenset({"all"}))
             while True:
                 await self._wake.wait()
@@ -319,12 +377,17 @@ class LiveModel:
                 self._wake.clear()
                 signals, self._signals = self._signals, _Signals()
                 read, moved = await self._reread(signals)
-                self._idle_polls = 0 if (moved or read - {"counters"}) else self._idle_polls + 1
+                if moved or read - {"counters"}:
+                    self._idle_polls = 0
                 if read or signals.events:
                     yield ModelUpdate(self.model, frozenset(read), moved, tuple(signals.events))
         finally:
             if poller is not None:
                 poller.cancel()
+            if self._firewall_job is not None:
+                self._firewall_job[0].cancel()
+            if self._netlink_check is not None:
+                self._netlink_check.cancel()
             self.close()
 
     async def _poll_firewall(self) -> None:
@@ -340,6 +403,20 @@ class LiveModel:
         for stream in getattr(self, "_streams", []):
             with contextlib.suppress(Exception):
                 stream.close()
+
+
+def _clear(stale: dict[str, str], *names: str) -> None:
+    """Forget the stale reasons of these parts (and of their sub-parts, "name:detail"), before a re-read."""
+    for key in [k for k in stale if k in names or any(k.startswith(f"{n}:") for n in names)]:
+        del stale[key]
+
+
+def _link_line(msg: Any) -> str | None:
+    """An event line for a link that came or went (a bridge port's own messages are not the link's)."""
+    event = str(msg.get("event", ""))
+    if event not in ("RTM_NEWLINK", "RTM_DELLINK") or msg.get("family") != 0 or not msg.get("ifname"):
+        return None
+    return f"link {msg.get('ifname')}: {event.removeprefix('RTM_').lower()}"
 
 
 def _merged(

@@ -68,13 +68,19 @@ async def test_model_follows_a_new_network_and_container(client: Any) -> None:
     network.reload()
     bridge = f"br-{network.id[:12]}"
 
+    def bridge_rules(model: HostModel) -> bool:
+        return any(bridge in r.text for t in model.firewall.tables for c in t.chains for r in c.rules)
+
+    # The container and its veth come first (the firewall read runs beside them); Docker programmed rules
+    # for the new bridge, and the model re-reads them.
     update = await wait_for(updates, lambda u: veth_bridge(u.model, "dwtest-live-c") == bridge)
     container = update.model.container("dwtest-live-c")
     assert container is not None and container.state == "running"
     assert [e.network for e in container.endpoints] == ["dwtest-live-net"]
     assert update.model.network("dwtest-live-net") is not None
-    # Docker programmed rules for the new bridge, and the model re-read them.
-    assert any(bridge in r.text for t in update.model.firewall.tables for c in t.chains for r in c.rules)
+    if not bridge_rules(update.model):
+        update = await wait_for(updates, lambda u: bridge_rules(u.model))
+        assert veth_bridge(update.model, "dwtest-live-c") == bridge
 
     client.containers.get("dwtest-live-c").remove(force=True)
     network.remove()
