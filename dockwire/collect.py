@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -190,17 +190,19 @@ class Collector:
         stale: dict[str, str],
         networks: list[Network] | None = None,
         started: asyncio.Task[RawFirewall] | None = None,
+        families: Collection[str] = (),
     ) -> tuple[Firewall, FirewallDelta | None]:
         """The firewall, and what changed since this collector's previous read.
 
         The change is None on the first read or when nothing changed.
 
         `networks` gives Docker's bridge names (custom ones included) for the ownership tags; `started` is
-        a read begun earlier with `poller.start_read()`.
+        a read begun earlier with `poller.start_read()`; `families` narrows the read to the iptables-nft
+        rules of those families (see `FirewallPoller.poll`).
         """
         bridges = [n.bridge for n in networks if n.bridge] if networks is not None else None
         try:
-            result = await self.poller.poll(bridges, started)
+            result = await self.poller.poll(bridges, started, families)
         except Exception as exc:
             stale["firewall"] = failure_reason(exc)
             return Firewall(), None

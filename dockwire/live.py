@@ -37,6 +37,8 @@ from dockwire.model import Container, Firewall, HostModel
 from dockwire.probes.docker_api import read_containers, read_networks
 from dockwire.probes.firewall_diff import FirewallDelta, RuleKey
 from dockwire.probes.netlink_changes import NetlinkState, decoded, open_monitor, same_host
+from dockwire.probes.nft_notifications import Change, changed_tables
+from dockwire.probes.nft_notifications import open_monitor as open_nft_monitor
 
 FirewallRead = tuple[Firewall, FirewallDelta | None]
 
@@ -44,12 +46,14 @@ DOCKER_EVENT_TYPES = ["container", "network"]
 DOCKER_ACTIONS = {"create", "start", "die", "destroy", "connect", "disconnect", "rename", "pause", "unpause"}
 #: The longest wait between firewall polls while no counter moves (seconds).
 IDLE_POLL = 5.0
+#: Signals the updater takes at once, without waiting `debounce` for more: a firewall read of its own that
+#: ended, and an nf_tables change (one transaction comes in one piece; changes during the read it starts
+#: are gathered by the read after it).
+UNGATHERED = frozenset({"firewall-done", "nftables"})
 #: Seconds after the last netlink change at which a dump is compared with the state the messages built.
 NETLINK_CHECK = 5.0
 #: The largest notification a monitoring socket returns at once.
 NETLINK_RECV = 1 << 20
-#: nf_tables' multicast group: every ruleset change is announced on it (what `nft monitor` reads).
-NFNLGRP_NFTABLES = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,8 @@ class _Signals:
     networks: bool = False
     #: Netlink notifications of the host, decoded, in the order they came.
     netlink: list[Any] = field(default_factory=list)
+    #: The nf_tables tables changed (nfgen family, name), from the nf_tables notifications.
+    nft_changes: set[Change] = field(default_factory=set)
 
 
 def describe_docker_event(event: dict[str, Any]) -> str | None:
@@ -130,6 +136,7 @@ class LiveModel:
         *lines: str | None,
         event: dict[str, Any] | None = None,
         messages: list[Any] | None = None,
+        nft_changes: set[Change] | None = None,
     ) -> None:
         """Called from any thread: note what happened (and, for a Docker event, what it names; for netlink,
         its messages); wake the updater."""
@@ -140,6 +147,8 @@ class LiveModel:
             signals.events.extend(line for line in lines if line)
             if messages:
                 signals.netlink.extend(messages)
+            if nft_changes:
+                signals.nft_changes |= nft_changes
             if event is not None:
                 actor = event.get("Actor") or {}
                 if event.get("Type") == "network":
@@ -206,12 +215,9 @@ class LiveModel:
             sock.close()
 
     def _watch_nftables(self) -> None:
-        """Wake the updater on every nf_tables ruleset change (no parsing: any message means "changed")."""
-        from pyroute2.netlink import NETLINK_NETFILTER
-
+        """Wake the updater on every nf_tables ruleset change, with the tables it touched."""
         try:
-            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_NETFILTER)
-            sock.bind((0, 1 << (NFNLGRP_NFTABLES - 1)))
+            sock = open_nft_monitor()
         except OSError:
             return  # no nf_tables (or no permission): the poll alone sees firewall changes
         try:
@@ -219,10 +225,13 @@ class LiveModel:
                 ready, _, _ = select.select([sock], [], [], 0.5)
                 if not ready:
                     continue
+                changes: set[Change] = set()
                 with contextlib.suppress(BlockingIOError, OSError):
-                    while sock.recv(65536, socket.MSG_DONTWAIT):
-                        pass
-                self._signal("firewall")
+                    while data := sock.recv(NETLINK_RECV, socket.MSG_DONTWAIT):
+                        changes |= changed_tables(data)
+                if not changes:
+                    changes.add((0, None))  # lost or unreadable: the whole firewall
+                self._signal("nftables", nft_changes=changes)
         finally:
             sock.close()
 
@@ -252,8 +261,14 @@ class LiveModel:
         moved: frozenset[RuleKey] = frozenset()
         if self.host_part:
             moved = self._firewall_done(kinds, parts, read)
-            if "firewall" in kinds or (signals.networks and self._firewall_job is not None):
-                self._start_firewall(parts.get("networks", model.networks))
+            networks = parts.get("networks", model.networks)
+            poller = self.collector.poller
+            families = poller.iptables_families(signals.nft_changes) if "nftables" in kinds else None
+            if families:  # only iptables' own tables changed: their families first, any full read after
+                self._start_firewall(networks, families)
+                self._firewall_again |= "firewall" in kinds
+            elif kinds & {"firewall", "nftables"} or (signals.networks and self._firewall_job is not None):
+                self._start_firewall(networks)
         if parts:
             self.model = self._assemble(model, stale, **parts)
         return read, moved
@@ -288,14 +303,15 @@ class LiveModel:
         loop = asyncio.get_running_loop()
         self._netlink_check = loop.call_later(NETLINK_CHECK, self._signal, "netlink-check")
 
-    def _start_firewall(self, networks: list[Any]) -> None:
-        """Start a firewall read beside the updater, or ask for one more after the read under way."""
+    def _start_firewall(self, networks: list[Any], families: set[str] | None = None) -> None:
+        """Start a firewall read beside the updater (of the iptables-nft rules of `families` alone, if
+        given), or ask for a full one after the read under way."""
         if self._firewall_job is not None:
             self._firewall_again = True
             return
         self._firewall_again = False
         found: dict[str, str] = {}
-        job = asyncio.ensure_future(self.collector.firewall(found, networks))
+        job = asyncio.ensure_future(self.collector.firewall(found, networks, families=families or ()))
         job.add_done_callback(lambda _: self._signal("firewall-done"))
         self._firewall_job = (job, found)
 
@@ -373,7 +389,8 @@ class LiveModel:
             yield ModelUpdate(self.model, frozenset({"all"}))
             while True:
                 await self._wake.wait()
-                await asyncio.sleep(self.debounce)
+                if not self._signals.kinds <= UNGATHERED:
+                    await asyncio.sleep(self.debounce)
                 self._wake.clear()
                 signals, self._signals = self._signals, _Signals()
                 read, moved = await self._reread(signals)

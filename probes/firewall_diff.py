@@ -14,13 +14,15 @@ from typing import TypeVar
 
 from dockwire.model import Firewall, Rule, Table
 
-from .firewall import DEFAULT_TIMEOUT, RawFirewall, build_firewall, collect_raw
+from .firewall import DEFAULT_TIMEOUT, RawFirewall, build_firewall, collect_raw, iptables_tables, reread_raw
 
 # (source, family, table, chain, position, text): stable while the rule stays where it is.
 RuleKey = tuple[str, str, str, str, int, str]
 # (source, family, table, chain)
 ChainKey = tuple[str, str, str, str]
 K = TypeVar("K")
+#: nf_tables families (nfgen_family) iptables-nft programs.
+_NFGEN_FAMILIES = {2: "ip", 10: "ip6"}
 
 
 def rule_key(table: Table, rule: Rule) -> RuleKey:
@@ -90,16 +92,32 @@ def _moves(old: dict[K, tuple[int, int]], new: dict[K, tuple[int, int]]) -> dict
     }
 
 
+@dataclass(frozen=True)
+class _Digest:
+    """What a diff compares of one Firewall, computed once per read (the poller keeps the last one)."""
+
+    rules: dict[RuleKey, tuple[int, int]]
+    policies: dict[ChainKey, tuple[int, int]]
+    structure: tuple[object, ...]
+
+    @classmethod
+    def of(cls, fw: Firewall) -> _Digest:
+        return cls(_rule_counters(fw), _policy_counters(fw), _structure(fw))
+
+
+def _diff(old: _Digest, new: _Digest) -> FirewallDelta:
+    return FirewallDelta(
+        moved=_moves(old.rules, new.rules),
+        policy_moved=_moves(old.policies, new.policies),
+        added=frozenset(new.rules.keys() - old.rules.keys()),
+        removed=frozenset(old.rules.keys() - new.rules.keys()),
+        rules_changed=old.structure != new.structure,
+    )
+
+
 def diff_firewalls(old: Firewall, new: Firewall) -> FirewallDelta:
     """Counter moves and rule-set changes from `old` to `new`."""
-    old_rules, new_rules = _rule_counters(old), _rule_counters(new)
-    return FirewallDelta(
-        moved=_moves(old_rules, new_rules),
-        policy_moved=_moves(_policy_counters(old), _policy_counters(new)),
-        added=frozenset(new_rules.keys() - old_rules.keys()),
-        removed=frozenset(old_rules.keys() - new_rules.keys()),
-        rules_changed=_structure(old) != _structure(new),
-    )
+    return _diff(_Digest.of(old), _Digest.of(new))
 
 
 @dataclass(frozen=True)
@@ -127,25 +145,52 @@ class FirewallPoller:
         self._collect = collect
         self._fingerprint = ""
         self._last: PollResult | None = None
+        self._digest: _Digest | None = None
+        self._raw: RawFirewall | None = None
+
+    def iptables_families(self, tables: Collection[tuple[int, str | None]]) -> set[str] | None:
+        """The families ("ip", "ip6") whose iptables-nft rules hold every one of these nf_tables tables
+        (nfgen family, name) as the last read saw them; None when some table is not iptables' (a native
+        nftables table, a table new since, a change without a table): then only a full read is right."""
+        owned = iptables_tables(self._raw) if self._raw is not None else set()
+        families = set()
+        for family, name in tables:
+            text = _NFGEN_FAMILIES.get(family)
+            if text is None or name is None or (text, name) not in owned:
+                return None
+            families.add(text)
+        return families
 
     def start_read(self) -> asyncio.Task[RawFirewall]:
         """Start the firewall commands now; hand the task to `poll` once the Docker bridges are known."""
         return asyncio.ensure_future(self._collect(self.timeout))
 
     async def poll(
-        self, docker_bridges: Collection[str] | None = None, started: asyncio.Task[RawFirewall] | None = None
+        self,
+        docker_bridges: Collection[str] | None = None,
+        started: asyncio.Task[RawFirewall] | None = None,
+        families: Collection[str] = (),
     ) -> PollResult:
         """One read (or the one `start_read` began). Pass `docker_bridges` when the set of Docker bridges
-        changed (forces a re-parse)."""
+        changed (forces a re-parse). With `families` ("ip", "ip6") only their iptables-nft rules are read
+        again (`reread_raw`), the rest kept from the previous read."""
         if docker_bridges is not None and frozenset(docker_bridges) != self.docker_bridges:
             self.docker_bridges = frozenset(docker_bridges)
             self._fingerprint = ""
-        raw = await (started if started is not None else self._collect(self.timeout))
+        if started is not None:
+            raw = await started
+        elif families and self._raw is not None:
+            raw = await reread_raw(self._raw, families, self.timeout)
+        else:
+            raw = await self._collect(self.timeout)
+        self._raw = raw
         fingerprint = raw.fingerprint()
         if self._last is not None and fingerprint == self._fingerprint:
             return PollResult(self._last.firewall, self._last.stale, changed=False)
         firewall, stale = build_firewall(raw, self.docker_bridges)
-        delta = diff_firewalls(self._last.firewall, firewall) if self._last is not None else None
+        digest = _Digest.of(firewall)
+        delta = _diff(self._digest, digest) if self._last is not None and self._digest is not None else None
         self._fingerprint = fingerprint
         self._last = PollResult(firewall, stale, changed=True, delta=delta)
+        self._digest = digest
         return self._last
