@@ -401,8 +401,11 @@ class LiveModel:
         finally:
             if poller is not None:
                 poller.cancel()
-            if self._firewall_job is not None:
-                self._firewall_job[0].cancel()
+            if self._firewall_job is not None:  # its command killed and ended before the loop may close
+                job = self._firewall_job[0]
+                job.cancel()
+                with contextlib.suppress(BaseException):
+                    await job
             if self._netlink_check is not None:
                 self._netlink_check.cancel()
             self.close()

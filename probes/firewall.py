@@ -39,6 +39,8 @@ _PROC = Path("/proc/net")
 _ENV = {**os.environ, "LC_ALL": "C"}
 _MATCH_SET = re.compile(r"--match-set\s+(\S+)")
 _FAMILY_TOOL = {"ip": "iptables", "ip6": "ip6tables"}
+#: Seconds a killed command is given to end (its pipes closed) before a cancelled read goes on.
+KILLED_WAIT = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,13 @@ async def run_command(argv: Iterable[str], timeout: float = DEFAULT_TIMEOUT) -> 
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except asyncio.CancelledError:
-        # Stopped from outside (the dashboard closing): kill it and go; the child watcher reaps it. Waiting
-        # here could keep a closing event loop from ever finishing.
+        # Stopped from outside (the dashboard closing): kill it and wait a moment for it to end, so its
+        # pipes are closed while the loop still runs (else closing them later reports "Event loop is
+        # closed"). Bounded: waiting without end could keep a closing event loop from ever finishing.
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(proc.wait(), KILLED_WAIT)
         raise
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):

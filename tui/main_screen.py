@@ -42,6 +42,11 @@ PANES = ("topology", "containers", "firewall", "detail", "result", "events")
 #: How long a cursor in the topology or the containers waits before the detail follows it, while it moves
 #: faster than that (a held key): each move then costs only the cursor, the detail shows the row it stops on.
 DETAIL_DELAY = 0.06
+#: The parts of a model update (`ModelUpdate.parts`) each pane is drawn from: an update of other parts leaves
+#: it as it is (a firewall read does not rebuild the tree of 200 containers).
+CONTAINER_PARTS = frozenset({"all", "docker", "namespaces"})
+TOPOLOGY_PARTS = CONTAINER_PARTS | {"netlink"}
+FIREWALL_PARTS = frozenset({"all", "firewall", "counters"})
 #: How a mark names an end that is not a container: this prefix and the endpoint's text.
 END_MARK = "end:"
 
@@ -165,12 +170,15 @@ class MainScreen(Screen[None]):
         self.model_view = view
         model = view.model
         first = view.generation == 1
+        parts = view.update.parts
         with self.app.batch_update():
             self.query_one(SysctlBar).show(model)
-            self.query_one(TopologyTree).show(model, self.marks)
-            self.query_one(ContainersTable).show(model, self.marks)
+            if first or parts & TOPOLOGY_PARTS:
+                self.query_one(TopologyTree).show(model, self.marks)
+            if first or parts & CONTAINER_PARTS:
+                self.query_one(ContainersTable).show(model, self.marks)
             firewall = self.query_one(FirewallView)
-            if first or view.update.parts & {"all", "firewall", "counters"}:
+            if first or parts & FIREWALL_PARTS:
                 firewall.empty_reason = model.stale.get("firewall", "")
                 self._counters_moved = bool(firewall.show(model.firewall))
             self.set_class(view.last_known, "-last-known")
@@ -222,7 +230,7 @@ class MainScreen(Screen[None]):
             firewall.show_other(model.firewall)
             self._counters_moved = False
             self.query_one("#firewall-box").border_title = f"3 firewall · host {safe(app.host)}"
-        elif parts & {"all", "firewall", "counters"}:
+        elif parts & FIREWALL_PARTS:
             self._counters_moved = bool(firewall.show(model.firewall))
 
     def show_host(self) -> None:

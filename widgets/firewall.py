@@ -237,6 +237,8 @@ class FirewallView(SteadyView, ScrollView, can_focus=True):
         self._moved_at: dict[RowKey, float] = {}
         self._culprit: RowKey | None = None
         self._max_width = 0
+        #: Each rule's drawn width, by (chain, text): measured once, not on every read of the firewall.
+        self._widths: dict[tuple[str, str], int] = {}
         #: Why there are no rules to show (the firewall could not be read), or "".
         self.empty_reason = ""
         self._rule_count = 0
@@ -272,6 +274,8 @@ class FirewallView(SteadyView, ScrollView, can_focus=True):
         self.firewall = firewall
         self._all_rows = flatten(firewall)
         self._rule_count = sum(1 for row in self._all_rows if row.kind == "rule")
+        if len(self._widths) > 2 * self._rule_count + 1000:  # rules long gone: start again
+            self._widths.clear()
         if first:
             # IPv6 tables start folded: they rarely matter and would push the IPv4 rules apart.
             self._collapsed |= {
@@ -354,9 +358,15 @@ class FirewallView(SteadyView, ScrollView, can_focus=True):
         self.refresh()
 
     def _row_width(self, row: FirewallRow) -> int:
-        if row.rule is not None:
-            return RULE_PREFIX + cell_len(safe(rule_body(row.rule))) + len(PARTLY_UNKNOWN) + len(DROPPED_HERE)
-        return 80
+        rule = row.rule
+        if rule is None:
+            return 80
+        key = (rule.chain, rule.text)
+        width = self._widths.get(key)
+        if width is None:
+            width = RULE_PREFIX + cell_len(safe(rule_body(rule))) + len(PARTLY_UNKNOWN) + len(DROPPED_HERE)
+            self._widths[key] = width
+        return width
 
     # --- verdicts -------------------------------------------------------------------------------------
 
