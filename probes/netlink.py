@@ -15,6 +15,11 @@ import sys
 from typing import Any
 
 from pyroute2 import AsyncIPRoute, netns
+from pyroute2.netlink.rtnl import RTM_GETADDR, RTM_GETLINK, RTM_GETROUTE, RTM_GETRULE
+from pyroute2.netlink.rtnl.fibmsg import fibmsg
+from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from dockwire.model import Address, Interface, Route, RoutingRule
 
@@ -33,6 +38,8 @@ RT_TYPES = {
     10: "nat",
 }
 OPER_STATES = {"UP": "up", "DOWN": "down", "UNKNOWN": "unknown", "LOWERLAYERDOWN": "lowerlayerdown"}
+#: AF_INET, AF_INET6: the families the model keeps.
+_FAMILIES = (2, 10)
 FR_ACTIONS = {1: "lookup", 2: "goto", 3: "nop", 6: "blackhole", 7: "unreachable", 8: "prohibit"}
 
 
@@ -184,18 +191,31 @@ async def _dump(request: Any) -> list[Any]:
     return [msg async for msg in await request]
 
 
+async def _dump_all(ipr: AsyncIPRoute, msg: Any, kind: int) -> list[Any]:
+    """Every object of one kind in the namespace by one plain dump request: of every family for addresses
+    and rules (AF_UNSPEC), of the request's family for routes (where AF_UNSPEC means IPv4 alone).
+    pyroute2's `get_*` helpers prepare each request through their filters, a fifth of a small namespace's
+    read. Messages of other families (multicast routing, MPLS) are left out."""
+    return [m async for m in await ipr.nlm_request(msg, kind) if m["family"] in _FAMILIES]
+
+
+def _of_family(msg: Any, family: int) -> Any:
+    msg["family"] = family
+    return msg
+
+
 async def read_namespace(
     netns_path: str | None = None, with_rules: bool = False
 ) -> tuple[list[Interface], list[Route], list[RoutingRule]]:
     """Interfaces, routes (all tables) and optionally policy rules of the host or of a namespace path."""
     ipr = AsyncIPRoute(fileno=netlink_socket_in(netns_path).detach()) if netns_path else AsyncIPRoute()
     async with ipr:
-        links = await _dump(ipr.get_links())
-        addrs = await _dump(ipr.get_addr())
-        routes = [m for family in (2, 10) for m in await _dump(ipr.get_routes(family=family))]
-        rules = (
-            [m for family in (2, 10) for m in await _dump(ipr.get_rules(family=family))] if with_rules else []
-        )
+        links = [m async for m in await ipr.nlm_request(ifinfmsg(), RTM_GETLINK)]
+        addrs = await _dump_all(ipr, ifaddrmsg(), RTM_GETADDR)
+        routes = [
+            m for family in _FAMILIES for m in await _dump_all(ipr, _of_family(rtmsg(), family), RTM_GETROUTE)
+        ]
+        rules = await _dump_all(ipr, fibmsg(), RTM_GETRULE) if with_rules else []
     interfaces = _interfaces(links, addrs)
     names = {i.ifindex: i.name for i in interfaces}
     return interfaces, _routes(routes, names), rules_of(rules)
