@@ -165,6 +165,7 @@ async def measure(client: Any, runs: int, idle: float, log: Log = print) -> dict
 
 async def measure_screen(client: Any, runs: int, log: Log = print) -> dict[str, list[float]]:
     """Each change's time from the change to the dashboard's frame that shows it (ms)."""
+    from benchmarks.tui_bench import screen_due
     from dockwire.sources import LiveSource
     from dockwire.tui.app import make_app
     from dockwire.widgets.containers import ContainersTable
@@ -185,7 +186,7 @@ async def measure_screen(client: Any, runs: int, log: Log = print) -> dict[str, 
             if app.generation != generation or time.monotonic() - asked > RECHECK:
                 generation, asked = app.generation, time.monotonic()
                 holds = shows()
-            if holds and not _screen_due(app):
+            if holds and not screen_due(app):
                 return time.time()
             await asyncio.sleep(LOOK)  # not pilot.pause: that runs the app's message pumps and animations
 
@@ -240,17 +241,6 @@ def _row_of(table: Any, name: str) -> bool:
     return any(c.name == name and c.pid and c.id in table._cells for c in table.model.containers)
 
 
-def _screen_due(app: Any) -> bool:
-    """Whether the screen has a layout, scroll or repaint still to do (a frame not yet drawn)."""
-    screen = app.screen
-    return bool(
-        screen._layout_required
-        or screen._scroll_required
-        or screen._repaint_required
-        or screen._dirty_widgets
-    )
-
-
 def _remove_own(client: Any) -> None:
     for container in client.containers.list(all=True, filters={"label": f"{LABEL}=live"}):
         container.remove(force=True)
@@ -272,21 +262,8 @@ def run(runs: int = 5, idle: float = 20.0, log: Log = print, screen: bool = True
     results = []
     if screen:
         for name, values in asyncio.run(measure_screen(client, runs, log)).items():
-            value = statistics.median(values)
-            good = value <= SCREEN_TARGET_MS
-            shown = f"(min {min(values):.0f}, max {max(values):.0f})"
-            target = f"target ≤ {SCREEN_TARGET_MS:g} ms"
-            log(f"{name + ' → screen':<24} {value:7.0f} ms  {shown:<20} {target}  {verdict(good)}")
-            results.append(
-                Result(
-                    what=f"dashboard: {name} → frame on screen, {size}",
-                    command=COMMAND,
-                    value=value,
-                    unit="ms",
-                    target=SCREEN_TARGET_MS,
-                    note=spread(values, digits=0),
-                )
-            )
+            what = f"dashboard: {name} → frame on screen, {size}"
+            results.append(_latency(f"{name} → screen", what, values, SCREEN_TARGET_MS, log))
     for name, values in figures.items():
         value = statistics.median(values)
         if name.endswith("share of a core"):
@@ -305,20 +282,19 @@ def run(runs: int = 5, idle: float = 20.0, log: Log = print, screen: bool = True
             log(f"{name:<24} {value:7.0f} MB")
             results.append(Result(what=f"live model RSS, {size}", command=COMMAND, value=value, unit="MB"))
         else:
-            good = value <= CHANGE_TARGET_MS
-            shown = f"(min {min(values):.0f}, max {max(values):.0f})"
-            log(f"{name:<24} {value:7.0f} ms  {shown:<20} target ≤ {CHANGE_TARGET_MS:g} ms  {verdict(good)}")
-            results.append(
-                Result(
-                    what=f"live model: {name} → model, {size}",
-                    command=COMMAND,
-                    value=value,
-                    unit="ms",
-                    target=CHANGE_TARGET_MS,
-                    note=spread(values, digits=0),
-                )
-            )
+            what = f"live model: {name} → model, {size}"
+            results.append(_latency(name, what, values, CHANGE_TARGET_MS, log))
     return results
+
+
+def _latency(name: str, what: str, values: list[float], target: float, log: Log) -> Result:
+    """One latency's median against its target: a line of the log and a row of the report."""
+    value = statistics.median(values)
+    shown = f"(min {min(values):.0f}, max {max(values):.0f})"
+    log(f"{name:<24} {value:7.0f} ms  {shown:<20} target ≤ {target:g} ms  {verdict(value <= target)}")
+    return Result(
+        what=what, command=COMMAND, value=value, unit="ms", target=target, note=spread(values, digits=0)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -100,7 +100,8 @@ def _busy(app: DockwireApp) -> bool:
     return any(_node_busy(node) for node in (app, *app.screen.walk_children(with_self=True)))
 
 
-def _screen_due(app: DockwireApp) -> bool:
+def screen_due(app: DockwireApp) -> bool:
+    """Whether the screen has a layout, scroll or repaint still to do (a frame not yet drawn)."""
     screen = app.screen
     return bool(
         screen._layout_required
@@ -127,7 +128,7 @@ async def quiet(app: DockwireApp, timeout: float = 30.0) -> None:
             await app.animator.wait_until_complete()
         elif _busy(app):
             pass
-        elif _screen_due(app):
+        elif screen_due(app):
             app.screen._on_timer_update()
         else:
             return
