@@ -22,6 +22,7 @@ from dockwire.widgets.events import EventLog
 from dockwire.widgets.firewall import FirewallView
 from dockwire.widgets.matrix import MatrixCell, MatrixGrid
 from dockwire.widgets.status_line import StatusLine
+from dockwire.widgets.topology import TopologyTree
 from dockwire.widgets.verdict_panel import VerdictPanel
 from tests.tui_harness import (
     LiveFlaggedSnapshot,
@@ -338,6 +339,55 @@ class TestLiveUpdates:
             assert after.rule is not None and after.rule.packets == before.rule.packets + 7
             assert len(firewall.rows) == rows_before
             assert before.key in firewall._moved_at
+
+    async def test_each_pane_follows_the_parts_it_is_drawn_from(self) -> None:
+        """A host netlink update redraws the tree (a veth gone), a firewall update the firewall pane (a
+        rule gone): each pane follows its own parts of an update, whichever update brings them."""
+        model = lab_model()
+        pair = next(v for v in model.veths if v.container_id)
+        no_veth = msgspec.structs.replace(model, veths=[v for v in model.veths if v != pair])
+        table = next(t for t in model.firewall.tables if any(c.rules for c in t.chains))
+        chain = next(c for c in table.chains if c.rules)
+        fewer_rules = msgspec.structs.replace(
+            no_veth,
+            firewall=msgspec.structs.replace(
+                model.firewall,
+                tables=[
+                    msgspec.structs.replace(
+                        t,
+                        chains=[
+                            msgspec.structs.replace(c, rules=c.rules[1:]) if c is chain else c
+                            for c in t.chains
+                        ],
+                    )
+                    if t is table
+                    else t
+                    for t in model.firewall.tables
+                ],
+            ),
+        )
+        source = ScriptedSource()
+        app = app_on(source=source)
+        async with app.run_test(size=(160, 50)) as pilot:
+            source.push(model)
+            await ready(pilot)
+            tree = app.main_screen.query_one(TopologyTree)
+            firewall = app.main_screen.query_one(FirewallView)
+
+            def veth_shown() -> bool:
+                return any(
+                    n.data is not None and n.data.ident == pair.host_ifname for n in tree._by_key.values()
+                )
+
+            assert veth_shown()
+            rules_before = firewall.rule_count
+            source.push(no_veth, parts=("netlink",))
+            await ready(pilot, generation=2)
+            assert not veth_shown()
+            assert firewall.rule_count == rules_before
+            source.push(fewer_rules, parts=("firewall",))
+            await ready(pilot, generation=3)
+            assert firewall.rule_count == rules_before - 1
 
     async def test_a_new_container_is_added_without_moving_the_cursor(self) -> None:
         model = lab_model()
