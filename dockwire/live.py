@@ -7,8 +7,8 @@ which rules' counters moved, and human-readable event lines. Only what changed i
   Docker;
 - the host's links, addresses, routes and policy rules follow the kernel's netlink notifications, applied
   one by one (`NetlinkState`): no dump per change. A dump is taken only when messages were lost (the
-  socket's buffer overflowed) and once `NETLINK_CHECK` seconds after the last change, to catch what the
-  kernel leaves unsaid;
+  socket's buffer overflowed), once `NETLINK_CHECK` seconds after a change, to catch what the kernel
+  leaves unsaid, and on every Docker event once the watcher stopped;
 - an nf_tables notification (any ruleset change: iptables-nft, nft, Docker's nftables backend) re-reads the
   firewall at once; the poll re-reads it for counters (and legacy iptables, which sends no notification),
   every `poll_interval` while counters move and less often, up to `IDLE_POLL`, while nothing does. A
@@ -36,7 +36,7 @@ from dockwire.collect import HOST_PARTS, NOT_THIS_HOST, Collector, assemble, fai
 from dockwire.model import Container, Firewall, HostModel
 from dockwire.probes.docker_api import read_containers, read_networks
 from dockwire.probes.firewall_diff import FirewallDelta, RuleKey
-from dockwire.probes.netlink_changes import NetlinkState, decoded, open_monitor, same_host
+from dockwire.probes.netlink_changes import NetlinkState, decoded, link_event_line, open_monitor, same_host
 from dockwire.probes.nft_notifications import Change, changed_tables
 from dockwire.probes.nft_notifications import open_monitor as open_nft_monitor
 
@@ -50,7 +50,8 @@ IDLE_POLL = 5.0
 #: ended, and an nf_tables change (one transaction comes in one piece; changes during the read it starts
 #: are gathered by the read after it).
 UNGATHERED = frozenset({"firewall-done", "nftables"})
-#: Seconds after the last netlink change at which a dump is compared with the state the messages built.
+#: Seconds after a netlink change (the first since the last check) at which a dump is compared with the state
+#: the messages built.
 NETLINK_CHECK = 5.0
 #: The largest notification a monitoring socket returns at once.
 NETLINK_RECV = 1 << 20
@@ -124,6 +125,8 @@ class LiveModel:
         #: The host's netlink part as the notifications keep it (None until a dump seeds it).
         self._netlink: NetlinkState | None = None
         self._netlink_check: asyncio.TimerHandle | None = None
+        #: False once the netlink watcher stopped: then Docker events re-read the host links, as a dump.
+        self._netlink_watched = True
         #: The firewall read under way (with the stale reasons it found), and whether another is due after it.
         self._firewall_job: tuple[asyncio.Future[FirewallRead], dict[str, str]] | None = None
         self._firewall_again = False
@@ -208,7 +211,7 @@ class LiveModel:
                         raise
                     self._signal("netlink-resync", "netlink: notifications lost, host re-read")
                     continue
-                self._signal("netlink", *map(_link_line, messages), messages=messages)
+                self._signal("netlink", *map(link_event_line, messages), messages=messages)
         except Exception as exc:
             self._signal("netlink-lost", f"netlink: watch ended ({exc})")
         finally:
@@ -225,13 +228,9 @@ class LiveModel:
                 ready, _, _ = select.select([sock], [], [], 0.5)
                 if not ready:
                     continue
-                changes: set[Change] = set()
-                with contextlib.suppress(BlockingIOError, OSError):
-                    while data := sock.recv(NETLINK_RECV, socket.MSG_DONTWAIT):
-                        changes |= changed_tables(data)
-                if not changes:
-                    changes.add((0, None))  # lost or unreadable: the whole firewall
-                self._signal("nftables", nft_changes=changes)
+                changes = _nft_changes(sock)
+                if changes:  # none: only the end of a transaction whose changes came before
+                    self._signal("nftables", nft_changes=changes)
         finally:
             sock.close()
 
@@ -254,6 +253,11 @@ class LiveModel:
         if "docker" in kinds or "docker-lost" in kinds:
             read |= {"docker", "namespaces"} if self.host_part else {"docker"}
             kinds.add("firewall")  # Docker rewrites rules
+        if "netlink-lost" in kinds:  # no notifications any more: a dump now, and on every Docker event
+            self._netlink_watched = False
+            kinds.add("netlink-resync")
+        if not self._netlink_watched and kinds & {"docker", "docker-lost"}:
+            kinds.add("netlink-resync")
         if self.host_part:
             await self._follow_netlink(kinds, signals.netlink, parts, read)
         if incremental:
@@ -269,7 +273,9 @@ class LiveModel:
                 self._firewall_again |= "firewall" in kinds
             elif kinds & {"firewall", "nftables"} or (signals.networks and self._firewall_job is not None):
                 self._start_firewall(networks)
-        if parts:
+        if parts or stale != model.stale:
+            if not parts:
+                read.add("stale")  # only why a part was not read changed (a read failed, or works again)
             self.model = self._assemble(model, stale, **parts)
         return read, moved
 
@@ -289,6 +295,8 @@ class LiveModel:
         _clear(self._stale, "netlink")
         host = await self.collector.host(self._stale)
         if "netlink" in self._stale:
+            if state is not None:
+                return  # the dump failed: the notifications' state stays, `stale` says why
             self._netlink = None
         elif state is not None and "netlink-resync" not in kinds and same_host(host, state.hostnet()):
             return  # the check found the notifications' state right: no change to show
@@ -298,10 +306,15 @@ class LiveModel:
         read.add("netlink")
 
     def _schedule_netlink_check(self) -> None:
+        """A check `NETLINK_CHECK` seconds after the first change since the last one (not the latest: on a
+        busy host it would never come)."""
         if self._netlink_check is not None:
-            self._netlink_check.cancel()
-        loop = asyncio.get_running_loop()
-        self._netlink_check = loop.call_later(NETLINK_CHECK, self._signal, "netlink-check")
+            return
+        self._netlink_check = asyncio.get_running_loop().call_later(NETLINK_CHECK, self._netlink_check_due)
+
+    def _netlink_check_due(self) -> None:
+        self._netlink_check = None
+        self._signal("netlink-check")
 
     def _start_firewall(self, networks: list[Any], families: set[str] | None = None) -> None:
         """Start a firewall read beside the updater (of the iptables-nft rules of `families` alone, if
@@ -431,12 +444,24 @@ def _clear(stale: dict[str, str], *names: str) -> None:
         del stale[key]
 
 
-def _link_line(msg: Any) -> str | None:
-    """An event line for a link that came or went (a bridge port's own messages are not the link's)."""
-    event = str(msg.get("event", ""))
-    if event not in ("RTM_NEWLINK", "RTM_DELLINK") or msg.get("family") != 0 or not msg.get("ifname"):
-        return None
-    return f"link {msg.get('ifname')}: {event.removeprefix('RTM_').lower()}"
+def _nft_changes(sock: socket.socket) -> set[Change]:
+    """The changes waiting on an nf_tables monitoring socket. A change that cannot be told (messages lost
+    to a full buffer, one that does not decode) is (0, None): the whole firewall."""
+    changes: set[Change] = set()
+    while True:
+        try:
+            data = sock.recv(NETLINK_RECV, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return changes
+        except OSError:  # ENOBUFS: the kernel dropped messages
+            changes.add((0, None))
+            return changes
+        if not data:
+            return changes
+        try:
+            changes |= changed_tables(data)
+        except Exception:
+            changes.add((0, None))
 
 
 def _merged(

@@ -219,9 +219,3 @@ async def read_namespace(
     interfaces = _interfaces(links, addrs)
     names = {i.ifindex: i.name for i in interfaces}
     return interfaces, _routes(routes, names), rules_of(rules)
-
-
-async def read_host_rules() -> list[RoutingRule]:
-    """The host's policy rules alone (what a rule notification re-reads)."""
-    async with AsyncIPRoute() as ipr:
-        return rules_of([m for family in (2, 10) for m in await _dump(ipr.get_rules(family=family))])

@@ -130,8 +130,7 @@ class NetlinkState:
     # --- one message ------------------------------------------------------------------------------------
 
     def _apply_one(self, msg: Any) -> None:
-        event = str(msg.get("event", ""))
-        handler = _HANDLERS.get(event)
+        handler = _HANDLERS.get(_event(msg))
         if handler is not None:
             handler(self, msg)
 
@@ -195,9 +194,12 @@ class NetlinkState:
         self._built = None
 
     def _rule(self, msg: Any) -> None:
+        if msg["family"] not in (AF_INET, AF_INET6):  # multicast routing's rules
+            return
         for rule in rules_of([msg]):
             if msg["event"] == "RTM_NEWRULE":
-                self._rules.append(rule)
+                if rule not in self._rules:  # a message the seeding dump already held (rules are unique)
+                    self._rules.append(rule)
             elif rule in self._rules:
                 self._rules.remove(rule)
         self._rules.sort(key=lambda r: (r.family, r.priority))
@@ -214,6 +216,24 @@ _HANDLERS = {
     "RTM_NEWRULE": NetlinkState._rule,
     "RTM_DELRULE": NetlinkState._rule,
 }
+
+
+def _event(msg: Any) -> str:
+    """The message's kind ("RTM_NEWLINK"). Not `msg.get("event")`: pyroute2 looks for an attribute of that
+    name first, and a link message may carry IFLA_EVENT (a number)."""
+    try:
+        return str(msg["event"])
+    except KeyError:
+        return ""
+
+
+def link_event_line(msg: Any) -> str | None:
+    """An event line for a link that came or went (a bridge port's own messages are not the link's)."""
+    event = _event(msg)
+    if event not in ("RTM_NEWLINK", "RTM_DELLINK") or msg["family"] != 0:
+        return None
+    name = interface_of(msg, {}, []).name
+    return f"link {name}: {event.removeprefix('RTM_').lower()}" if name else None
 
 
 def _on_device(route: Route, dev: str) -> Route:

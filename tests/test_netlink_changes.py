@@ -129,9 +129,14 @@ def test_the_state_follows_the_kernel_step_by_step(namespace: str) -> None:
         state = NetlinkState(_dump(namespace))
         for step, commands in STEPS.items():
             ip(*commands)
-            changed = state.apply(_received(monitor))
+            messages = _received(monitor)
+            changed = state.apply(messages)
             dumped = _dump(namespace)
             assert changed, step
+            # Messages applied again (as those that came while the seeding dump ran are) change nothing.
+            kept = state.hostnet()
+            state.apply(messages)
+            assert same_host(state.hostnet(), kept), step
             differences = _differences(canonical(state.hostnet()), canonical(dumped))
             assert not differences, f"{step}:\n" + "\n".join(differences)
             assert same_host(state.hostnet(), dumped), step

@@ -43,10 +43,11 @@ PANES = ("topology", "containers", "firewall", "detail", "result", "events")
 #: faster than that (a held key): each move then costs only the cursor, the detail shows the row it stops on.
 DETAIL_DELAY = 0.06
 #: The parts of a model update (`ModelUpdate.parts`) each pane is drawn from: an update of other parts leaves
-#: it as it is (a firewall read does not rebuild the tree of 200 containers).
+#: it as it is (a firewall read does not rebuild the tree of 200 containers). "stale": only the reasons why
+#: parts were not read changed (the firewall pane shows its own).
 CONTAINER_PARTS = frozenset({"all", "docker", "namespaces"})
 TOPOLOGY_PARTS = CONTAINER_PARTS | {"netlink"}
-FIREWALL_PARTS = frozenset({"all", "firewall", "counters"})
+FIREWALL_PARTS = frozenset({"all", "firewall", "counters", "stale"})
 #: How a mark names an end that is not a container: this prefix and the endpoint's text.
 END_MARK = "end:"
 
