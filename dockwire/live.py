@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import errno
 import select
-import socket
 import threading
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from dockwire.model import Container, Firewall, HostModel
 from dockwire.probes.docker_api import read_containers, read_networks
 from dockwire.probes.firewall_diff import FirewallDelta, RuleKey
 from dockwire.probes.netlink_changes import NetlinkState, decoded, link_event_line, open_monitor, same_host
-from dockwire.probes.nft_notifications import Change, changed_tables
+from dockwire.probes.nft_notifications import Change, waiting_changes
 from dockwire.probes.nft_notifications import open_monitor as open_nft_monitor
 
 FirewallRead = tuple[Firewall, FirewallDelta | None]
@@ -228,7 +227,7 @@ class LiveModel:
                 ready, _, _ = select.select([sock], [], [], 0.5)
                 if not ready:
                     continue
-                changes = _nft_changes(sock)
+                changes = waiting_changes(sock)
                 if changes:  # none: only the end of a transaction whose changes came before
                     self._signal("nftables", nft_changes=changes)
         finally:
@@ -442,26 +441,6 @@ def _clear(stale: dict[str, str], *names: str) -> None:
     """Forget the stale reasons of these parts (and of their sub-parts, "name:detail"), before a re-read."""
     for key in [k for k in stale if k in names or any(k.startswith(f"{n}:") for n in names)]:
         del stale[key]
-
-
-def _nft_changes(sock: socket.socket) -> set[Change]:
-    """The changes waiting on an nf_tables monitoring socket. A change that cannot be told (messages lost
-    to a full buffer, one that does not decode) is (0, None): the whole firewall."""
-    changes: set[Change] = set()
-    while True:
-        try:
-            data = sock.recv(NETLINK_RECV, socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return changes
-        except OSError:  # ENOBUFS: the kernel dropped messages
-            changes.add((0, None))
-            return changes
-        if not data:
-            return changes
-        try:
-            changes |= changed_tables(data)
-        except Exception:
-            changes.add((0, None))
 
 
 def _merged(

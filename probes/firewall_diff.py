@@ -189,7 +189,7 @@ class FirewallPoller:
             return PollResult(self._last.firewall, self._last.stale, changed=False)
         firewall, stale = build_firewall(raw, self.docker_bridges)
         digest = _Digest.of(firewall)
-        delta = _diff(self._digest, digest) if self._last is not None and self._digest is not None else None
+        delta = _diff(self._digest, digest) if self._digest is not None else None
         self._fingerprint = fingerprint
         self._last = PollResult(firewall, stale, changed=True, delta=delta)
         self._digest = digest

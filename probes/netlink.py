@@ -187,10 +187,6 @@ def _return_to(own_fd: int) -> None:
         os._exit(70)
 
 
-async def _dump(request: Any) -> list[Any]:
-    return [msg async for msg in await request]
-
-
 async def _dump_all(ipr: AsyncIPRoute, msg: Any, kind: int) -> list[Any]:
     """Every object of one kind in the namespace by one plain dump request: of every family for addresses
     and rules (AF_UNSPEC), of the request's family for routes (where AF_UNSPEC means IPv4 alone).

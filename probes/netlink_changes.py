@@ -179,8 +179,7 @@ class NetlinkState:
     def _route(self, msg: Any) -> None:
         if msg["family"] not in (AF_INET, AF_INET6) or msg["flags"] & RTM_F_CLONED:
             return
-        names = {i: link.name for i, link in self._links.items()}
-        route = route_of(msg, names)
+        route = route_of(msg, {})  # its device's name is filled in by `hostnet`, from the link it names
         oif = msg.get("oif") or 0
         key = _route_key(route, oif)
         if msg["event"] == "RTM_NEWROUTE":
@@ -232,7 +231,7 @@ def link_event_line(msg: Any) -> str | None:
     event = _event(msg)
     if event not in ("RTM_NEWLINK", "RTM_DELLINK") or msg["family"] != 0:
         return None
-    name = interface_of(msg, {}, []).name
+    name = msg.get_attr("IFLA_IFNAME")
     return f"link {name}: {event.removeprefix('RTM_').lower()}" if name else None
 
 

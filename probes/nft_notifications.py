@@ -28,6 +28,8 @@ _TABLE_ATTRS = (
 )
 #: A change whose table is not known: (family, None).
 Change = tuple[int, str | None]
+#: The most one `recv` of a monitoring socket returns.
+RECV_SIZE = 1 << 20
 
 
 def open_monitor() -> socket.socket:
@@ -70,3 +72,24 @@ def _table_name(msg: Any) -> str | None:
         if name:
             return str(name)
     return None
+
+
+def waiting_changes(sock: socket.socket) -> set[Change]:
+    """The changes waiting on a monitoring socket, read without blocking. A change that cannot be told
+    (messages lost to a full buffer, one that does not decode) is (0, None): the whole firewall. Empty when
+    only a transaction's end was waiting."""
+    changes: set[Change] = set()
+    while True:
+        try:
+            data = sock.recv(RECV_SIZE, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return changes
+        except OSError:  # ENOBUFS: the kernel dropped messages
+            changes.add((0, None))
+            return changes
+        if not data:
+            return changes
+        try:
+            changes |= changed_tables(data)
+        except Exception:
+            changes.add((0, None))
