@@ -24,6 +24,7 @@ from dockwire.widgets.matrix import MatrixCell, MatrixGrid
 from dockwire.widgets.status_line import StatusLine
 from dockwire.widgets.topology import TopologyTree
 from dockwire.widgets.verdict_panel import VerdictPanel
+from tests.test_tui_keys import with_rules
 from tests.tui_harness import (
     LiveFlaggedSnapshot,
     ScriptedSource,
@@ -342,30 +343,11 @@ class TestLiveUpdates:
 
     async def test_each_pane_follows_the_parts_it_is_drawn_from(self) -> None:
         """A host netlink update redraws the tree (a veth gone), a firewall update the firewall pane (a
-        rule gone): each pane follows its own parts of an update, whichever update brings them."""
+        rule added): each pane follows its own parts of an update, whichever update brings them."""
         model = lab_model()
         pair = next(v for v in model.veths if v.container_id)
         no_veth = msgspec.structs.replace(model, veths=[v for v in model.veths if v != pair])
-        table = next(t for t in model.firewall.tables if any(c.rules for c in t.chains))
-        chain = next(c for c in table.chains if c.rules)
-        fewer_rules = msgspec.structs.replace(
-            no_veth,
-            firewall=msgspec.structs.replace(
-                model.firewall,
-                tables=[
-                    msgspec.structs.replace(
-                        t,
-                        chains=[
-                            msgspec.structs.replace(c, rules=c.rules[1:]) if c is chain else c
-                            for c in t.chains
-                        ],
-                    )
-                    if t is table
-                    else t
-                    for t in model.firewall.tables
-                ],
-            ),
-        )
+        more_rules = with_rules(no_veth, "FORWARD", ["-A FORWARD -s 198.51.100.7/32 -j DROP"])
         source = ScriptedSource()
         app = app_on(source=source)
         async with app.run_test(size=(160, 50)) as pilot:
@@ -385,9 +367,9 @@ class TestLiveUpdates:
             await ready(pilot, generation=2)
             assert not veth_shown()
             assert firewall.rule_count == rules_before
-            source.push(fewer_rules, parts=("firewall",))
+            source.push(more_rules, parts=("firewall",))
             await ready(pilot, generation=3)
-            assert firewall.rule_count == rules_before - 1
+            assert firewall.rule_count == rules_before + 1
 
     async def test_a_new_container_is_added_without_moving_the_cursor(self) -> None:
         model = lab_model()
