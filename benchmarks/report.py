@@ -9,7 +9,8 @@ not answer. The table has one row per figure: its value, its floor and the ratio
 its target, met or MISS, and the date it was measured. With `--write-readme` it replaces what is between
 `<!-- perf-table:start -->` and `<!-- perf-table:end -->` in README.md (and the growth table between
 `<!-- growth-table:start -->` and `<!-- growth-table:end -->` when growth ran); the rows of every benchmark
-not run this time are kept as they were, with their dates. Without it the tables are printed.
+not run this time are kept as they were, with their dates, and so are a benchmark's rows that describe
+something not measured this time (a run on a host of another size). Without it the tables are printed.
 
 Each benchmark runs in a process of its own (`--child NAME`, which prints its figures as JSON), as its own
 command would: no figure carries the memory or the warm caches another benchmark left behind.
@@ -202,6 +203,11 @@ def kept_rows(text: str) -> dict[str, list[str]]:
     return found
 
 
+def _what(line: str) -> str:
+    """A row's first cell: what it measures (its host size included)."""
+    return line.split(" | ")[0]
+
+
 def _between(text: str, markers: tuple[str, str]) -> str:
     start, end = text.find(markers[0]), text.find(markers[1])
     if start < 0 or end < start:
@@ -219,7 +225,9 @@ def table(measured: dict[str, list[Result]], kept: dict[str, list[str]], date: s
     lines = [heading(), "", *HEADER]
     for bench in BENCHES:
         if bench.name in measured:
-            lines += [row(r, date) for r in measured[bench.name]]
+            fresh = [row(r, date) for r in measured[bench.name]]
+            whats = {_what(line) for line in fresh}
+            lines += [line for line in kept.get(bench.module, []) if _what(line) not in whats] + fresh
         else:
             lines += kept.get(bench.module, [])
     return lines

@@ -31,6 +31,7 @@ from dockwire.probes.firewall import RawFirewall
 from dockwire.probes.firewall_diff import FirewallDelta, FirewallPoller
 from dockwire.probes.netlink import read_namespace
 from dockwire.probes.sysctls import read_sysctls
+from dockwire.reader_process import Failed, NamespacePart, ReaderProcess, Wanted, failure_of
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -110,35 +111,74 @@ NamespaceChoice = Callable[[HostModel], "set[str] | None"]
 NAMESPACES_AT_ONCE = 32
 
 
-async def _namespace_part(container: Container, slots: asyncio.Semaphore) -> dict[str, Any]:
+async def namespace_part(wanted: Wanted, slots: asyncio.Semaphore) -> NamespacePart:
     """A running container's netns identity, interfaces, routes and DNS config (small /proc reads inline)."""
-    assert container.pid
     async with slots:
-        data: dict[str, Any] = {"netns_inode": netns_inode(container.pid)}
-        data["dns"] = read_dns(container.pid)
-        if not container.netns_owner and container.network_mode != "host":
-            data["interfaces"], data["routes"], _ = await read_namespace(f"/proc/{container.pid}/ns/net")
-    return data
+        inode, dns = netns_inode(wanted.pid), read_dns(wanted.pid)
+        if not wanted.own_netns:
+            return NamespacePart(netns_inode=inode, dns=dns)
+        interfaces, routes, _ = await read_namespace(f"/proc/{wanted.pid}/ns/net")
+    return NamespacePart(netns_inode=inode, dns=dns, interfaces=interfaces, routes=routes)
 
 
-async def _with_namespaces(containers: list[Container], stale: dict[str, str]) -> list[Container]:
-    running = [c for c in containers if c.pid]
+def _wanted(container: Container) -> Wanted:
+    """A running container's namespace to read (only the DNS config where it shares another's)."""
+    own = not container.netns_owner and container.network_mode != "host"
+    return Wanted(container.id, container.pid or 0, own)
+
+
+async def namespace_parts(wanted: list[Wanted]) -> dict[str, NamespacePart | Failed]:
+    """The namespace part of each wanted container, or why it could not be read, by container id."""
     slots = asyncio.Semaphore(NAMESPACES_AT_ONCE)
-    results = await asyncio.gather(*(_namespace_part(c, slots) for c in running), return_exceptions=True)
-    parts = {c.id: r for c, r in zip(running, results, strict=True)}
+    results = await asyncio.gather(*(namespace_part(w, slots) for w in wanted), return_exceptions=True)
+    parts: dict[str, NamespacePart | Failed] = {}
+    for w, result in zip(wanted, results, strict=True):
+        if isinstance(result, Exception):
+            parts[w.id] = failure_of(result)
+        elif isinstance(result, BaseException):
+            raise result  # a cancellation or an interrupt: not a read that failed
+        else:
+            parts[w.id] = result
+    return parts
+
+
+async def _shared_parts(
+    wanted: list[Wanted], reader: ReaderProcess | None
+) -> dict[str, NamespacePart | Failed]:
+    """`namespace_parts`, those already streamed to the reader process from it (if it answers)."""
+    streamed = reader.streamed if reader is not None else {}
+    ours = [w for w in wanted if streamed.get(w.id) != w]
+    theirs = [w for w in wanted if streamed.get(w.id) == w]
+    if reader is None or not theirs:
+        return await namespace_parts(wanted)
+    try:
+        parts, shared = await asyncio.gather(namespace_parts(ours), reader.streamed_parts())
+    except Exception:  # the reader is gone or garbled: an optimisation lost, the read done here
+        parts, shared = await namespace_parts(ours), await namespace_parts(theirs)
+    missing = [w for w in theirs if w.id not in shared]
+    if missing:
+        shared |= await namespace_parts(missing)
+    return parts | {w.id: shared[w.id] for w in theirs}
+
+
+async def _with_namespaces(
+    containers: list[Container], stale: dict[str, str], reader: ReaderProcess | None = None
+) -> list[Container]:
+    wanted = [_wanted(c) for c in containers if c.pid]
+    parts = await _shared_parts(wanted, reader)
     updated = []
     denied: list[str] = []
     for c in containers:
         part = parts.get(c.id)
-        if isinstance(part, BaseException):
+        if isinstance(part, Failed):
             # A container that exited mid-read has no namespace left: only running ones are stale.
-            if isinstance(part, PermissionError):
+            if part.kind == "denied":
                 denied.append(c.name)
-            elif not isinstance(part, (FileNotFoundError, ProcessLookupError)):
-                stale[f"container:{c.name}"] = failure_reason(part)
+            elif part.kind == "failed":
+                stale[f"container:{c.name}"] = part.reason
             updated.append(c)
         elif part is not None:
-            updated.append(msgspec.structs.replace(c, **part))
+            updated.append(msgspec.structs.replace(c, **part.fields()))
         else:
             updated.append(c)
     if denied:
@@ -157,27 +197,60 @@ class Collector:
     """Reads the host part by part; each part's failure lands in `stale` under that part's name.
 
     With `host_part=False` only the Docker part is read: netlink, firewall, sysctls and container namespaces
-    are this machine's, not the daemon's host's, so they stay empty and `stale` says so (HOST_PARTS)."""
+    are this machine's, not the daemon's host's, so they stay empty and `stale` says so (HOST_PARTS).
 
-    def __init__(self, client: Any | None, host_part: bool = True) -> None:
+    A `reader` (a one-time read: `dockwire.reader_process`) gives the first host read and shares the
+    namespace reads."""
+
+    def __init__(
+        self, client: Any | None, host_part: bool = True, reader: ReaderProcess | None = None
+    ) -> None:
         self.client = client
         self.host_part = host_part
         self.poller = FirewallPoller()
+        self.reader = reader
+        self._reader_host: ReaderProcess | None = reader
+        #: Whether the next Docker read streams namespaces to the reader (`everything` reading them all).
+        self._stream = False
 
     async def docker(self, stale: dict[str, str]) -> tuple[Engine | None, list[Network], list[Container]]:
         if self.client is None:
             stale["docker"] = "no Docker daemon reachable"
             return None, [], []
         try:
-            return await asyncio.to_thread(read_docker, self.client)
+            return await asyncio.to_thread(read_docker, self.client, self._stream_to_reader())
         except Exception as exc:
             stale["docker"] = failure_reason(exc)
             return None, [], []
 
+    def _stream_to_reader(self) -> Callable[[Container], None] | None:
+        """While Docker is read the first time, each running container's namespace goes to the reader."""
+        reader = self.reader if self._stream else None
+        if reader is None:
+            return None
+        self._stream = False
+
+        def stream(container: Container) -> None:
+            if container.pid:
+                reader.stream(_wanted(container))
+
+        return stream
+
     async def namespaces(self, containers: list[Container], stale: dict[str, str]) -> list[Container]:
-        return await _with_namespaces(containers, stale)
+        return await _with_namespaces(containers, stale, self.reader)
 
     async def host(self, stale: dict[str, str]) -> HostNet:
+        reader, self._reader_host = self._reader_host, None
+        if reader is not None:
+            try:
+                reply = await reader.host()
+            except Exception:
+                pass  # the reader is gone or garbled: read here
+            else:
+                if isinstance(reply, Failed):
+                    stale["netlink"] = reply.reason
+                    return HostNet()
+                return reply
         try:
             ifaces, routes, rules = await read_namespace(None, True)
         except Exception as exc:
@@ -225,6 +298,7 @@ class Collector:
             model = assemble(HostModel(), stale, engine=engine, networks=networks, containers=containers)
             return msgspec.structs.replace(model, hostname="")  # not this machine's name
         raw_firewall = self.poller.start_read()  # the firewall commands run while Docker answers
+        self._stream = namespaces_of is None
         try:
             (engine, networks, containers), host, sysctls = await asyncio.gather(
                 self.docker(stale), self.host(stale), self.sysctls(stale)
@@ -238,8 +312,10 @@ class Collector:
             else None
         )
         chosen = containers if wanted is None else [c for c in containers if c.id in wanted]
-        (firewall, _), read = await asyncio.gather(
-            self.firewall(stale, networks, raw_firewall), self.namespaces(chosen, stale)
+        # The namespaces first: their reads (and the reader's reply) are under way before the firewall's parse
+        # holds this thread.
+        read, (firewall, _) = await asyncio.gather(
+            self.namespaces(chosen, stale), self.firewall(stale, networks, raw_firewall)
         )
         by_id = {c.id: c for c in read}
         containers = [by_id.get(c.id, c) for c in containers]
@@ -276,7 +352,10 @@ def assemble(base: HostModel, stale: dict[str, str], **parts: Any) -> HostModel:
 
 
 async def collect(
-    client: Any | None, namespaces_of: NamespaceChoice | None = None, host_part: bool = True
+    client: Any | None,
+    namespaces_of: NamespaceChoice | None = None,
+    host_part: bool = True,
+    reader: ReaderProcess | None = None,
 ) -> HostModel:
     """Read the whole host once. `client` is a docker.DockerClient, or None when no daemon is reachable.
 
@@ -285,6 +364,6 @@ async def collect(
     carry what Docker says of them, without interfaces, routes or DNS config.
 
     `host_part=False` when the daemon is not on this machine: only the Docker part is read (see Collector),
-    and `hostname` is left empty.
+    and `hostname` is left empty. A `reader` process (`dockwire.reader_process`) shares the netlink reads.
     """
-    return await Collector(client, host_part).everything(namespaces_of)
+    return await Collector(client, host_part, reader).everything(namespaces_of)

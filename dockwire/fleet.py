@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from dockwire.errors import DockwireError
 from dockwire.model import HostModel
+from dockwire.text import safe
 
 # A host name as the user types it after `@` or before `=`: letters, digits, '.', '_', '-'.
 HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -85,4 +86,17 @@ def default_host_name(model: HostModel, taken: set[str]) -> str:
     return name
 
 
-__all__ = ["Fleet", "FleetError", "check_host_name", "default_host_name"]
+def stale_warnings(fleet: Fleet) -> list[str]:
+    """One line of plain text per part of a host that could not be read, and why (naming the host when there
+    are several): what the commands print on stderr beside an answer."""
+    lines = []
+    for name, model in fleet:
+        where = f"host {name}: " if fleet.several else ""
+        lines += [
+            f"dockwire: warning: {safe(where + part)}: {safe(reason)}"
+            for part, reason in sorted(model.stale.items())
+        ]
+    return lines
+
+
+__all__ = ["Fleet", "FleetError", "check_host_name", "default_host_name", "stale_warnings"]

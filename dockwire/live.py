@@ -25,7 +25,7 @@ import contextlib
 import errno
 import select
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,14 +46,21 @@ DOCKER_ACTIONS = {"create", "start", "die", "destroy", "connect", "disconnect", 
 #: The longest wait between firewall polls while no counter moves (seconds).
 IDLE_POLL = 5.0
 #: Signals the updater takes at once, without waiting `debounce` for more: a firewall read of its own that
-#: ended, and an nf_tables change (one transaction comes in one piece; changes during the read it starts
-#: are gathered by the read after it).
-UNGATHERED = frozenset({"firewall-done", "nftables"})
+#: ended, an nf_tables change (one transaction comes in one piece; changes during the read it starts are
+#: gathered by the read after it), and a question's re-read (`settled`).
+UNGATHERED = frozenset({"firewall-done", "nftables", "recheck"})
 #: Seconds after a netlink change (the first since the last check) at which a dump is compared with the state
 #: the messages built.
 NETLINK_CHECK = 5.0
 #: The largest notification a monitoring socket returns at once.
 NETLINK_RECV = 1 << 20
+#: Signals after which the firewall's rules (not only its counters) may differ from the model's.
+RULE_SIGNALS = frozenset({"firewall", "nftables", "docker", "docker-lost"})
+#: `settled`: how long the watcher threads get to pass on what is already waiting in their sockets, how often
+#: it looks whether the updater is done, and the longest it waits (seconds).
+SETTLE_GRACE = 0.02
+SETTLE_STEP = 0.005
+SETTLE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,8 @@ class _Signals:
     netlink: list[Any] = field(default_factory=list)
     #: The nf_tables tables changed (nfgen family, name), from the nf_tables notifications.
     nft_changes: set[Change] = field(default_factory=set)
+    #: Containers (ids) whose namespaces a question asked to read again ("recheck").
+    recheck: set[str] = field(default_factory=set)
 
 
 def describe_docker_event(event: dict[str, Any]) -> str | None:
@@ -129,6 +138,11 @@ class LiveModel:
         #: The firewall read under way (with the stale reasons it found), and whether another is due after it.
         self._firewall_job: tuple[asyncio.Future[FirewallRead], dict[str, str]] | None = None
         self._firewall_again = False
+        #: True from a signal after which the rules may differ until a firewall read begun after it ends.
+        self._rules_due = False
+        #: True while the updater re-reads; True once the nf_tables watcher listens.
+        self._busy = False
+        self._nft_watched = False
 
     # --- watchers (threads) ---------------------------------------------------------------------------
 
@@ -222,6 +236,7 @@ class LiveModel:
             sock = open_nft_monitor()
         except OSError:
             return  # no nf_tables (or no permission): the poll alone sees firewall changes
+        self._nft_watched = True
         try:
             while not self._stop.is_set():
                 ready, _, _ = select.select([sock], [], [], 0.5)
@@ -237,6 +252,10 @@ class LiveModel:
 
     async def _reread(self, signals: _Signals) -> tuple[set[str], frozenset[RuleKey]]:
         kinds = set(signals.kinds)
+        if kinds & RULE_SIGNALS and self.host_part:
+            self._rules_due = True
+        if "poll" in kinds:
+            kinds.add("firewall")
         stale = self._stale
         parts: dict[str, Any] = {}
         read: set[str] = set()
@@ -261,6 +280,8 @@ class LiveModel:
             await self._follow_netlink(kinds, signals.netlink, parts, read)
         if incremental:
             await self._reread_docker(signals, parts, stale)
+        if "recheck" in kinds and self.host_part:
+            await self._recheck(signals.recheck, parts, read)
         moved: frozenset[RuleKey] = frozenset()
         if self.host_part:
             moved = self._firewall_done(kinds, parts, read)
@@ -335,6 +356,8 @@ class LiveModel:
         self._firewall_job = None
         if self._firewall_again:
             kinds.add("firewall")
+        else:
+            self._rules_due = False  # this read began after every rule signal so far
         if job.cancelled():
             return frozenset()
         _clear(self._stale, "firewall", "iptables", "ip6tables", "nftables", "ipset")
@@ -357,6 +380,53 @@ class LiveModel:
     async def _namespaces(self, containers: list[Container], stale: dict[str, str]) -> list[Container]:
         """The containers with their namespace part (none without a host part: the pids are not ours)."""
         return await self.collector.namespaces(containers, stale) if self.host_part else containers
+
+    async def _recheck(self, ids: set[str], parts: dict[str, Any], read: set[str]) -> None:
+        """What no notification announces, read again for a question: the sysctls, and the namespaces of the
+        containers `ids` (addresses, routes, DNS config changed from inside). Only what differs enters."""
+        stale = self._stale
+        _clear(stale, "sysctls")
+        sysctls = await self.collector.sysctls(stale)
+        if sysctls != self.model.sysctls:
+            parts["sysctls"] = sysctls
+            read.add("sysctls")
+        containers: list[Container] = parts.get("containers", self.model.containers)
+        chosen = [c for c in containers if c.id in ids and c.pid]
+        if not chosen:
+            return
+        fresh = {c.id: c for c in await self._namespaces(chosen, stale)}
+        if any(fresh[c.id] != c for c in chosen):
+            parts["containers"] = [fresh.get(c.id, c) for c in containers]
+            read.add("namespaces")
+
+    async def settled(self, containers: Collection[str] = ()) -> HostModel:
+        """The model once it holds every change made before this call: what the watcher threads still have
+        in their sockets, the firewall as re-read after any rule change, and, read again now, what no
+        notification announces (the sysctls and the namespaces of `containers`; on a host whose rules change
+        without an nf_tables notification, legacy iptables or ipsets, the firewall too). After
+        SETTLE_TIMEOUT seconds, the model as it is."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_TIMEOUT
+        await asyncio.sleep(SETTLE_GRACE)
+        if self.host_part:
+            self._signals.kinds.add("recheck")
+            self._signals.recheck.update(containers)
+            if self._rules_unannounced():
+                self._signals.kinds.add("firewall")
+            self._wake.set()
+        while (self._wake.is_set() or self._busy or self._rules_due) and loop.time() < deadline:
+            await asyncio.sleep(SETTLE_STEP)
+        return self.model
+
+    def _rules_unannounced(self) -> bool:
+        """Whether a rule can change with no nf_tables notification: no watcher, legacy rules, or ipsets."""
+        firewall = self.model.firewall
+        return (
+            not self._nft_watched
+            or firewall.iptables_backend == "legacy"
+            or "iptables-legacy" in firewall.iptables_sources_with_rules()
+            or bool(firewall.ipsets)
+        )
 
     async def _reread_docker(self, signals: _Signals, parts: dict[str, Any], stale: dict[str, str]) -> None:
         """Re-read what the Docker events named: those containers (and their namespaces), the networks."""
@@ -405,7 +475,11 @@ class LiveModel:
                     await asyncio.sleep(self.debounce)
                 self._wake.clear()
                 signals, self._signals = self._signals, _Signals()
-                read, moved = await self._reread(signals)
+                self._busy = True
+                try:
+                    read, moved = await self._reread(signals)
+                finally:
+                    self._busy = False
                 if moved or read - {"counters"}:
                     self._idle_polls = 0
                 if read or signals.events:
@@ -426,7 +500,7 @@ class LiveModel:
         """Ask for a firewall read every poll_interval while counters move, backing off to IDLE_POLL."""
         while True:
             await asyncio.sleep(min(IDLE_POLL, self.poll_interval * 2 ** min(self._idle_polls, 8)))
-            self._signals.kinds.add("firewall")
+            self._signals.kinds.add("poll")
             self._wake.set()
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -217,12 +218,23 @@ def read_containers(client: Any, ids: list[str], known: dict[str, str]) -> dict[
     return {i: read_container(raw, names) if raw else None for i, raw in found.items()}
 
 
-def read_docker(client: Any) -> tuple[Engine, list[Network], list[Container]]:
-    """Read everything the Docker API knows about networking. Blocking: call from a worker thread."""
+def read_docker(
+    client: Any, on_inspected: Callable[[Container], None] | None = None
+) -> tuple[Engine, list[Network], list[Container]]:
+    """Read everything the Docker API knows about networking. Blocking: call from a worker thread.
+
+    `on_inspected` is given each container as soon as it is inspected (its `container:NAME` owner not yet
+    resolved to an id), so that its namespace can be read while the others are inspected."""
     api = client.api
     engine = read_engine(api.version(), api.info())
     networks = read_networks(client)
-    raws = [raw for summary in api.containers(all=True) if (raw := _inspect(api, summary["Id"]))]
+    raws = []
+    for summary in api.containers(all=True):
+        raw = _inspect(api, summary["Id"])
+        if raw:
+            raws.append(raw)
+            if on_inspected is not None:
+                on_inspected(read_container(raw, {}))
     names_to_ids = _names_to_ids(raws, {})
     containers = [read_container(raw, names_to_ids) for raw in raws]
     containers.sort(key=lambda c: c.name)

@@ -5,7 +5,6 @@ Exit codes: 0 ok/allowed, 1 blocked, 2 usage or environment error, 3 uncertain.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import sys
@@ -46,13 +45,22 @@ def friendly_errors(cleanup: str = "") -> Callable[[F], F]:
             except KeyboardInterrupt:
                 click.echo(f"dockwire: interrupted{suffix}", err=True)
                 sys.exit(EXIT_INTERRUPTED)
-            except asyncio.CancelledError:
+            except BaseException as exc:
+                if not _cancelled(exc):
+                    raise
                 click.echo(f"dockwire: terminated{suffix}", err=True)
                 sys.exit(EXIT_TERMINATED)
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _cancelled(exc: BaseException) -> bool:
+    """An asyncio cancellation: only possible once asyncio is imported, so a command that never runs an event
+    loop does not import it (some 40 ms of every start)."""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
 
 
 def warn_stale(stale: dict[str, str]) -> None:
@@ -72,6 +80,16 @@ def docker_host(ctx: click.Context) -> str | None:
             f"{ctx.command_path} acts on one host reached directly: give at most one -H URL (no --context)"
         )
     return split_named(hosts[0])[1] if hosts else None
+
+
+def resident_may_answer(ctx: click.Context) -> bool:
+    """Whether the root command names one engine reached directly (no snapshot, demo, several hosts or
+    context), so that a resident dockwire following it may answer (`dockwire.resident`)."""
+    root = ctx.find_root().params
+    hosts: tuple[str, ...] = root.get("host") or ()
+    if root.get("demo") or root.get("snapshot_files") or root.get("context") or len(hosts) > 1:
+        return False
+    return not hosts or split_named(hosts[0])[0] is None
 
 
 def require_live(ctx: click.Context, what: str) -> None:
@@ -160,10 +178,10 @@ def load_model(
 
 def warn_fleet_stale(fleet: Fleet) -> None:
     """`warn_stale` for each host, naming the host when there are several."""
-    for name, model in fleet:
-        for part, reason in sorted(model.stale.items()):
-            where = f"host {name}: " if fleet.several else ""
-            click.echo(f"dockwire: warning: {safe(where + part)}: {safe(reason)}", err=True)
+    from dockwire.fleet import stale_warnings
+
+    for line in stale_warnings(fleet):
+        click.echo(line, err=True)
 
 
 snapshot_option = click.option(

@@ -43,17 +43,24 @@ def collect_url(url: str | None, question: tuple[str, str] | None = None) -> Hos
         from dockwire.remote import collect_host
 
         return run_read(collect_host(spec)).model
-    from dockwire.collect import collect
+    from dockwire.collect import NamespaceChoice, collect
     from dockwire.docker_client import connect
+    from dockwire.reader_process import ReaderProcess
 
     client = connect(url)
-    if question is None:
-        return run_read(collect(client))
-    from dockwire.verdict.endpoints import namespaces_for
-    from dockwire.verdict.fleet_ends import split_host
+    choose: NamespaceChoice | None = None
+    if question is not None:
+        from dockwire.verdict.endpoints import namespaces_for
+        from dockwire.verdict.fleet_ends import split_host
 
-    src, dst = (split_host(text)[0] for text in question)
-    return run_read(collect(client, lambda docker_part: namespaces_for(docker_part, src, dst)))
+        src, dst = (split_host(text)[0] for text in question)
+        choose = lambda docker_part: namespaces_for(docker_part, src, dst)  # noqa: E731
+    reader = ReaderProcess.start()  # before the read starts any thread: a second core decodes netlink
+    try:
+        return run_read(collect(client, choose, reader=reader))
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 def live_fleet(hosts: tuple[str, ...], contexts: tuple[str, ...]) -> Fleet:

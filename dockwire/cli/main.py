@@ -10,6 +10,7 @@ import click
 from dockwire.cli.common import docker_host, friendly_errors
 from dockwire.cli.lab import lab
 from dockwire.cli.probe import probe
+from dockwire.cli.serve import serve
 from dockwire.cli.snapshot import snapshot
 from dockwire.cli.verdicts import matrix, why
 
@@ -101,5 +102,5 @@ def _snapshot_fleet_source(files: tuple[str, ...]) -> FleetSource:
     return snapshot_fleet_source(list(fleet), paths)
 
 
-for command in (snapshot, why, matrix, probe, lab):
+for command in (snapshot, why, matrix, probe, serve, lab):
     main.add_command(command)

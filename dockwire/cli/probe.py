@@ -6,7 +6,6 @@ error, 3 cannot tell (silence without a dropping rule).
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,8 @@ def exit_code(outcome: str) -> int:
 
 
 async def _collect_and_probe(host: str | None, src: str, dst: str, **options: Any) -> ProbeResult:
+    import asyncio
+
     from dockwire.actions.runner import run_probe
     from dockwire.collect import collect
     from dockwire.docker_client import connect
@@ -116,6 +117,8 @@ def probe(
     dst, proto, port = split_destination(dst, proto, port)
     check_args(proto, port, count, timeout, max_hops)
     check_privileges(need_trace=not no_trace)
+    import asyncio
+
     # SIGTERM reaches here as a cancellation (run_probe turns it into one), after the trace rules are gone.
     result = asyncio.run(
         _collect_and_probe(

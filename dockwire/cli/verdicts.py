@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 import click
 
 from dockwire.cli.common import (
     EXIT_ERROR,
+    docker_host,
     family_options,
     friendly_errors,
     load_fleet,
+    resident_may_answer,
     snapshot_option,
     warn_fleet_stale,
 )
 from dockwire.errors import DockwireError
-from dockwire.text import safe_json
+from dockwire.text import safe, safe_json
 
 
 @click.command("why")
@@ -34,6 +37,7 @@ from dockwire.text import safe_json
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @snapshot_option
 @click.option("-v", "--verbose", is_flag=True, help="Also list the plain jumps the packet took.")
+@click.option("--cold", is_flag=True, help="Read the host now, even when `dockwire serve` follows it.")
 @click.pass_context
 @friendly_errors()
 def why(
@@ -46,6 +50,7 @@ def why(
     as_json: bool,
     snapshot_files: tuple[str, ...],
     verbose: bool,
+    cold: bool,
 ) -> None:
     """Can SRC reach DST, and if not, exactly what stops it?
 
@@ -55,23 +60,42 @@ def why(
     (does OTHER resolve from SRC?).
     With several hosts (--snapshot NAME=FILE or -H NAME=URL, repeated), CONTAINER@HOST names the host;
     a plain name is enough when it is unique across hosts.
+    When `dockwire serve` follows the host, it answers (at once, on its live model).
     Exit status: 0 allowed, 1 blocked, 3 uncertain, 2 error.
     """
-    from dockwire.verdict.fleet_ends import resolve_pair
-    from dockwire.verdict.fleet_verdict import evaluate_fleet
-    from dockwire.verdict.render import render_verdict, verdict_json
+    fam = int(family) if family else None
+    if not cold and not snapshot_files and resident_may_answer(ctx):
+        from dockwire.resident.protocol import ResidentUnavailable, WhyRequest, ask
+
+        request = WhyRequest(src, dst, proto, port, fam, as_json, verbose)  # type: ignore[arg-type]
+        try:
+            reply = ask(docker_host(ctx), request)
+        except ResidentUnavailable as exc:
+            click.echo(f"dockwire: warning: {safe(str(exc))}; reading the host", err=True)
+            reply = None
+        if reply is not None:
+            if reply.error:
+                raise DockwireError(reply.error)
+            if verbose:
+                click.echo(f"dockwire: answered by the resident dockwire (pid {reply.pid})", err=True)
+            _print(reply.text, reply.data, reply.warnings, as_json)
+            ctx.exit(reply.exit_code)
+    from dockwire.verdict.explain import explain
 
     fleet = load_fleet(ctx, snapshot_files, question=(src, dst))
-    src_end, dst_end = resolve_pair(fleet, src, dst)
-    if proto is None:
-        proto = "tcp" if (port or dst_end.end.port) else "icmp"
-    verdict = evaluate_fleet(fleet, src_end, dst_end, proto, port, family=int(family) if family else None)
+    printed = explain(fleet, src, dst, proto, port, fam, as_json, verbose)
+    _print(printed.text, printed.data, printed.warnings, as_json)
+    ctx.exit(printed.exit_code)
+
+
+def _print(text: str, data: bytes, warnings: Sequence[str], as_json: bool) -> None:
+    """What `why` prints: the JSON, or the stale warnings (on stderr) and the verdict's text."""
     if as_json:
-        sys.stdout.buffer.write(safe_json(verdict_json(verdict)))
-    else:
-        warn_fleet_stale(fleet)
-        click.echo(render_verdict(verdict, verbose))
-    ctx.exit(verdict.exit_code)
+        sys.stdout.buffer.write(data)
+        return
+    for line in warnings:
+        click.echo(line, err=True)
+    click.echo(text)
 
 
 @click.command("matrix")
