@@ -151,10 +151,12 @@ async def _shared_parts(
     theirs = [w for w in wanted if streamed.get(w.id) == w]
     if reader is None or not theirs:
         return await namespace_parts(wanted)
+    here = asyncio.ensure_future(namespace_parts(ours))
     try:
-        parts, shared = await asyncio.gather(namespace_parts(ours), reader.streamed_parts())
-    except Exception:  # the reader is gone or garbled: an optimisation lost, the read done here
-        parts, shared = await namespace_parts(ours), await namespace_parts(theirs)
+        shared = await reader.streamed_parts()
+    except Exception:  # the reader is gone, stuck or garbled: an optimisation lost, the read done here
+        shared = await namespace_parts(theirs)
+    parts = await here
     missing = [w for w in theirs if w.id not in shared]
     if missing:
         shared |= await namespace_parts(missing)

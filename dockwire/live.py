@@ -138,8 +138,11 @@ class LiveModel:
         #: The firewall read under way (with the stale reasons it found), and whether another is due after it.
         self._firewall_job: tuple[asyncio.Future[FirewallRead], dict[str, str]] | None = None
         self._firewall_again = False
-        #: True from a signal after which the rules may differ until a firewall read begun after it ends.
-        self._rules_due = False
+        #: Rule signals so far (a signal after which the rules may differ), as of the read under way's start,
+        #: and as of the latest read's start: the model may lack a rule change while the last two differ.
+        self._rule_signals = 0
+        self._job_signals = 0
+        self._read_signals = 0
         #: True while the updater re-reads; True once the nf_tables watcher listens.
         self._busy = False
         self._nft_watched = False
@@ -246,6 +249,7 @@ class LiveModel:
                 if changes:  # none: only the end of a transaction whose changes came before
                     self._signal("nftables", nft_changes=changes)
         finally:
+            self._nft_watched = False  # from now on rules may change unannounced
             sock.close()
 
     # --- updater --------------------------------------------------------------------------------------
@@ -253,7 +257,7 @@ class LiveModel:
     async def _reread(self, signals: _Signals) -> tuple[set[str], frozenset[RuleKey]]:
         kinds = set(signals.kinds)
         if kinds & RULE_SIGNALS and self.host_part:
-            self._rules_due = True
+            self._rule_signals += 1
         if "poll" in kinds:
             kinds.add("firewall")
         stale = self._stale
@@ -347,6 +351,7 @@ class LiveModel:
         job = asyncio.ensure_future(self.collector.firewall(found, networks, families=families or ()))
         job.add_done_callback(lambda _: self._signal("firewall-done"))
         self._firewall_job = (job, found)
+        self._job_signals = self._rule_signals
 
     def _firewall_done(self, kinds: set[str], parts: dict[str, Any], read: set[str]) -> frozenset[RuleKey]:
         """Take in the firewall read that finished, if one did; the rules whose counters moved."""
@@ -356,10 +361,9 @@ class LiveModel:
         self._firewall_job = None
         if self._firewall_again:
             kinds.add("firewall")
-        else:
-            self._rules_due = False  # this read began after every rule signal so far
         if job.cancelled():
             return frozenset()
+        self._read_signals = self._job_signals
         _clear(self._stale, "firewall", "iptables", "ip6tables", "nftables", "ipset")
         self._stale.update(found)
         new_firewall, delta = job.result()
@@ -394,17 +398,24 @@ class LiveModel:
         chosen = [c for c in containers if c.id in ids and c.pid]
         if not chosen:
             return
-        fresh = {c.id: c for c in await self._namespaces(chosen, stale)}
+        found: dict[str, str] = {}  # only these containers' reasons: "namespaces" counts the full read's
+        fresh = {c.id: c for c in await self._namespaces(chosen, found)}
+        for c in chosen:
+            stale.pop(f"container:{c.name}", None)
+        stale.update((key, why) for key, why in found.items() if key.startswith("container:"))
         if any(fresh[c.id] != c for c in chosen):
             parts["containers"] = [fresh.get(c.id, c) for c in containers]
             read.add("namespaces")
 
-    async def settled(self, containers: Collection[str] = ()) -> HostModel:
-        """The model once it holds every change made before this call: what the watcher threads still have
-        in their sockets, the firewall as re-read after any rule change, and, read again now, what no
-        notification announces (the sysctls and the namespaces of `containers`; on a host whose rules change
-        without an nf_tables notification, legacy iptables or ipsets, the firewall too). After
-        SETTLE_TIMEOUT seconds, the model as it is."""
+    async def settled(self, containers: Collection[str] = ()) -> tuple[HostModel, bool]:
+        """The model once it holds the changes made before this call, and True; after SETTLE_TIMEOUT
+        seconds, the model as it is and False.
+
+        Taken in: what the watchers have received (they get SETTLE_GRACE seconds to pass on what is already
+        in their sockets or the Docker event stream: a bound that holds on a working host, not a proof),
+        the firewall as re-read after any rule change, and, read again now, what no notification announces:
+        the sysctls and the namespaces of `containers`, and on a host whose rules change without an
+        nf_tables notification (legacy iptables, ipsets, no watcher) the firewall too."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_TIMEOUT
         await asyncio.sleep(SETTLE_GRACE)
@@ -414,9 +425,16 @@ class LiveModel:
             if self._rules_unannounced():
                 self._signals.kinds.add("firewall")
             self._wake.set()
-        while (self._wake.is_set() or self._busy or self._rules_due) and loop.time() < deadline:
+        while self._unsettled():
+            if loop.time() > deadline:
+                return self.model, False
             await asyncio.sleep(SETTLE_STEP)
-        return self.model
+        return self.model, True
+
+    def _unsettled(self) -> bool:
+        """Whether a change may still be on its way into the model: signals not taken in, a re-read under
+        way, or a rule signal after the start of the latest firewall read."""
+        return self._wake.is_set() or self._busy or self._rule_signals != self._read_signals
 
     def _rules_unannounced(self) -> bool:
         """Whether a rule can change with no nf_tables notification: no watcher, legacy rules, or ipsets."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import signal
 import struct
 import threading
@@ -27,6 +28,8 @@ from dockwire.model import DnsConfig, HostNet, Interface, Route
 
 #: The length prefix of every message.
 _LENGTH = struct.Struct("!I")
+#: Seconds the command waits for the reader's next bytes before it reads the rest itself.
+REPLY_TIMEOUT = 60.0
 
 
 class Wanted(msgspec.Struct, array_like=True, frozen=True):
@@ -108,14 +111,16 @@ class ReaderProcess:
         """Fork the reader; None where forking is not safe (another thread runs) or fails."""
         if threading.active_count() > 1:
             return None
-        down_r, down_w = os.pipe()
-        up_r, up_w = os.pipe()
+        fds: list[int] = []
         try:
+            fds += os.pipe()
+            fds += os.pipe()
             pid = os.fork()
         except OSError:
-            for fd in (down_r, down_w, up_r, up_w):
+            for fd in fds:
                 os.close(fd)
             return None
+        down_r, down_w, up_r, up_w = fds
         if pid == 0:  # the reader
             os.close(down_w)
             os.close(up_r)
@@ -126,7 +131,8 @@ class ReaderProcess:
 
     async def host(self) -> HostNet | Failed:
         """The host's links, addresses, routes and policy rules, as the reader read them at its start."""
-        reply = msgspec.msgpack.decode(await asyncio.to_thread(_receive, self._from), type=HostReply)
+        data = await asyncio.to_thread(_receive, self._from, REPLY_TIMEOUT)
+        reply = msgspec.msgpack.decode(data, type=HostReply)
         return reply.failed or reply.host or HostNet()
 
     def stream(self, wanted: Wanted) -> None:
@@ -144,14 +150,17 @@ class ReaderProcess:
         """The namespace parts of everything streamed, by container id, once the stream is ended."""
         self.taking = False
         await asyncio.to_thread(_send, self._to, msgspec.msgpack.encode([]))
-        data = await asyncio.to_thread(_receive, self._from)
+        data = await asyncio.to_thread(_receive, self._from, REPLY_TIMEOUT)
         return msgspec.msgpack.decode(data, type=NamespacesReply).results()
 
     def close(self) -> None:
         """End the reader (it may be mid-read when the command stops) and reap it."""
+        if self._to < 0:
+            return  # closed already (its fd numbers may belong to others by now)
         for fd in (self._to, self._from):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        self._to = self._from = -1
         with contextlib.suppress(OSError):
             os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
@@ -164,15 +173,18 @@ def _send(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _receive(fd: int) -> bytes:
-    """One message; EOFError when the other end closed its pipe (the reader ended)."""
-    (size,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size))
-    return _read_exactly(fd, size)
+def _receive(fd: int, timeout: float | None = None) -> bytes:
+    """One message; EOFError when the other end closed its pipe (the reader ended), TimeoutError when
+    nothing came for `timeout` seconds."""
+    (size,) = _LENGTH.unpack(_read_exactly(fd, _LENGTH.size, timeout))
+    return _read_exactly(fd, size, timeout)
 
 
-def _read_exactly(fd: int, size: int) -> bytes:
+def _read_exactly(fd: int, size: int, timeout: float | None) -> bytes:
     chunks, left = [], size
     while left:
+        if timeout is not None and not select.select([fd], [], [], timeout)[0]:
+            raise TimeoutError("the reader process did not answer")
         chunk = os.read(fd, min(left, 1 << 20))
         if not chunk:
             raise EOFError("the reader process ended")

@@ -44,10 +44,11 @@ class Recorded:
     def __init__(self, model: HostModel) -> None:
         self.model = model
         self.asked: list[set[str]] = []
+        self.complete = True
 
-    async def settled(self, containers: Collection[str] = ()) -> HostModel:
+    async def settled(self, containers: Collection[str] = ()) -> tuple[HostModel, bool]:
         self.asked.append(set(containers))
-        return self.model
+        return self.model, self.complete
 
 
 class Serving:
@@ -164,6 +165,8 @@ HOSTILE = {
     "an unknown field": msgspec.msgpack.encode({"src": "a", "dst": "b", "rm": "-rf", "protocol": PROTOCOL}),
     "a huge name": msgspec.msgpack.encode({"src": "a" * 5000, "dst": "b", "protocol": PROTOCOL}),
     "too large": b"\x00" * (MAX_REQUEST + 1),
+    "nested deeper than the decoder goes": b"\x91" * 10000 + b"\x00",
+    "an end without its host": msgspec.msgpack.encode({"src": "web@", "dst": "b", "protocol": PROTOCOL}),
 }
 
 
@@ -173,6 +176,21 @@ def test_a_hostile_request_is_refused_and_the_resident_goes_on(serving: Serving,
     assert reply.exit_code == 2 and (reply.error or reply.refused)
     assert "\n" not in reply.error + reply.refused
     assert ask(NOWHERE, WhyRequest("dwlab-default-a", "dwlab-default-b")) is not None
+
+
+def test_an_answer_before_the_model_settled_says_so(serving: Serving) -> None:
+    serving.followed.complete = False
+    code, out, err = cli("why", "dwlab-default-a", "dwlab-default-b")
+    assert code == 0 and out
+    assert err.splitlines()[0] == "dockwire: warning: the live model was still taking in changes: this " + (
+        "answer may miss the latest of them"
+    )
+
+
+def test_text_the_resident_cannot_be_sent_is_read_cold(serving: Serving) -> None:
+    code, _, err = cli("why", "dwlab-default-a", "bad\udcff")  # an argument that is not UTF-8
+    assert code == 2 and "cannot reach Docker" in err and err.count("\n") == 1
+    assert not serving.followed.asked
 
 
 def test_a_resident_of_another_protocol_is_not_used(
@@ -213,9 +231,10 @@ def test_a_socket_left_by_a_dead_resident_is_not_asked_and_is_replaced(runtime: 
         assert ask(NOWHERE, WhyRequest("dwlab-default-a", "dwlab-default-b")) is not None
 
 
-def test_a_socket_in_a_folder_others_may_write_is_not_trusted(serving: Serving) -> None:
+@pytest.mark.parametrize("mode", [0o777, 0o755])
+def test_a_socket_in_a_folder_others_may_use_is_not_trusted(serving: Serving, mode: int) -> None:
     folder = serving.resident.path.parent
-    folder.chmod(0o777)
+    folder.chmod(mode)
     try:
         assert ask(NOWHERE, WhyRequest("dwlab-default-a", "dwlab-default-b")) is None
     finally:

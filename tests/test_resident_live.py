@@ -165,7 +165,8 @@ def test_a_sysctl_changed_just_before_is_in_the_settled_model(lab: Any, docker_c
             while not first:
                 await asyncio.sleep(0.05)
             path.write_text(f"{wanted}\n")
-            model = await live.settled()
+            model, complete = await live.settled()
+            assert complete
             return first[0].sysctls.rp_filter.get(bridge), model.sysctls.rp_filter.get(bridge)
         finally:
             path.write_text(before)

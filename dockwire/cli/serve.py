@@ -16,9 +16,10 @@ def serve(ctx: click.Context, verbose: bool) -> None:
     """Follow this host live and answer `dockwire why` from memory.
 
     While it runs, `dockwire why` on this engine asks it instead of reading the host (about a tenth of the
-    time). Each answer holds every change made before the question: the model first takes in what the host
-    announced, and reads again what it does not announce (sysctls, the two containers' namespaces, and the
-    firewall when it has legacy iptables rules). `why --cold` reads the host itself. Stop with Ctrl-C.
+    time). Before each answer the model takes in what the host announced (Docker events, netlink and
+    nf_tables notifications) and reads again what nothing announces: the sysctls, the namespaces of the
+    containers the question names, and the firewall when it has legacy iptables rules or ipsets.
+    `why --cold` reads the host itself. Stop with Ctrl-C.
     """
     require_live(ctx, "serve")
     url = docker_host(ctx)

@@ -84,12 +84,12 @@ def socket_path(url: str | None) -> Path | None:
 
 
 def owned_privately(path: Path) -> bool:
-    """Whether `path` belongs to this user (or root) and no one else may write to it."""
+    """Whether `path` (not a symlink) belongs to this user (or root) and no one else may use it at all."""
     try:
         info = path.lstat()
     except OSError:
         return False
-    return info.st_uid in (0, os.geteuid()) and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    return info.st_uid in (0, os.geteuid()) and not stat.S_ISLNK(info.st_mode) and not info.st_mode & 0o077
 
 
 def peer(sock: socket.socket) -> tuple[int, int]:
@@ -129,7 +129,11 @@ def ask(url: str | None, request: WhyRequest, timeout: float = ASK_TIMEOUT) -> W
         if not trusted_uid(uid):
             return None
         try:
-            sock.sendall(msgspec.msgpack.encode(request))
+            message = msgspec.msgpack.encode(request)
+        except (ValueError, TypeError):
+            return None  # text the resident cannot be sent (not UTF-8): the host is read instead
+        try:
+            sock.sendall(message)
             sock.shutdown(socket.SHUT_WR)
             data = read_all(sock, MAX_REPLY)
         except TimeoutError:

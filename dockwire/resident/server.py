@@ -41,8 +41,12 @@ from dockwire.verdict.explain import Printed, explain
 from dockwire.verdict.fleet_ends import split_host
 
 Log = Callable[[str], None]
-#: Seconds a client has to send its whole request.
+#: Seconds a client has to send its whole request; seconds one request may take in all (answer included);
+#: seconds the resident waits for open connections when it stops.
 REQUEST_TIMEOUT = 5.0
+HANDLE_TIMEOUT = 60.0
+CLOSE_TIMEOUT = 2.0
+UNSETTLED = "the live model was still taking in changes: this answer may miss the latest of them"
 
 
 class Followed(Protocol):
@@ -50,7 +54,7 @@ class Followed(Protocol):
 
     model: HostModel
 
-    async def settled(self, containers: Collection[str] = ()) -> HostModel: ...
+    async def settled(self, containers: Collection[str] = ()) -> tuple[HostModel, bool]: ...
 
 
 class Resident:
@@ -69,12 +73,19 @@ class Resident:
     def claim(self) -> None:
         """Make this the engine's one resident (DockwireError, naming the other, when one runs already)."""
         folder = self.path.parent
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if folder.lstat().st_uid == os.geteuid():
+                folder.chmod(0o700)
+        except OSError as exc:
+            raise DockwireError(f"cannot use {folder} to listen in: {exc.strerror}") from None
         if not owned_privately(folder):
-            raise DockwireError(f"{folder} is not this user's own (writable by others): not listening there")
+            raise DockwireError(f"{folder} is not this user's own (mode 0700): not listening there")
         old = os.umask(0o177)
         try:
             lock = open(self.path.with_suffix(".lock"), "a+")  # noqa: SIM115 (held for the resident's life)
+        except OSError as exc:
+            raise DockwireError(f"cannot open {self.path.with_suffix('.lock')}: {exc.strerror}") from None
         finally:
             os.umask(old)
         try:
@@ -98,6 +109,8 @@ class Resident:
         old = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(self._handle, path=str(self.path))
+        except OSError as exc:
+            raise DockwireError(f"cannot listen at {self.path}: {exc.strerror or exc}") from None
         finally:
             os.umask(old)
         self._inode = self.path.stat().st_ino
@@ -107,7 +120,7 @@ class Resident:
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
-                await self._server.wait_closed()
+                await asyncio.wait_for(self._server.wait_closed(), CLOSE_TIMEOUT)
         with contextlib.suppress(OSError):
             if self._inode and self.path.stat().st_ino == self._inode:
                 self.path.unlink()
@@ -117,25 +130,28 @@ class Resident:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            _pid, uid = peer(writer.get_extra_info("socket"))
-            if not trusted_uid(uid):
-                return
-            data = await asyncio.wait_for(_request_bytes(reader), REQUEST_TIMEOUT)
-            reply = await self.answer(data) if data is not None else _error("the request is too large")
-            writer.write(msgspec.msgpack.encode(reply))
-            await writer.drain()
+            await asyncio.wait_for(self._converse(reader, writer), HANDLE_TIMEOUT)
         except (OSError, TimeoutError):
-            pass  # the client went away or sent nothing: nothing to answer
+            pass  # the client went away, sent nothing or does not read: nothing more to do
         finally:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
 
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _pid, uid = peer(writer.get_extra_info("socket"))
+        if not trusted_uid(uid):
+            return
+        data = await asyncio.wait_for(_request_bytes(reader), REQUEST_TIMEOUT)
+        reply = await self.answer(data) if data is not None else _error("the request is too large")
+        writer.write(msgspec.msgpack.encode(reply))
+        await writer.drain()
+
     async def answer(self, data: bytes) -> WhyReply:
         """The reply to one request's bytes."""
         try:
             raw = msgspec.msgpack.decode(data)
-        except msgspec.DecodeError:
+        except Exception:  # not msgpack, or nested beyond the decoder's depth
             return _error("the request is not a msgpack message")
         if not isinstance(raw, dict) or raw.get("protocol") != PROTOCOL:
             return WhyReply(ERROR_EXIT, refused=f"it speaks dockwire's resident protocol {PROTOCOL} only")
@@ -143,9 +159,9 @@ class Resident:
             request = msgspec.convert(raw, WhyRequest)
         except msgspec.ValidationError as exc:
             return _error(f"bad request: {exc}")
-        model = await self.live.settled(_visited(self.live.model, request))
-        fleet = Fleet.of([(default_host_name(model, set()), model)])
         try:
+            model, complete = await self.live.settled(_visited(self.live.model, request))
+            fleet = Fleet.of([(default_host_name(model, set()), model)])
             printed = await asyncio.to_thread(_explain, fleet, request)
         except DockwireError as exc:
             return _error(str(exc))
@@ -153,11 +169,12 @@ class Resident:
             self.log(f"dockwire: the question {request.src} → {request.dst} failed:")
             self.log(safe(traceback.format_exc()))
             return _error("the resident dockwire failed on this question (its output says why)")
+        late = [] if complete else [f"dockwire: warning: {UNSETTLED}"]
         return WhyReply(
             printed.exit_code,
             printed.text,
             printed.data,
-            list(printed.warnings),
+            late + list(printed.warnings),
             pid=os.getpid(),
             model_time=self.model_time,
         )
@@ -181,8 +198,9 @@ def _explain(fleet: Fleet, request: WhyRequest) -> Printed:
 
 
 def _visited(model: HostModel, request: WhyRequest) -> set[str]:
-    """The containers whose namespaces the answer reads: those of both ends (the source's alone when
-    Docker's data cannot tell the destination's, a DNS name or a published port)."""
+    """The containers whose namespaces are read again for the answer: those of both ends (the source's
+    alone when Docker's data cannot tell the destination's, a DNS name or a published port). EndpointError
+    on ends that cannot be told apart (the answer then gives the same error)."""
     src, dst = split_host(request.src)[0], split_host(request.dst)[0]
     return namespaces_for(model, src, dst) or namespaces_for(model, src, src) or set()
 
