@@ -209,6 +209,16 @@ def test_a_second_resident_for_the_same_engine_is_refused(serving: Serving) -> N
         other.claim()
 
 
+def test_a_runtime_folder_open_to_others_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    resident = Resident(Recorded(HostModel()), folder / "local.sock", print)
+    with pytest.raises(DockwireError, match=r"closed to others \(mode 0700\): not listening there"):
+        resident.claim()
+    assert folder.stat().st_mode & 0o7777 == 0o1777 and not list(folder.iterdir())
+
+
 def test_the_socket_is_the_users_own_and_removed_on_close(runtime: Path) -> None:
     path = socket_path(NOWHERE)
     assert path is not None

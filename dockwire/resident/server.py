@@ -74,13 +74,13 @@ class Resident:
         """Make this the engine's one resident (DockwireError, naming the other, when one runs already)."""
         folder = self.path.parent
         try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if folder.lstat().st_uid == os.geteuid():
-                folder.chmod(0o700)
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # an existing folder is never changed
         except OSError as exc:
             raise DockwireError(f"cannot use {folder} to listen in: {exc.strerror}") from None
         if not owned_privately(folder):
-            raise DockwireError(f"{folder} is not this user's own (mode 0700): not listening there")
+            raise DockwireError(
+                f"{folder} must be this user's own and closed to others (mode 0700): not listening there"
+            )
         old = os.umask(0o177)
         try:
             lock = open(self.path.with_suffix(".lock"), "a+")  # noqa: SIM115 (held for the resident's life)
