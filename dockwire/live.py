@@ -3,12 +3,14 @@
 Consumers iterate `LiveModel.updates()`; each ModelUpdate carries the new model, which parts were re-read,
 which rules' counters moved, and human-readable event lines. Only what changed is re-read:
 - a Docker event re-reads the containers it names (their inspect and namespace) and, for a network event,
-  the networks; then the firewall (Docker rewrites rules). A lost and regained event stream re-reads all of
-  Docker;
+  the network it names; then the firewall (Docker rewrites rules). A lost and regained event stream re-reads
+  all of Docker;
 - the host's links, addresses, routes and policy rules follow the kernel's netlink notifications, applied
   one by one (`NetlinkState`): no dump per change. A dump is taken only when messages were lost (the
   socket's buffer overflowed), once `NETLINK_CHECK` seconds after a change, to catch what the kernel
   leaves unsaid, and on every Docker event once the watcher stopped;
+- the sysctls, which nothing announces: the host-wide ones (ip_forward, bridge-nf-call-*) on every tick of
+  the firewall poll, the per-interface ones with each netlink check or dump;
 - an nf_tables notification (any ruleset change: iptables-nft, nft, Docker's nftables backend) re-reads the
   firewall at once; the poll re-reads it for counters (and legacy iptables, which sends no notification),
   every `poll_interval` while counters move and less often, up to `IDLE_POLL`, while nothing does. A
@@ -32,23 +34,26 @@ from typing import Any
 import msgspec
 
 from dockwire.collect import HOST_PARTS, NOT_THIS_HOST, Collector, assemble, failure_reason
-from dockwire.model import Container, Firewall, HostModel
-from dockwire.probes.docker_api import read_containers, read_networks
+from dockwire.model import Container, Firewall, HostModel, Network
+from dockwire.probes.docker_api import read_containers, read_networks, read_networks_by_id
 from dockwire.probes.firewall_diff import FirewallDelta, RuleKey
 from dockwire.probes.netlink_changes import NetlinkState, decoded, link_event_line, open_monitor, same_host
 from dockwire.probes.nft_notifications import Change, waiting_changes
 from dockwire.probes.nft_notifications import open_monitor as open_nft_monitor
+from dockwire.probes.sysctls import changed_settings, read_global_sysctls
 
 FirewallRead = tuple[Firewall, FirewallDelta | None]
 
 DOCKER_EVENT_TYPES = ["container", "network"]
+#: What a network event that names no network stands for: re-read them all.
+ALL_NETWORKS = "*"
 DOCKER_ACTIONS = {"create", "start", "die", "destroy", "connect", "disconnect", "rename", "pause", "unpause"}
 #: The longest wait between firewall polls while no counter moves (seconds).
 IDLE_POLL = 5.0
 #: Signals the updater takes at once, without waiting `debounce` for more: a firewall read of its own that
 #: ended, an nf_tables change (one transaction comes in one piece; changes during the read it starts are
-#: gathered by the read after it), and a question's re-read (`settled`).
-UNGATHERED = frozenset({"firewall-done", "nftables", "recheck"})
+#: gathered by the read after it), the poll's tick and a question's re-read (`settled`).
+UNGATHERED = frozenset({"firewall-done", "nftables", "poll", "recheck"})
 #: Seconds after a netlink change (the first since the last check) at which a dump is compared with the state
 #: the messages built.
 NETLINK_CHECK = 5.0
@@ -83,9 +88,9 @@ class _Signals:
 
     kinds: set[str] = field(default_factory=set)
     events: list[str] = field(default_factory=list)
-    #: Containers a Docker event named (ids), to re-inspect; and whether a network event came.
+    #: Containers and networks a Docker event named (ids), to re-inspect.
     containers: set[str] = field(default_factory=set)
-    networks: bool = False
+    networks: set[str] = field(default_factory=set)
     #: Netlink notifications of the host, decoded, in the order they came.
     netlink: list[Any] = field(default_factory=list)
     #: The nf_tables tables changed (nfgen family, name), from the nf_tables notifications.
@@ -171,7 +176,7 @@ class LiveModel:
             if event is not None:
                 actor = event.get("Actor") or {}
                 if event.get("Type") == "network":
-                    signals.networks = True
+                    signals.networks.add(str(actor.get("ID") or ALL_NETWORKS))
                     container = (actor.get("Attributes") or {}).get("container")
                     if container:
                         signals.containers.add(str(container))
@@ -282,6 +287,7 @@ class LiveModel:
             kinds.add("netlink-resync")
         if self.host_part:
             await self._follow_netlink(kinds, signals.netlink, parts, read)
+            await self._follow_sysctls(kinds, parts, read, signals.events)
         if incremental:
             await self._reread_docker(signals, parts, stale)
         if "recheck" in kinds and self.host_part:
@@ -328,6 +334,26 @@ class LiveModel:
             self._netlink = NetlinkState(host)
         parts["host"] = host
         read.add("netlink")
+
+    async def _follow_sysctls(
+        self, kinds: set[str], parts: dict[str, Any], read: set[str], events: list[str]
+    ) -> None:
+        """The sysctls, which no notification announces: the host-wide ones on every poll tick, all of them
+        (the per-interface ones of links new since) with a netlink check or dump; a line in `events` per
+        setting changed. A question's re-read reads them all itself."""
+        full = bool(kinds & {"netlink-check", "netlink-resync"})
+        if "recheck" in kinds or not (full or "poll" in kinds):
+            return
+        previous = self.model.sysctls
+        if full:
+            _clear(self._stale, "sysctls")
+            sysctls = await self.collector.sysctls(self._stale)
+        else:
+            sysctls = read_global_sysctls(previous)  # five small /proc files: no thread for them
+        if sysctls != previous:
+            parts["sysctls"] = sysctls
+            read.add("sysctls")
+            events.extend(changed_settings(previous, sysctls))
 
     def _schedule_netlink_check(self) -> None:
         """A check `NETLINK_CHECK` seconds after the first change since the last one (not the latest: on a
@@ -453,7 +479,12 @@ class LiveModel:
             return
         try:
             if signals.networks:
-                parts["networks"] = await asyncio.to_thread(read_networks, self.client)
+                if ALL_NETWORKS in signals.networks:
+                    parts["networks"] = await asyncio.to_thread(read_networks, self.client)
+                else:
+                    ids = sorted(signals.networks)
+                    named = await asyncio.to_thread(read_networks_by_id, self.client, ids)
+                    parts["networks"] = _merged_networks(model.networks, named)
             known = {c.name: c.id for c in model.containers} | {c.id: c.id for c in model.containers}
             ids = sorted(signals.containers)
             fresh = await asyncio.to_thread(read_containers, self.client, ids, known)
@@ -533,6 +564,14 @@ def _clear(stale: dict[str, str], *names: str) -> None:
     """Forget the stale reasons of these parts (and of their sub-parts, "name:detail"), before a re-read."""
     for key in [k for k in stale if k in names or any(k.startswith(f"{n}:") for n in names)]:
         del stale[key]
+
+
+def _merged_networks(networks: list[Network], fresh: dict[str, Network | None]) -> list[Network]:
+    """The model's networks with the re-inspected ones replaced, the new ones added and the gone ones
+    dropped, by name as read_networks orders them."""
+    kept = {n.id: n for n in networks if n.id not in fresh}
+    kept.update((nid, network) for nid, network in fresh.items() if network is not None)
+    return sorted(kept.values(), key=lambda n: n.name)
 
 
 def _merged(

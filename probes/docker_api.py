@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -181,15 +181,21 @@ def read_container(raw: dict[str, Any], names_to_ids: dict[str, str]) -> Contain
 
 def read_networks(client: Any) -> list[Network]:
     """Every network as Docker has it now, by name. Blocking."""
-    api = client.api
-    networks = []
-    for summary in api.networks():
+    found = read_networks_by_id(client, [summary["Id"] for summary in client.api.networks()])
+    return sorted((n for n in found.values() if n is not None), key=lambda n: n.name)
+
+
+def read_networks_by_id(client: Any, ids: Collection[str]) -> dict[str, Network | None]:
+    """The networks with these ids as Docker has them now (None: gone). Blocking."""
+    found: dict[str, Network | None] = {}
+    for network_id in ids:
         try:
-            networks.append(read_network(api.inspect_network(summary["Id"])))
-        except Exception as exc:  # removed between list and inspect
+            found[network_id] = read_network(client.api.inspect_network(network_id))
+        except Exception as exc:  # removed since it was listed or announced
             if getattr(exc, "status_code", None) != 404:
                 raise
-    return sorted(networks, key=lambda n: n.name)
+            found[network_id] = None
+    return found
 
 
 def _inspect(api: Any, container_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import pytest
 
 from dockwire.live import LiveModel, ModelUpdate
 from dockwire.model import HostModel, Rule
+from dockwire.probes.docker_api import read_networks
 from tests.live_env import IMAGE, TEST_LABEL, docker_or_skip
 
 pytestmark = pytest.mark.live
@@ -78,6 +79,8 @@ async def test_model_follows_a_new_network_and_container(client: Any) -> None:
     assert container is not None and container.state == "running"
     assert [e.network for e in container.endpoints] == ["dwtest-live-net"]
     assert update.model.network("dwtest-live-net") is not None
+    # Only the network the event named was inspected: the rest are the model's own, all as Docker has them.
+    assert update.model.networks == read_networks(client)
     if not bridge_rules(update.model):
         update = await wait_for(updates, lambda u: bridge_rules(u.model))
         assert veth_bridge(update.model, "dwtest-live-c") == bridge
@@ -89,6 +92,7 @@ async def test_model_follows_a_new_network_and_container(client: Any) -> None:
         lambda u: u.model.container("dwtest-live-c") is None and u.model.network("dwtest-live-net") is None,
     )
     assert not any(b.name == bridge for b in update.model.bridges)
+    assert update.model.networks == read_networks(client)
     await updates.aclose()
 
 
