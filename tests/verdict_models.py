@@ -58,3 +58,26 @@ def with_tables(model: HostModel, tables: list[Table], backend: str | None = Non
         ipsets=model.firewall.ipsets,
     )
     return msgspec.structs.replace(model, firewall=firewall)
+
+
+def with_counters_moved(model: HostModel, packets: int) -> HostModel:
+    """`model` with every rule's and base chain's counters raised by `packets` (60 bytes each): what the next
+    poll of a busy host reads, its rules the same."""
+    replace = msgspec.structs.replace
+    tables = [
+        replace(
+            t,
+            chains=[
+                replace(
+                    c,
+                    packets=c.packets + packets if c.builtin else c.packets,
+                    rules=[
+                        replace(r, packets=r.packets + packets, bytes=r.bytes + 60 * packets) for r in c.rules
+                    ],
+                )
+                for c in t.chains
+            ],
+        )
+        for t in model.firewall.tables
+    ]
+    return replace(model, firewall=replace(model.firewall, tables=tables))

@@ -1,6 +1,7 @@
 """Everything the engine derives from a model once: compiled rules, routing tables and lookup indexes.
 
-`context_for(model)` caches the last few contexts, so a matrix of thousands of verdicts compiles rules once;
+`context_for(model)` caches the last few contexts, so a matrix of thousands of verdicts compiles rules once,
+and a model whose rules differ from a cached one's in their counters only takes over its compiled rules;
 `forget_context(model)` drops one (a 10,000-rule context and what a matrix remembered in it: some 30 MB).
 """
 
@@ -15,7 +16,7 @@ from dockwire.model import Container, HostModel, Interface, Network, VethPair
 from dockwire.verdict.netfilter_eval import HookWalker
 from dockwire.verdict.packet import IPAddress, ip
 from dockwire.verdict.routing import RoutingTables, primary_address
-from dockwire.verdict.ruleset import RuleSet
+from dockwire.verdict.ruleset import RuleSet, same_rules
 from dockwire.verdict.values import address_predicate, parse_network, port_range
 from dockwire.verdict.where import HostFacts
 
@@ -84,8 +85,9 @@ def _bridge_nf(model: HostModel, setting: int | None) -> bool | None:
 
 def build_context(model: HostModel) -> EngineContext:
     routing = RoutingTables(model.host.routes, model.host.rules, model.host.interfaces)
+    like = next((ctx.ruleset for cached, ctx in _CACHE if same_rules(cached.firewall, model.firewall)), None)
     with gc_paused():  # tens of thousands of closures, kept as long as the model
-        ruleset = RuleSet(model.firewall)
+        ruleset = RuleSet(model.firewall, like)
     sysctls = model.sysctls
     bridge_nf = _bridge_nf(model, sysctls.bridge_nf_call_iptables)
     ctx = EngineContext(

@@ -100,6 +100,15 @@ def compile_rule(
     return CompiledRule(rule=rule, tests=tuple(tests), action=parse_target(rule.target, sets), guard=guard)
 
 
+def _rebound(compiled: CompiledChain, table: Table, chain: Chain) -> CompiledChain:
+    """`compiled` (a chain of the same rules) with this table's chain and rules in it."""
+    rules = [
+        CompiledRule(rule=rule, tests=old.tests, action=old.action, guard=old.guard)
+        for rule, old in zip(chain.rules, compiled.rules, strict=True)
+    ]
+    return CompiledChain(table, chain, rules, index=compiled.index)
+
+
 def _is_iptables(table: Table) -> bool:
     return table.source.startswith("iptables")
 
@@ -114,10 +123,62 @@ def _nat_chain(table: Table, chain: Chain, rules: list[CompiledRule]) -> bool:
     return any(r.rule.target is not None and r.rule.target.name.upper() in NAT_TARGETS for r in rules)
 
 
+def _rule_shape(rule: Rule) -> tuple[object, ...]:
+    """Everything of a rule but its counters."""
+    r = rule
+    return (
+        r.table,
+        r.chain,
+        r.position,
+        r.text,
+        r.matches,
+        r.target,
+        r.owner,
+        r.comment,
+        r.handle,
+        r.unknown,
+    )
+
+
+def _chain_shape(chain: Chain) -> tuple[object, ...]:
+    c = chain
+    return (c.name, c.policy, c.builtin, c.owner, c.hook, c.priority, c.type, len(c.rules))
+
+
+def same_rules(old: Firewall, new: Firewall) -> bool:
+    """Whether two firewalls differ in their counters at most (what a poll of a busy host reads again and
+    again): then one's compiled rules serve the other (`RuleSet(new, like=…)`)."""
+    if old is new:
+        return True
+    if old.ipsets != new.ipsets or len(old.tables) != len(new.tables):
+        return False
+    for a, b in zip(old.tables, new.tables, strict=True):
+        if (a.source, a.family, a.name, a.owner, len(a.chains)) != (
+            b.source,
+            b.family,
+            b.name,
+            b.owner,
+            len(b.chains),
+        ):
+            return False
+        if a.sets != b.sets:
+            return False
+        for chain_a, chain_b in zip(a.chains, b.chains, strict=True):
+            if _chain_shape(chain_a) != _chain_shape(chain_b):
+                return False
+            for rule_a, rule_b in zip(chain_a.rules, chain_b.rules, strict=True):
+                if rule_a is not rule_b and _rule_shape(rule_a) != _rule_shape(rule_b):
+                    return False
+    return True
+
+
 class RuleSet:
     """All tables of a `Firewall`, compiled; look chains up by (table identity, name)."""
 
-    def __init__(self, firewall: Firewall) -> None:
+    def __init__(self, firewall: Firewall, like: RuleSet | None = None) -> None:
+        """`like`: the compiled rules of a firewall with the same rules (`same_rules`), whose tests, actions
+        and indexes are taken over with this firewall's rules (and their counters) in them: milliseconds,
+        where compiling 10,000 rules takes most of a second."""
         mirrored = {(t.family, t.name) for t in firewall.tables if t.source == "iptables-nft"}
         self.tables = [
             t for t in firewall.tables if not (t.source == "nftables" and (t.family, t.name) in mirrored)
@@ -129,7 +190,12 @@ class RuleSet:
         for index, table in enumerate(self.tables):
             sets = firewall.ipsets if _is_iptables(table) else table.sets
             for chain in table.chains:
-                compiled = CompiledChain(table, chain, [compile_rule(r, sets, cache) for r in chain.rules])
+                if like is not None:
+                    compiled = _rebound(like.chains[(index, chain.name)], table, chain)
+                else:
+                    compiled = CompiledChain(
+                        table, chain, [compile_rule(r, sets, cache) for r in chain.rules]
+                    )
                 self.rule_count += len(compiled.rules)
                 self.chains[(index, chain.name)] = compiled
                 hook_prio = self._hook_of(table, chain)
