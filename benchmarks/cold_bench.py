@@ -10,7 +10,8 @@ On the live host as it is (grow it first with `python -m dockwire.lab.scale up -
   reads the host itself. Target: at most 0.5 s.
 - the same `dockwire why SRC DST` answered by `dockwire serve` (started for the measurement, in a runtime
   directory of its own, and stopped after): a new process per question, its answer from the resident's live
-  model. Target: at most 0.5 s.
+  model. Target: at most 0.5 s. Then the same again while counters move (SRC pings DST five times a second),
+  each question after a firewall poll has made a new model.
 
 The installed package's bytecode is brought up to date first (as `scripts/bootstrap-venv` leaves it, and as a
 first run does where Python may write it): otherwise, under PYTHONDONTWRITEBYTECODE, every run would time the
@@ -41,6 +42,10 @@ from benchmarks.result import Log, Result, spread
 COMMAND = "python -m benchmarks.cold_bench"
 SNAPSHOT_RATIO_TARGET = 1.5
 WHY_TARGET_S = 0.5
+#: Seconds between two questions while counters move (the resident polls every second while they do), and
+#: the longest the ping that moves them runs.
+BUSY_PAUSE_S = 1.2
+PING_LIMIT_S = 120
 
 FLOOR_SCRIPT = r"""
 set -e
@@ -108,6 +113,30 @@ def _resident(dockwire: str) -> Iterator[dict[str, str]]:
             proc.wait(30)
 
 
+def _address(container: str) -> str:
+    """The container's first IPv4 address, as Docker has it."""
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    out = subprocess.run(
+        ["docker", "inspect", "-f", fmt, container], capture_output=True, text=True, check=True
+    )
+    addresses = out.stdout.split()
+    if not addresses:
+        raise SystemExit(f"cold_bench: {container} has no IPv4 address")
+    return addresses[0]
+
+
+@contextmanager
+def _pinging(src: str, dst: str) -> Iterator[None]:
+    """`src` pings `dst` (two lab containers of this machine) while the block runs, so counters move: every
+    firewall poll of the resident then makes a new model. The ping ends by itself after PING_LIMIT_S."""
+    ping = ["ping", "-q", "-i", "0.2", "-w", str(PING_LIMIT_S), _address(dst)]
+    subprocess.run(["docker", "exec", "-d", src, *ping], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["docker", "exec", src, "killall", "ping"], capture_output=True, check=False)
+
+
 def _report(name: str, value: float, target: float, unit: str, log: Log = print) -> bool:
     ok = value <= target
     log(f"{name:<44} {value:8.3f} {unit:<2} target ≤ {target:g} {unit}  {'OK' if ok else 'MISS'}")
@@ -143,8 +172,14 @@ def run(
     with _resident(dockwire) as env:
         _time([dockwire, "why", src, dst], env)  # the resident's first answer compiles its rules
         answered = [_time([dockwire, "why", src, dst], env) for _ in range(runs)]
+        with _pinging(src, dst):
+            busy = []
+            for _ in range(runs):
+                time.sleep(BUSY_PAUSE_S)  # the next poll reads moved counters: a new model
+                busy.append(_time([dockwire, "why", src, dst], env))
     resident = statistics.median(answered)
     _report(f"why {src} {dst}, dockwire serve running (median)", resident, WHY_TARGET_S, "s", log)
+    _report("  the same while counters move (median)", statistics.median(busy), WHY_TARGET_S, "s", log)
     return [
         Result(
             what=f"cold `dockwire snapshot`, {running} running containers, against the floor (the raw reads "
@@ -163,6 +198,11 @@ def run(
         ),
         _why_result(
             f"`dockwire why {src} {dst}` answered by `dockwire serve`, {running} running containers", answered
+        ),
+        _why_result(
+            f"the same while counters move ({src} pings {dst} 5 times a second; a question every "
+            f"{BUSY_PAUSE_S:g} s), {running} running containers",
+            busy,
         ),
     ]
 
