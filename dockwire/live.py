@@ -37,7 +37,7 @@ from dockwire.collect import HOST_PARTS, NOT_THIS_HOST, Collector, assemble, fai
 from dockwire.model import Container, Firewall, HostModel, Network
 from dockwire.probes.docker_api import read_containers, read_networks, read_networks_by_id
 from dockwire.probes.firewall_diff import FirewallDelta, RuleKey
-from dockwire.probes.netlink_changes import NetlinkState, decoded, link_event_line, open_monitor, same_host
+from dockwire.probes.netlink_changes import NetlinkState, decoded, link_changes, open_monitor, same_host
 from dockwire.probes.nft_notifications import Change, waiting_changes
 from dockwire.probes.nft_notifications import open_monitor as open_nft_monitor
 from dockwire.probes.sysctls import changed_settings, read_global_sysctls
@@ -232,7 +232,7 @@ class LiveModel:
                         raise
                     self._signal("netlink-resync", "netlink: notifications lost, host re-read")
                     continue
-                self._signal("netlink", *map(link_event_line, messages), messages=messages)
+                self._signal("netlink", messages=messages)
         except Exception as exc:
             self._signal("netlink-lost", f"netlink: watch ended ({exc})")
         finally:
@@ -287,6 +287,8 @@ class LiveModel:
             kinds.add("netlink-resync")
         if self.host_part:
             await self._follow_netlink(kinds, signals.netlink, parts, read)
+            if "host" in parts:
+                signals.events.extend(link_changes(model.host.interfaces, parts["host"].interfaces))
             await self._follow_sysctls(kinds, parts, read, signals.events)
         if incremental:
             await self._reread_docker(signals, parts, stale)

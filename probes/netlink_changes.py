@@ -226,13 +226,33 @@ def _event(msg: Any) -> str:
         return ""
 
 
-def link_event_line(msg: Any) -> str | None:
-    """An event line for a link that came or went (a bridge port's own messages are not the link's)."""
-    event = _event(msg)
-    if event not in ("RTM_NEWLINK", "RTM_DELLINK") or msg["family"] != 0:
-        return None
-    name = msg.get_attr("IFLA_IFNAME")
-    return f"link {name}: {event.removeprefix('RTM_').lower()}" if name else None
+#: How an operational state reads in an event line (the others as they are: up, down, unknown).
+_STATE_WORDS = {"lowerlayerdown": "down (its lower layer is down)"}
+
+
+def link_changes(before: list[Interface], after: list[Interface]) -> list[str]:
+    """One event line per link change between two reads of the host's links, by ifindex: added (with its
+    kind), removed, renamed, up or down, into or out of a bridge."""
+    old = {i.ifindex: i for i in before}
+    new = {i.ifindex: i for i in after}
+    lines = []
+    for index, link in new.items():
+        was = old.get(index)
+        if was is None:
+            kind = f" ({link.kind})" if link.kind else ""
+            port = f", port of {link.master}" if link.master else ""
+            lines.append(f"link {link.name}: added{kind}{port}")
+            continue
+        if was.name != link.name:
+            lines.append(f"link {was.name}: renamed {link.name}")
+        if was.state != link.state and link.state:
+            lines.append(f"link {link.name}: {_STATE_WORDS.get(link.state, link.state)}")
+        if was.master != link.master:
+            lines.append(
+                f"link {link.name}: " + (f"port of {link.master}" if link.master else f"left {was.master}")
+            )
+    lines += [f"link {link.name}: removed" for index, link in old.items() if index not in new]
+    return lines
 
 
 def _on_device(route: Route, dev: str) -> Route:

@@ -70,6 +70,24 @@ STEPS = {
     ],
 }
 
+#: Event lines some steps make (`link_changes` of the state before and after; others may come too).
+LINES = {
+    "links, addresses and routes appear": {"link dw0: added (veth)", "link dw0p: added (veth)"},
+    "a bridge with a veth port": {
+        "link dwbr: added (bridge)",
+        "link dwva: added (veth), port of dwbr",
+        "link dwvb: added (veth)",
+    },
+    "a link downed and renamed": {"link dw0: renamed dw1", "link dw1: down"},
+    "the renamed link back up, an address taken off": {"link dw1: up"},
+    # dwva goes with its peer dwvb.
+    "a port leaves its bridge, then things are deleted": {
+        "link dwva: removed",
+        "link dwvb: removed",
+        "link dwbr: removed",
+    },
+}
+
 
 def ip(*commands: str) -> None:
     for command in commands:
@@ -122,7 +140,7 @@ def _differences(kept: Any, dumped: Any) -> list[str]:
 
 
 def test_the_state_follows_the_kernel_step_by_step(namespace: str) -> None:
-    from dockwire.probes.netlink_changes import NetlinkState, canonical, open_monitor, same_host
+    from dockwire.probes.netlink_changes import NetlinkState, canonical, link_changes, open_monitor, same_host
 
     monitor = open_monitor(namespace)
     try:
@@ -130,7 +148,10 @@ def test_the_state_follows_the_kernel_step_by_step(namespace: str) -> None:
         for step, commands in STEPS.items():
             ip(*commands)
             messages = _received(monitor)
+            before = state.hostnet().interfaces
             changed = state.apply(messages)
+            lines = link_changes(before, state.hostnet().interfaces)
+            assert LINES.get(step, set()) <= set(lines), f"{step}: {lines}"
             dumped = _dump(namespace)
             assert changed, step
             # Messages applied again (as those that came while the seeding dump ran are) change nothing.
