@@ -213,9 +213,22 @@ def url_spec(url: str, name: str = "", ssh_options: list[str] | None = None) -> 
     return HostSpec(
         name=check_name(name or name_for(url)),
         url=url,
+        tls=environment_tls() if url.startswith("tcp://") else None,
         ssh_options=list(ssh_options or []),
         local_host_part=_host_part_is_ours(url),
     )
+
+
+def environment_tls() -> TlsInfo | None:
+    """TLS for a tcp:// daemon as the docker CLI takes it from the environment: `$DOCKER_TLS_VERIFY` (any
+    value but "") verifies the server, `$DOCKER_TLS` alone speaks TLS without verifying it, and the ca, cert
+    and key files are those of `$DOCKER_CERT_PATH` (else the configuration directory). None: plain HTTP."""
+    verify = bool(os.environ.get("DOCKER_TLS_VERIFY"))
+    if not verify and not os.environ.get("DOCKER_TLS"):
+        return None
+    folder = Path(os.environ.get("DOCKER_CERT_PATH") or config_dir())
+    files = {f: str(folder / f"{f}.pem") for f in ("ca", "cert", "key") if (folder / f"{f}.pem").is_file()}
+    return TlsInfo(path=str(folder), skip_verify=not verify, **files)
 
 
 def parse_host_option(text: str, ssh_options: list[str] | None = None) -> HostSpec:

@@ -73,7 +73,7 @@ async def collect_host(spec: HostSpec, *, timeout: float = 30) -> HostReading:
 # --- through the Docker API ---------------------------------------------------------------------------------
 
 
-def _client(spec: HostSpec) -> Any:
+def client_for(spec: HostSpec) -> Any:
     """A client that answered a ping: with the context's TLS material for tcp://, else `connect`."""
     if spec.tls is None:
         return connect(spec.url or DEFAULT_URL)  # "" is the default socket, never $DOCKER_HOST's daemon
@@ -106,7 +106,7 @@ def _engine_name(client: Any) -> str:
 
 
 async def _with_docker(spec: HostSpec) -> HostModel:
-    client = await asyncio.to_thread(_client, spec)
+    client = await asyncio.to_thread(client_for, spec)
     try:
         if spec.kind == "local":
             return await collect(client)

@@ -102,8 +102,10 @@ def _live_source(host: str | None) -> ModelSource:
         source.model = asyncio.run(source.read())  # a host that does not answer is a one-line error now
         return source
     if spec.kind == "docker":
+        from dockwire.remote import client_for
+
         label = f"live · {spec.url} (Docker part only: host part unavailable)"
-        return LiveSource(connect(spec.url), label, host_part=False)
+        return LiveSource(client_for(spec), label, host_part=False)
     return LiveSource(connect(host), f"live · {host or 'local Docker'}")
 
 

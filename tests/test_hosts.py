@@ -26,13 +26,49 @@ from dockwire.hosts import (
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No DOCKER_HOST/DOCKER_CONTEXT from the developer's shell; an empty DOCKER_CONFIG."""
+    """No DOCKER_HOST/DOCKER_CONTEXT/TLS settings from the developer's shell; an empty DOCKER_CONFIG."""
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    for name in ("DOCKER_TLS_VERIFY", "DOCKER_TLS", "DOCKER_CERT_PATH"):
+        monkeypatch.delenv(name, raising=False)
     config = tmp_path / "docker-config"
     config.mkdir()
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
     return config
+
+
+# --- TLS from the environment, as the docker CLI takes it ---------------------------------------------------
+
+
+def test_tls_settings_of_the_environment_apply_to_tcp_hosts_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, clean_env: Path
+) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for f in ("ca", "cert", "key"):
+        (certs / f"{f}.pem").write_text("PEM\n")
+    assert parse_host_option("tcp://198.51.100.9:2376").tls is None  # nothing set: plain HTTP
+
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(certs))
+    tls = parse_host_option("b=tcp://198.51.100.9:2376").tls
+    assert tls == TlsInfo(
+        path=str(certs),
+        ca=f"{certs}/ca.pem",
+        cert=f"{certs}/cert.pem",
+        key=f"{certs}/key.pem",
+        skip_verify=False,
+    )
+    assert spec_for_docker_host("tcp://198.51.100.9:2376").tls == tls  # -H and $DOCKER_HOST alike
+    assert parse_host_option("unix:///run/dwlab-hostb.sock").tls is None
+    assert parse_host_option("ssh://root@198.51.100.242").tls is None
+
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "")  # empty is off, as for the CLI
+    monkeypatch.setenv("DOCKER_TLS", "1")
+    monkeypatch.delenv("DOCKER_CERT_PATH")
+    (clean_env / "ca.pem").write_text("PEM\n")  # the configuration directory stands in for the cert path
+    tls = parse_host_option("tcp://198.51.100.9:2376").tls
+    assert tls == TlsInfo(path=str(clean_env), ca=f"{clean_env}/ca.pem", skip_verify=True)
 
 
 # --- options ------------------------------------------------------------------------------------------------

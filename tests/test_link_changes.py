@@ -47,4 +47,5 @@ def test_the_events_pane_names_the_link_once() -> None:
     log = EventLog(clock=lambda: "12:00:00")
     log.add("link", "link eth0: up")
     log.add("docker", "network dw: create")
-    assert [e.plain for e in log.entries] == ["12:00:00   link eth0: up", "12:00:00 docker network dw: create"]
+    shown = [e.plain for e in log.entries]
+    assert shown == ["12:00:00   link eth0: up", "12:00:00 docker network dw: create"]
