@@ -36,7 +36,7 @@ import msgspec
 from dockwire.collect import HOST_PARTS, NOT_THIS_HOST, Collector, assemble, failure_reason
 from dockwire.model import Container, Firewall, HostModel, Network
 from dockwire.probes.docker_api import read_containers, read_networks, read_networks_by_id
-from dockwire.probes.firewall_diff import FirewallDelta, RuleKey
+from dockwire.probes.firewall_diff import FirewallDelta, RuleKey, rule_changes
 from dockwire.probes.netlink_changes import NetlinkState, decoded, link_changes, open_monitor, same_host
 from dockwire.probes.nft_notifications import Change, waiting_changes
 from dockwire.probes.nft_notifications import open_monitor as open_nft_monitor
@@ -296,7 +296,7 @@ class LiveModel:
             await self._recheck(signals.recheck, parts, read)
         moved: frozenset[RuleKey] = frozenset()
         if self.host_part:
-            moved = self._firewall_done(kinds, parts, read)
+            moved = self._firewall_done(kinds, parts, read, signals.events)
             networks = parts.get("networks", model.networks)
             poller = self.collector.poller
             families = poller.iptables_families(signals.nft_changes) if "nftables" in kinds else None
@@ -381,8 +381,11 @@ class LiveModel:
         self._firewall_job = (job, found)
         self._job_signals = self._rule_signals
 
-    def _firewall_done(self, kinds: set[str], parts: dict[str, Any], read: set[str]) -> frozenset[RuleKey]:
-        """Take in the firewall read that finished, if one did; the rules whose counters moved."""
+    def _firewall_done(
+        self, kinds: set[str], parts: dict[str, Any], read: set[str], events: list[str]
+    ) -> frozenset[RuleKey]:
+        """Take in the firewall read that finished, if one did (a line in `events` per rule added or removed);
+        the rules whose counters moved."""
         if self._firewall_job is None or not self._firewall_job[0].done():
             return frozenset()
         job, found = self._firewall_job
@@ -400,6 +403,8 @@ class LiveModel:
             return frozenset()
         parts["firewall"] = new_firewall
         read.add("firewall" if delta.rules_changed else "counters")
+        if delta.rules_changed and self.model.firewall.tables:
+            events.extend(rule_changes(self.model.firewall, new_firewall))
         return frozenset(delta.moved)
 
     def _assemble(self, model: HostModel, stale: dict[str, str], **parts: Any) -> HostModel:

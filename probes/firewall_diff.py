@@ -8,6 +8,7 @@ byte for byte what it was last time (a hash comparison), so an idle host costs o
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -194,3 +195,42 @@ class FirewallPoller:
         self._last = PollResult(firewall, stale, changed=True, delta=delta)
         self._digest = digest
         return self._last
+
+
+#: The most rule lines one change gives the events pane (Docker rewrites hundreds at once); then a count.
+EVENT_LINES = 8
+
+
+def rule_changes(old: Firewall, new: Firewall, limit: int = EVENT_LINES) -> list[str]:
+    """Event lines for the rules added and removed, chain by chain ("firewall ip filter DOCKER-USER: added
+    -A DOCKER-USER -j DROP"), by text: a rule that only moved (another inserted above it) is no change. At
+    most `limit` lines, then one with the count of the others."""
+    before = {chain_key(t, c.name): c for t in old.tables for c in t.chains}
+    lines: list[str] = []
+    for table in new.tables:
+        for chain in table.chains:
+            was = before.pop(chain_key(table, chain.name), None)
+            lines += _chain_changes(table, chain.name, was.rules if was else [], chain.rules)
+    for key, chain in before.items():
+        lines += [f"{_where(key)}: removed {r.text}" for r in chain.rules]
+    if len(lines) > limit:
+        lines[limit - 1 :] = [f"firewall: {len(lines) - limit + 1} more rules added or removed"]
+    return lines
+
+
+def _where(key: ChainKey) -> str:
+    source, family, table, chain = key
+    legacy = " (legacy)" if source == "iptables-legacy" else ""
+    return f"firewall {family} {table} {chain}{legacy}"
+
+
+def _chain_changes(table: Table, chain: str, old: list[Rule], new: list[Rule]) -> list[str]:
+    old_texts, new_texts = [r.text for r in old], [r.text for r in new]
+    if old_texts == new_texts:
+        return []
+    where = _where(chain_key(table, chain))
+    added = Counter(new_texts) - Counter(old_texts)
+    removed = Counter(old_texts) - Counter(new_texts)
+    return [f"{where}: added {text}" for text in added.elements()] + [
+        f"{where}: removed {text}" for text in removed.elements()
+    ]

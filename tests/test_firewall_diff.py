@@ -10,7 +10,7 @@ from pathlib import Path
 from msgspec.structs import replace as struct_replace
 
 from dockwire.probes.firewall import CommandResult, RawFirewall, build_firewall
-from dockwire.probes.firewall_diff import CounterMove, FirewallPoller, diff_firewalls
+from dockwire.probes.firewall_diff import CounterMove, FirewallPoller, diff_firewalls, rule_changes
 
 FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
 PING_RULE = (
@@ -101,3 +101,29 @@ async def test_poller_skips_unchanged_output() -> None:
     third = await poller.poll()
     assert third.changed and third.delta is not None
     assert third.delta.moved == {PING_KEY: CounterMove(2, 168)}
+
+
+def test_the_events_pane_hears_of_rules_added_and_removed_not_of_rules_moved() -> None:
+    before, after = build_firewall(raw_with(SAVE))[0], build_firewall(raw_with(INSERTED))[0]
+    assert rule_changes(before, after) == [
+        "firewall ip filter DOCKER-USER: added -A DOCKER-USER -s 10.1.1.1/32 -j DROP"
+    ]
+    assert rule_changes(after, before) == [
+        "firewall ip filter DOCKER-USER: removed -A DOCKER-USER -s 10.1.1.1/32 -j DROP"
+    ]
+    assert rule_changes(before, build_firewall(raw_with(MOVED))[0]) == []  # counters alone
+
+
+def test_a_burst_of_rule_changes_is_a_few_lines_and_a_count() -> None:
+    burst = "".join(f"[0:0] -A DOCKER-USER -s 10.1.1.{i}/32 -j DROP\n" for i in range(1, 21))
+    before = build_firewall(raw_with(SAVE))[0]
+    after = build_firewall(raw_with(SAVE.replace(f"[3:252] {PING_RULE}", f"{burst}[3:252] {PING_RULE}")))[0]
+    lines = rule_changes(before, after, limit=4)
+    assert lines[:3] == [
+        f"firewall ip filter DOCKER-USER: added -A DOCKER-USER -s 10.1.1.{i}/32 -j DROP" for i in (1, 2, 3)
+    ]
+    assert lines[3:] == ["firewall: 17 more rules added or removed"]
+    gone = struct_replace(before, tables=[t for t in before.tables if t.name != "nat"])
+    lines = rule_changes(before, gone, limit=100)  # the nat tables gone, their rules with them
+    assert all(" nat " in line and ": removed " in line for line in lines)
+    assert "firewall ip nat PREROUTING: removed -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER" in lines

@@ -145,6 +145,7 @@ async def test_user_rule_appears_and_its_counter_moves(client: Any) -> None:
         rule = the_rule(update.model)
         assert rule is not None and rule.chain == "DOCKER-USER" and rule.position == 1
         assert rule.owner == "user" and rule.comment == RULE_COMMENT
+        assert f"firewall ip filter DOCKER-USER: added {text}" in update.events  # what the events pane shows
         before = rule.packets
 
         ping = subprocess.run(

@@ -35,6 +35,8 @@ def kind_of(line: str) -> str:
         return "docker"
     if head in ("link", "netlink"):
         return "link"
+    if head == "firewall":
+        return "firewall"
     return "info"
 
 
@@ -74,8 +76,8 @@ class EventLog(SteadyView, RichLog):
     def add(self, kind: str, message: str | Text) -> None:
         """Log one line; a string (which names things on the host) is shown escaped, as plain text."""
         tag, style = KINDS.get(kind, (kind, ""))
-        if isinstance(message, str) and message.startswith(f"{tag} "):
-            message = message[len(tag) + 1 :]  # "link eth0: up" under the tag "link": not "link link eth0"
+        if isinstance(message, str) and message.startswith(f"{kind} "):
+            message = message[len(kind) + 1 :]  # "link eth0: up" under the tag "link": not "link link eth0"
         line = Text.assemble((self.clock(), "dim"), " ", (f"{safe(tag):>6}", style), " ")
         line.append_text(message if isinstance(message, Text) else Text(safe(message)))
         self.entries.append(line)
