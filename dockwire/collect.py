@@ -9,6 +9,7 @@ import asyncio
 import socket
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -27,9 +28,8 @@ from dockwire.model import (
 )
 from dockwire.probes.container_files import netns_inode, read_dns
 from dockwire.probes.docker_api import read_docker
-from dockwire.probes.firewall import RawFirewall
+from dockwire.probes.firewall import RawFirewall, collect_raw
 from dockwire.probes.firewall_diff import FirewallDelta, FirewallPoller
-from dockwire.probes.netlink import read_namespace
 from dockwire.probes.sysctls import read_sysctls
 from dockwire.reader_process import Failed, NamespacePart, ReaderProcess, Wanted, failure_of
 
@@ -117,6 +117,8 @@ async def namespace_part(wanted: Wanted, slots: asyncio.Semaphore) -> NamespaceP
         inode, dns = netns_inode(wanted.pid), read_dns(wanted.pid)
         if not wanted.own_netns:
             return NamespacePart(netns_inode=inode, dns=dns)
+        from dockwire.probes.netlink import read_namespace  # pyroute2: imported where netlink is read
+
         interfaces, routes, _ = await read_namespace(f"/proc/{wanted.pid}/ns/net")
     return NamespacePart(netns_inode=inode, dns=dns, interfaces=interfaces, routes=routes)
 
@@ -209,7 +211,9 @@ class Collector:
     ) -> None:
         self.client = client
         self.host_part = host_part
-        self.poller = FirewallPoller()
+        self.poller = FirewallPoller(
+            collect=partial(collect_raw, nft_tables=reader.nft_tables) if reader else collect_raw
+        )
         self.reader = reader
         self._reader_host: ReaderProcess | None = reader
         #: Whether the next Docker read streams namespaces to the reader (`everything` reading them all).
@@ -254,6 +258,8 @@ class Collector:
                     return HostNet()
                 return reply
         try:
+            from dockwire.probes.netlink import read_namespace
+
             ifaces, routes, rules = await read_namespace(None, True)
         except Exception as exc:
             stale["netlink"] = failure_reason(exc)
@@ -314,6 +320,10 @@ class Collector:
             else None
         )
         chosen = containers if wanted is None else [c for c in containers if c.id in wanted]
+        if wanted is not None and self.reader is not None:
+            for c in chosen:  # the reader reads them too: this process then needs no netlink of its own
+                if c.pid:
+                    self.reader.stream(_wanted(c))
         # The namespaces first: their reads (and the reader's reply) are under way before the firewall's parse
         # holds this thread.
         read, (firewall, _) = await asyncio.gather(

@@ -61,6 +61,12 @@ class Failed(msgspec.Struct, frozen=True):
     reason: str
 
 
+class TablesReply(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The nf_tables tables as `nft -j list tables` prints them (None: the reader could not list them)."""
+
+    listing: str | None = None
+
+
 class HostReply(msgspec.Struct, frozen=True, omit_defaults=True):
     """The host's netlink part, or why it could not be read."""
 
@@ -105,6 +111,10 @@ class ReaderProcess:
         #: The namespaces handed to the reader, by container id (False once it could not take one).
         self.streamed: dict[str, Wanted] = {}
         self.taking = True
+        #: The reader's first message, its listing of the nf_tables tables (received once, by whoever asks
+        #: first: the host's part comes after it).
+        self._tables: asyncio.Future[bytes] | None = None
+        self._tables_taken = False
 
     @classmethod
     def start(cls) -> ReaderProcess | None:
@@ -129,8 +139,22 @@ class ReaderProcess:
         os.close(up_w)
         return cls(pid, down_w, up_r)
 
+    async def _tables_reply(self) -> bytes:
+        if self._tables is None:
+            self._tables = asyncio.ensure_future(asyncio.to_thread(_receive, self._from, REPLY_TIMEOUT))
+        return await asyncio.shield(self._tables)
+
+    async def nft_tables(self) -> str | None:
+        """The nf_tables tables as the reader listed them at its start, once (None afterwards, and where it
+        could not list them): a later read lists them itself."""
+        if self._tables_taken:
+            return None
+        self._tables_taken = True
+        return msgspec.msgpack.decode(await self._tables_reply(), type=TablesReply).listing
+
     async def host(self) -> HostNet | Failed:
         """The host's links, addresses, routes and policy rules, as the reader read them at its start."""
+        await self._tables_reply()  # the reader's first message
         data = await asyncio.to_thread(_receive, self._from, REPLY_TIMEOUT)
         reply = msgspec.msgpack.decode(data, type=HostReply)
         return reply.failed or reply.host or HostNet()
@@ -206,8 +230,17 @@ def _reader_main(requests: int, replies: int) -> None:
 
 
 async def _read(requests: int, replies: int) -> None:
-    """The host's netlink part (sent once read), then each namespace as it is streamed; their parts are sent
-    when the stream ends (an empty batch)."""
+    """The nf_tables tables and the host's netlink part (each sent once read), then each namespace as it is
+    streamed; their parts are sent when the stream ends (an empty batch). What it imports to read them
+    (pyroute2 is some 0.2 s) it imports here, on its own core, while the command imports the rest."""
+    from dockwire.probes.firewall import nft_tables_over_netlink
+
+    try:
+        listing: str | None = await asyncio.to_thread(nft_tables_over_netlink)
+    except Exception:
+        listing = None  # no nf_tables here, or no permission: the command tries the ways it has
+    _send(replies, msgspec.msgpack.encode(TablesReply(listing)))
+
     from dockwire.collect import NAMESPACES_AT_ONCE, namespace_part
     from dockwire.probes.netlink import read_namespace
 

@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Awaitable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +41,8 @@ _MATCH_SET = re.compile(r"--match-set\s+(\S+)")
 _FAMILY_TOOL = {"ip": "iptables", "ip6": "ip6tables"}
 #: Seconds a killed command is given to end (its pipes closed) before a cancelled read goes on.
 KILLED_WAIT = 1.0
+#: What gives a listing of the nf_tables tables read elsewhere (`nft -j list tables` JSON), or None.
+TablesListing = Callable[[], Awaitable[str | None]]
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,11 @@ async def _read_legacy(family: str, names: list[str], backend: str, timeout: flo
     )
 
 
-async def collect_raw(timeout: float = DEFAULT_TIMEOUT) -> RawFirewall:
-    """Run the firewall commands (concurrently where possible) and keep their output."""
+async def collect_raw(
+    timeout: float = DEFAULT_TIMEOUT, nft_tables: TablesListing | None = None
+) -> RawFirewall:
+    """Run the firewall commands (concurrently where possible) and keep their output. `nft_tables` gives a
+    listing of the nf_tables tables read elsewhere (a one-time read's reader process), when it has one."""
     raw = RawFirewall()
     if shutil.which("iptables"):
         version = await run_command(["iptables", "-V"], timeout)
@@ -195,7 +200,7 @@ async def collect_raw(timeout: float = DEFAULT_TIMEOUT) -> RawFirewall:
             jobs[f"iptables-legacy:{fam}"] = _read_legacy(fam, names, raw.backend, timeout)
     nft_tool = shutil.which("nft")
     if nft_tool:
-        jobs["nft:tables"] = list_nft_tables(nft_tool, timeout)
+        jobs["nft:tables"] = list_nft_tables(nft_tool, timeout, nft_tables)
     if jobs:
         results = await asyncio.gather(*jobs.values())
         raw.outputs.update(zip(jobs, results, strict=True))
@@ -245,7 +250,7 @@ def iptables_tables(raw: RawFirewall) -> set[tuple[str, str]]:
 _NFT_FAMILIES = {1: "inet", 2: "ip", 3: "arp", 5: "netdev", 7: "bridge", 10: "ip6"}
 
 
-def _nft_tables_over_netlink() -> str:
+def nft_tables_over_netlink() -> str:
     """`nft -j list tables` output, from one netlink dump of the kernel's nf_tables tables. Blocking."""
     from pyroute2.nftables.main import NFTables
 
@@ -261,14 +266,19 @@ def _nft_tables_over_netlink() -> str:
     return json.dumps({"nftables": tables})
 
 
-async def list_nft_tables(nft_tool: str, timeout: float) -> CommandResult:
-    """The nf_tables tables, as `nft -j list tables` prints them. The netlink dump takes milliseconds where
-    `nft list tables` fetches the whole ruleset first (half a second with 10,000 iptables-nft rules); the
-    command stands in when the dump fails."""
+async def list_nft_tables(
+    nft_tool: str, timeout: float, listed: TablesListing | None = None
+) -> CommandResult:
+    """The nf_tables tables, as `nft -j list tables` prints them: `listed`'s listing when it gives one, else
+    a netlink dump, which takes milliseconds where `nft list tables` fetches the whole ruleset first (half a
+    second with 10,000 iptables-nft rules); the command stands in when the dump fails."""
+    argv = ("netlink", "nf_tables", "tables")
+    if listed is not None:
+        with contextlib.suppress(Exception):
+            if (text := await listed()) is not None:
+                return CommandResult(argv, text)
     try:
-        return CommandResult(
-            ("netlink", "nf_tables", "tables"), await asyncio.to_thread(_nft_tables_over_netlink)
-        )
+        return CommandResult(argv, await asyncio.to_thread(nft_tables_over_netlink))
     except Exception:
         return await run_command([nft_tool, "-j", "list", "tables"], timeout)
 

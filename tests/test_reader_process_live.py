@@ -14,13 +14,14 @@ import pytest
 from dockwire.collect import collect
 from dockwire.model import HostModel
 from dockwire.reader_process import ReaderProcess
+from dockwire.verdict.ruleset import same_rules
 
 pytestmark = pytest.mark.live
 
 
-def _read(client: Any, reader: ReaderProcess | None) -> HostModel:
+def _read(client: Any, reader: ReaderProcess | None, namespaces_of: Any = None) -> HostModel:
     try:
-        model = asyncio.run(collect(client, reader=reader))
+        model = asyncio.run(collect(client, namespaces_of, reader=reader))
     finally:
         if reader is not None:
             reader.close()
@@ -47,7 +48,21 @@ def test_a_shared_read_gives_the_same_model(lab: Any, docker_client: Any) -> Non
     alone = _read(docker_client, None)
     assert netlink_parts(shared) == netlink_parts(alone)
     assert len([c for c in shared.containers if c.interfaces]) >= 10 and shared.host.interfaces
+    assert same_rules(shared.firewall, alone.firewall)  # the reader listed the nf_tables tables
     assert _gone(reader.pid)
+
+
+def test_a_question_s_read_has_the_reader_read_the_chosen_namespaces(lab: Any, docker_client: Any) -> None:
+    def chosen(docker_part: HostModel) -> set[str]:
+        return {c.id for c in docker_part.containers if c.name in ("dwlab-default-a", "dwlab-web")}
+
+    reader = ReaderProcess.start()
+    assert reader is not None
+    shared = _read(docker_client, reader, chosen)
+    assert {w.id for w in reader.streamed.values()} == chosen(shared)  # this process read none itself
+    alone = _read(docker_client, None, chosen)
+    assert netlink_parts(shared) == netlink_parts(alone) and same_rules(shared.firewall, alone.firewall)
+    assert [c.name for c in shared.containers if c.interfaces] == ["dwlab-default-a", "dwlab-web"]
 
 
 def test_a_reader_that_died_is_read_around(lab: Any, docker_client: Any) -> None:

@@ -43,20 +43,23 @@ def collect_url(url: str | None, question: tuple[str, str] | None = None) -> Hos
         from dockwire.remote import collect_host
 
         return run_read(collect_host(spec)).model
-    from dockwire.collect import NamespaceChoice, collect
-    from dockwire.docker_client import connect
     from dockwire.reader_process import ReaderProcess
 
-    client = connect(url)
-    choose: NamespaceChoice | None = None
-    if question is not None:
-        from dockwire.verdict.endpoints import namespaces_for
-        from dockwire.verdict.fleet_ends import split_host
-
-        src, dst = (split_host(text)[0] for text in question)
-        choose = lambda docker_part: namespaces_for(docker_part, src, dst)  # noqa: E731
-    reader = ReaderProcess.start()  # before the read starts any thread: a second core decodes netlink
+    # First, before any thread: the reader lists nf_tables and reads the host's netlink on the other core
+    # (importing pyroute2 there) while this process imports the docker SDK and the rest.
+    reader = ReaderProcess.start()
     try:
+        from dockwire.collect import NamespaceChoice, collect
+        from dockwire.docker_client import connect
+
+        client = connect(url)
+        choose: NamespaceChoice | None = None
+        if question is not None:
+            from dockwire.verdict.endpoints import namespaces_for
+            from dockwire.verdict.fleet_ends import split_host
+
+            src, dst = (split_host(text)[0] for text in question)
+            choose = lambda docker_part: namespaces_for(docker_part, src, dst)  # noqa: E731
         return run_read(collect(client, choose, reader=reader))
     finally:
         if reader is not None:
