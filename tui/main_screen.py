@@ -19,9 +19,10 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from dockwire.text import safe
-from dockwire.tui.bindings import MAIN_KEYS, KeyFooter, bindings
+from dockwire.tui.bindings import MAIN_KEYS, bindings
 from dockwire.tui.command_line import CommandBar
 from dockwire.tui.debounce import Debounce
+from dockwire.tui.key_footer import KeyFooter
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.tui.questions import ProtoChoice, QuestionError, ask_with, resolve, shown_protocol
 from dockwire.widgets.containers import ContainersTable, Marks
