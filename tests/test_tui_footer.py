@@ -1,19 +1,26 @@
-"""The footer, driven through the Pilot on the recorded lab: it follows the focus (each pane's own keys),
-clicking a key presses it (the bell, and nothing else, for a disabled one), the key under the mouse has its
-help as tooltip, and the placement on the line keeps the command palette's key at the right edge."""
+"""The footer and the focused pane's border, driven through the Pilot on the recorded lab: the footer follows
+the focus (each pane's own keys), clicking a key presses it (the bell, and nothing else, for a disabled one),
+the key under the mouse has its help as tooltip, the placement on the line keeps the command palette's key
+at the right edge; the border of the pane holding the focus is marked."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual.color import Color
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from dockwire.tui.app import DockwireApp
 from dockwire.tui.bindings import APP_KEYS
 from dockwire.tui.container_screen import ContainerScreen
 from dockwire.tui.help_screen import HelpScreen
 from dockwire.tui.key_footer import FooterItem, KeyFooter, item_at, place
+from dockwire.tui.main_screen import pane_of
 from tests.tui_harness import app_of, app_on, press, ready, settle, until
+
+#: The main screen's bordered panes.
+PANE_IDS = ("topology", "containers-box", "firewall-box", "detail", "result", "events")
 
 
 def footer_line(app: DockwireApp) -> str:
@@ -81,3 +88,28 @@ def test_the_palette_key_stays_at_the_right_edge_and_covers_what_does_not_fit() 
         ("ctrl+p", 18, 29),  # one cell in from the edge, as Textual's compact footer
     ]
     assert item_at(placed, 17) == keys[1] and item_at(placed, 10) is None and item_at(placed, 28) == palette
+
+
+async def test_the_border_of_the_pane_holding_the_focus_is_marked() -> None:
+    """Tab moves the mark (`-focused`, the primary border colour) with the focus, one pane at a time; a
+    filter box inside a pane keeps its pane marked; outside the panes (the command line) none is."""
+    async with app_on().run_test(size=(160, 40)) as pilot:
+        app = await ready(pilot)
+        screen = app.main_screen
+        primary = Color.parse(app.theme_variables["primary"])
+
+        def marked() -> list[str]:
+            return [pane.id or "" for pane in screen.query(".pane") if pane.has_class("-focused")]
+
+        seen = []
+        for _ in range(6):
+            await press(pilot, "tab")
+            pane = pane_of(app.focused)
+            assert pane is not None and marked() == [pane.id]
+            assert pane.styles.border_top == ("round", primary)
+            seen.append(pane.id)
+        assert sorted(seen) == sorted(PANE_IDS)
+        await press(pilot, "2", "slash")
+        assert isinstance(app.focused, Input) and marked() == ["containers-box"]
+        await press(pilot, "escape", "colon")
+        assert marked() == []
