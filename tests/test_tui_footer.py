@@ -1,17 +1,14 @@
 """The footer and the focused pane's border, driven through the Pilot on the recorded lab: the footer follows
 the focus (each pane's own keys), clicking a key presses it (the bell, and nothing else, for a disabled one),
 the key under the mouse has its help as tooltip, the placement on the line keeps the command palette's key
-at the right edge; the border of the pane holding the focus is marked, and the firewall pane, which skips
-the restyle of a focus change, looks as restyled."""
+at the right edge; the border of the pane holding the focus is marked."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rich.style import Style
 from textual.color import Color
 from textual.pilot import Pilot
-from textual.strip import Strip
 from textual.widgets import Input
 
 from dockwire.tui.app import DockwireApp
@@ -20,21 +17,15 @@ from dockwire.tui.container_screen import ContainerScreen
 from dockwire.tui.help_screen import HelpScreen
 from dockwire.tui.key_footer import FooterItem, KeyFooter, item_at, place
 from dockwire.tui.main_screen import pane_of
-from dockwire.widgets.firewall import FirewallView
 from tests.tui_harness import app_of, app_on, press, ready, settle, until
 
 #: The main screen's bordered panes.
 PANE_IDS = ("topology", "containers-box", "firewall-box", "detail", "result", "events")
 
 
-def screen_strips(app: DockwireApp) -> list[Strip]:
-    """The screen as drawn, line by line."""
-    return app.screen._compositor.render_strips()
-
-
 def footer_line(app: DockwireApp) -> str:
     """The footer as drawn: the screen's last line."""
-    return screen_strips(app)[-1].text
+    return app.screen._compositor.render_strips()[-1].text
 
 
 async def click_key(pilot: Pilot[Any], key: str) -> None:
@@ -122,26 +113,3 @@ async def test_the_border_of_the_pane_holding_the_focus_is_marked() -> None:
         assert isinstance(app.focused, Input) and marked() == ["containers-box"]
         await press(pilot, "escape", "colon")
         assert marked() == []
-
-
-async def test_the_firewall_pane_looks_the_same_without_a_restyle_on_focus_change() -> None:
-    """The firewall pane skips Textual's restyle on focus changes: what it draws, focused and not, is what a
-    full restyle would draw."""
-    async with app_on().run_test(size=(160, 40)) as pilot:
-        app = await ready(pilot)
-        firewall = app.main_screen.query_one(FirewallView)
-
-        def drawn() -> list[list[tuple[str, Style | None]]]:
-            """Each cell of the pane: its character and style (however Textual splits the segments)."""
-            area = firewall.region
-            lines = [line.crop(area.x, area.right) for line in screen_strips(app)[area.y : area.bottom]]
-            return [[(char, seg.style) for seg in line for char in seg.text] for line in lines]
-
-        for key in ("3", "2"):
-            await press(pilot, key)
-            await settle(pilot)
-            before = drawn()
-            app.update_styles(firewall)
-            firewall.refresh()
-            await settle(pilot)
-            assert drawn() == before, f"focus key {key}"

@@ -420,7 +420,10 @@ class FirewallView(SteadyView, ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor_row - visible + 1, animate=False)
 
     def watch_cursor_row(self, old: int, new: int) -> None:
-        self.refresh()
+        # Only the two rows the cursor left and reached change (a scroll that follows redraws the rest).
+        # A row's line in the pane's virtual space is its index + 1: the header is the first line.
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
         row = self.highlighted
         if row is not None:
             self.post_message(self.RuleHighlighted(row))
