@@ -17,13 +17,13 @@ import pytest
 import pytest_asyncio
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets._footer import FooterKey
 
 from dockwire.model import HostModel, Rule
 from dockwire.tui.app import SCREENSHOTS_ENV, DockwireApp
-from dockwire.tui.bindings import HELP_SECTIONS, KeyFooter, help_text, markdown_keys
+from dockwire.tui.bindings import HELP_SECTIONS, help_text, markdown_keys
 from dockwire.tui.container_screen import ContainerScreen
 from dockwire.tui.help_screen import HelpScreen
+from dockwire.tui.key_footer import KeyFooter
 from dockwire.tui.matrix_screen import MatrixScreen
 from dockwire.tui.probe_dialog import ProbeDialog
 from dockwire.widgets.containers import ContainersTable
@@ -362,9 +362,9 @@ async def test_at_80x24_the_footer_keeps_help_and_quit_and_the_header_keeps_bs_n
         await ready(pilot)
         lines = screen_lines(app)
         assert "? Help" in lines[-1] and "q Quit" in lines[-1] and "palette" in lines[-1], lines[-1]
-        keys = {k.key: k for k in app.main_screen.query_one(KeyFooter).query(FooterKey)}
+        keys = {p.item.key: p for p in app.main_screen.query_one(KeyFooter).placed}
         for key in ("question_mark", "q"):
-            assert keys[key].region.right <= 80 - len("^p palette"), key
+            assert keys[key].end <= 80 - len("^p palette"), key
         # The first row, under the cursor, and the protocol w, p and t use.
         assert lines[0].rstrip().endswith("-x1 (cursor)  proto icmp"), lines[0]
         await mark(pilot, long_a)

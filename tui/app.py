@@ -95,6 +95,8 @@ class DockwireApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings(APP_KEYS)
     COMMANDS = App.COMMANDS | {DockwireCommands}
     SCREENS: ClassVar = {"matrix": MatrixScreen}
+    #: What stays on screen while a pane is maximized (z): the footer (Textual's default names its own).
+    ALLOW_IN_MAXIMIZED_VIEW: ClassVar[str] = "KeyFooter"
     #: Under 140 columns the result replaces the detail while it is open; up to 160 too (a fix line needs
     #: the width), with a smaller events log; from 161 the detail and the result stand side by side.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (140, "-medium"), (161, "-wide")]

@@ -2,8 +2,8 @@
 footer and the README's key table are all made from these lists, so they cannot drift apart. Each binding
 has a stable id for keymaps.
 
-`KeyFooter` is the footer of every dockwire screen: it shows the bindings that fit, dropping the least
-important ones first (`Key.footer`), so `?` (help) and `q` (quit or back) are there at 80 columns.
+The footer of every dockwire screen (`key_footer.KeyFooter`) shows the bindings that fit, dropping the least
+important ones first (`Key.footer`, `fitting`), so `?` (help) and `q` (quit or back) are there at 80 columns.
 """
 
 from __future__ import annotations
@@ -11,13 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from rich.cells import cell_len
-from textual import events
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Footer
-from textual.widgets._footer import FooterKey
 
 #: A footer rank for bindings that are not in this file (the widgets' own, Textual's).
 DEFAULT_RANK = 4
@@ -234,157 +228,6 @@ def fitting(items: list[tuple[Binding, int]], width: int) -> list[int]:
         keep.remove(index)
         total -= items[index][1]
     return keep
-
-
-@dataclass(frozen=True, slots=True)
-class FooterItem:
-    """One key the footer shows, as its `FooterKey` shows it."""
-
-    key: str
-    display: str
-    description: str
-    action: str
-    enabled: bool
-    tooltip: str
-    palette: bool = False
-
-    def widget(self) -> FooterKey:
-        if self.palette:
-            return FooterKey(
-                self.key,
-                self.display,
-                self.description,
-                self.action,
-                classes="-command-palette",
-                disabled=not self.enabled,
-                tooltip=self.tooltip,
-            )
-        return FooterKey(
-            self.key,
-            self.display,
-            self.description,
-            self.action,
-            disabled=not self.enabled,
-            tooltip=self.tooltip,
-        ).data_bind(compact=Footer.compact)
-
-    def shown_by(self, widget: FooterKey) -> bool:
-        return (widget.key, widget.key_display, widget.description, widget.action, widget._disabled) == (
-            self.key,
-            self.display,
-            self.description,
-            self.action,
-            not self.enabled,
-        ) and (widget.tooltip or "") == self.tooltip
-
-    def show_on(self, widget: FooterKey) -> None:
-        """Make `widget` show this key (a layout only when its width may change)."""
-        resized = (widget.key_display, widget.description) != (self.display, self.description)
-        widget.key, widget.key_display, widget.description = self.key, self.display, self.description
-        widget.action = self.action
-        widget._disabled = not self.enabled
-        widget.set_class(not self.enabled, "-disabled")
-        widget.tooltip = self.tooltip or None
-        widget.refresh(layout=resized)
-
-
-class KeyFooter(Footer):
-    """Textual's footer, compact, showing only the bindings that fit (see `fitting`); brought up to date
-    when the bindings or the width change.
-
-    Textual's own footer removes and mounts all its keys whenever the bindings may have changed: on every
-    focus change and every `refresh_bindings` (each new model), some 100 ms with 15 keys. This one works out
-    what it would show and changes only the keys that differ, in place, mounting or removing keys only when
-    there are more or fewer of them."""
-
-    def __init__(self) -> None:
-        super().__init__(compact=True)
-        self._width = 0
-
-    def items(self) -> list[FooterItem]:
-        """What the footer shows now: the bindings that fit, then the command palette's key."""
-        if not self._bindings_ready:
-            return []
-        active = self.screen.active_bindings
-        seen: set[str] = set()
-        keys: list[tuple[Binding, FooterItem]] = []
-        for _, binding, enabled, tooltip in active.values():
-            if not binding.show or binding.action in seen:
-                continue
-            seen.add(binding.action)
-            item = FooterItem(
-                binding.key,
-                self.app.get_key_display(binding),
-                binding.description,
-                binding.action,
-                enabled,
-                tooltip,
-            )
-            keys.append((binding, item))
-        palette = None
-        if self.show_command_palette and self.app.ENABLE_COMMAND_PALETTE:
-            found = active.get(self.app.COMMAND_PALETTE_BINDING)
-            if found is not None:
-                _, binding, enabled, _ = found
-                palette = FooterItem(
-                    binding.key,
-                    self.app.get_key_display(binding),
-                    binding.description,
-                    binding.action,
-                    enabled,
-                    binding.tooltip or binding.description,
-                    palette=True,
-                )
-        width = self.size.width or self.app.size.width
-        self._width = width
-        room = width - (cell_len(palette.display) + 10 if palette else 0)
-        sizes = [(b, cell_len(item.display) + cell_len(item.description) + 2) for b, item in keys]
-        shown = [keys[index][1] for index in fitting(sizes, room)]
-        return [*shown, palette] if palette is not None else shown
-
-    def compose(self) -> ComposeResult:
-        for item in self.items():
-            yield item.widget()
-
-    def bindings_changed(self, screen: Screen[object]) -> None:
-        self._bindings_ready = True
-        if not screen.app.app_focus:
-            return
-        if self.is_attached and screen is self.screen:
-            self.call_after_refresh(self.sync)
-
-    def sync(self) -> None:
-        """Bring the keys up to date: change the ones that differ, mount or remove the difference."""
-        if not self.is_attached:
-            return
-        wanted = self.items()
-        current = [w for w in self.query_children(FooterKey) if not w._pruning]
-        palettes = [w for w in current if w.has_class("-command-palette")]
-        keys = [w for w in current if not w.has_class("-command-palette")]
-        wanted_keys = [item for item in wanted if not item.palette]
-        wanted_palette = [item for item in wanted if item.palette]
-        if len(palettes) != len(wanted_palette):
-            self.call_next(self.recompose)
-            return
-        for widget, item in zip(keys, wanted_keys, strict=False):
-            if not item.shown_by(widget):
-                item.show_on(widget)
-        for widget, item in zip(palettes, wanted_palette, strict=True):
-            if not item.shown_by(widget):
-                item.show_on(widget)
-        for widget in keys[len(wanted_keys) :]:
-            widget.remove()
-        extra = [item.widget() for item in wanted_keys[len(keys) :]]
-        if extra:
-            if palettes:
-                self.mount(*extra, before=palettes[0])
-            else:
-                self.mount(*extra)
-
-    def on_resize(self, event: events.Resize) -> None:
-        if event.size.width != self._width and self._bindings_ready:
-            self._width = event.size.width
-            self.call_after_refresh(self.sync)
 
 
 def footer_text(items: Iterable[tuple[str, str]]) -> str:

@@ -13,7 +13,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Static
 
-from dockwire.tui.bindings import CONTAINER_KEYS, KeyFooter, bindings
+from dockwire.tui.bindings import CONTAINER_KEYS, bindings
+from dockwire.tui.key_footer import KeyFooter
 from dockwire.tui.messages import ModelShown
 from dockwire.widgets.detail import SCROLL_BINDINGS, container_screen_body
 from dockwire.widgets.formatting import clip

@@ -19,9 +19,10 @@ from textual.widget import Widget
 from textual.widgets import Input
 
 from dockwire.text import safe
-from dockwire.tui.bindings import MAIN_KEYS, KeyFooter, bindings
+from dockwire.tui.bindings import MAIN_KEYS, bindings
 from dockwire.tui.command_line import CommandBar
 from dockwire.tui.debounce import Debounce
+from dockwire.tui.key_footer import KeyFooter
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.tui.questions import ProtoChoice, QuestionError, ask_with, resolve, shown_protocol
 from dockwire.widgets.containers import ContainersTable, Marks
@@ -60,6 +61,14 @@ def published_end(container_name: str, port: PortBinding) -> str:
     if port.host_ip and port.host_ip not in ("0.0.0.0", "::"):
         return f"{port.host_ip}:{port.host_port}"
     return f"host:{port.host_port}"
+
+
+def pane_of(widget: Widget | None) -> Widget | None:
+    """The pane (a widget of class `pane`: a bordered box of the main screen) that holds `widget`."""
+    for node in widget.ancestors_with_self if widget is not None else ():
+        if isinstance(node, Widget) and node.has_class("pane"):
+            return node
+    return None
 
 
 class FilterInput(Input):
@@ -116,7 +125,7 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield FilterInput("topology", id="topology-filter")
-                yield TopologyTree(id="topology")
+                yield TopologyTree(id="topology", classes="pane")
                 with Vertical(id="containers-box", classes="pane"):
                     yield FilterInput("containers", id="containers-filter")
                     yield ContainersTable(id="containers")
@@ -125,9 +134,9 @@ class MainScreen(Screen[None]):
                     yield FilterInput("firewall", id="firewall-filter")
                     yield FirewallView(id="firewall")
                 with Horizontal(id="lower"):
-                    yield DetailPane(id="detail")
-                    yield VerdictPanel(id="result")
-        yield EventLog(self.dw_app.clock, id="events")
+                    yield DetailPane(id="detail", classes="pane")
+                    yield VerdictPanel(id="result", classes="pane")
+        yield EventLog(self.dw_app.clock, id="events", classes="pane")
         app = self.dw_app
         yield CommandBar(
             app.scope,
@@ -137,6 +146,19 @@ class MainScreen(Screen[None]):
             id="command-bar",
         )
         yield KeyFooter()
+
+    def watch_focused(self, old: Widget | None, new: Widget | None) -> None:
+        """Mark the pane that holds the focus (`-focused`: its border and title) and restyle that pane node
+        alone, not what it holds. A pane that is the focus itself needs no restyle here: its own focus change
+        restyles it (Textual's `Widget.watch_has_focus`), with the class already set."""
+        before, after = pane_of(old), pane_of(new)
+        if before is after:
+            return
+        for pane, focus in ((before, old), (after, new)):
+            if pane is not None:
+                pane.set_class(pane is after, "-focused", update=False)
+                if pane is not focus:
+                    self.app.stylesheet.update_nodes([pane], animate=True)
 
     def on_mount(self) -> None:
         titles = {

@@ -28,7 +28,8 @@ from dockwire.answer import Answer, Question
 from dockwire.model import Container, HostModel
 from dockwire.text import safe
 from dockwire.tui import answers
-from dockwire.tui.bindings import MATRIX_KEYS, KeyFooter, bindings
+from dockwire.tui.bindings import MATRIX_KEYS, bindings
+from dockwire.tui.key_footer import KeyFooter
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.tui.verdict_screen import open_verdict
 from dockwire.verdict.context import cached_context, forget_context

@@ -14,7 +14,7 @@ from textual.screen import Screen
 
 from dockwire.answer import Answer
 from dockwire.text import safe
-from dockwire.tui.bindings import KeyFooter
+from dockwire.tui.key_footer import KeyFooter
 from dockwire.widgets.verdict_panel import VerdictReport, fix_commands, fix_text
 
 
