@@ -527,3 +527,24 @@ def _encode_broken_model(obj: object) -> bytes:
     if isinstance(obj, HostModel):
         return b"\xc1"  # a byte msgpack never uses
     return _REAL_ENCODE(obj)
+
+
+def test_the_grid_s_explainer_gives_the_verdicts_given_here() -> None:
+    """`VerdictWorker` (a fresh interpreter fed the model) gives `evaluate`'s verdicts, and its errors."""
+    model = load(Path(__file__).parent / "fixtures" / "tui" / "lab.json")
+    worker = matrix_pool.VerdictWorker(model)
+    try:
+        for src, dst, proto, port in (
+            ("dwlab-iso-a", "dwlab-iso-b", "icmp", None),
+            ("dwlab-default-a", "dwlab-web", "tcp", 80),
+            ("outside", "dwlab-web", "tcp", 80),
+        ):
+            assert worker.verdict(src, dst, proto, port, None) == evaluate(model, src, dst, proto, port)
+        with pytest.raises(DockwireError) as here:
+            evaluate(model, "dwlab-nosuch", "dwlab-web", "icmp", None)
+        with pytest.raises(DockwireError) as there:
+            worker.verdict("dwlab-nosuch", "dwlab-web", "icmp", None, None)
+        assert str(there.value) == str(here.value)
+    finally:
+        worker.close()
+    assert worker._worker.process.poll() is not None

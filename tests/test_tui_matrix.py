@@ -262,3 +262,43 @@ async def test_f_switches_the_cells_to_ipv6_between_the_dual_stack_containers() 
         await press(pilot, "f")
         await until(pilot, lambda: grid.done and screen.family == 4, "back to IPv4")
         assert grid.progress[1] > 2
+
+
+async def test_a_large_grid_s_cells_are_explained_by_a_process_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A grid computed in worker processes (here: any, MIN_PAIRS 0) has its highlighted cell explained by a
+    process of its own: the answer is the one given here, and the dashboard's process compiles no engine
+    context for it; leaving the screen ends that process."""
+    from dockwire.verdict import matrix_pool
+    from dockwire.verdict.context import cached_context, forget_context
+
+    monkeypatch.setattr(matrix_pool, "MIN_PAIRS", 0)
+    started: list[matrix_pool.VerdictWorker] = []
+    real_init = matrix_pool.VerdictWorker.__init__
+
+    def recorded(self: matrix_pool.VerdictWorker, model: HostModel) -> None:
+        real_init(self, model)
+        started.append(self)
+
+    monkeypatch.setattr(matrix_pool.VerdictWorker, "__init__", recorded)
+    app = app_on()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        model = app.model
+        forget_context(model)
+        await press(pilot, "m")
+        await settle(pilot)
+        grid = app.screen.query_one(MatrixGrid)
+        panel = app.screen.query_one(VerdictPanel)
+        pair = (cid(model, "dwlab-iso-a"), cid(model, "dwlab-iso-b"))
+        grid.move_cursor(row=grid.order.index(pair[0]), column=grid.order.index(pair[1]) + 1)
+        await until(pilot, lambda: shown_pair(panel) == ("dwlab-iso-a", "dwlab-iso-b"), "the cell's why")
+        shown = panel.outcome
+        assert started and cached_context(model) is None  # compiled in the explainer, not here
+        assert shown == answers.why(model, Question("dwlab-iso-a", "dwlab-iso-b"))
+        assert shown is not None and shown.status == "blocked" and shown.culprit is not None
+        forget_context(model)
+        await press(pilot, "escape")
+        await settle(pilot)
+        assert all(w._worker.process.poll() is not None for w in started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from dockwire.verdict import Verdict, evaluate, resolve_endpoint
 from dockwire.verdict.fleet_ends import resolve_on_fleet, resolve_pair
 from dockwire.verdict.fleet_verdict import evaluate_fleet
 from dockwire.verdict.matrix import StatusGrid, has_ipv6
-from dockwire.verdict.matrix_pool import status_rows
+from dockwire.verdict.matrix_pool import VerdictWorker, grid_in_processes, status_rows
 from dockwire.widgets.matrix import MatrixCell
 
 if TYPE_CHECKING:
@@ -92,13 +93,19 @@ def _dst_port(scope: HostModel | Fleet, request: Question) -> int | None:
     return resolve_endpoint(scope, request.dst, "dst").port
 
 
+def _proto(model: HostModel | Fleet, request: Question) -> str:
+    """The request's protocol, as the CLI takes it: a destination with a port (HOSTIP:PORT, NAME:PORT) and
+    no protocol but the default means tcp."""
+    if request.proto == "icmp" and request.port is None and _dst_port(model, request):
+        return "tcp"
+    return request.proto
+
+
 def why(model: HostModel | Fleet, request: Question, banner: str = "") -> Answer:
     """The static verdict for a request (blocking; run it in a thread), on one host or across a fleet's.
     `banner` says why it stands in for a probe, when it does."""
     try:
-        proto = request.proto
-        if proto == "icmp" and request.port is None and _dst_port(model, request):
-            proto = "tcp"  # as the CLI does: a destination with a port (HOSTIP:PORT, NAME:PORT) means tcp
+        proto = _proto(model, request)
         if isinstance(model, Fleet):
             verdict = evaluate_fleet(
                 model, request.src, request.dst, proto=proto, port=request.port, family=request.family
@@ -194,6 +201,48 @@ def matrix_members(model: HostModel, family: int = 4) -> list[Container]:
     (or sharing the namespace of one that has)."""
     running = sorted((c for c in model.containers if c.state == "running"), key=lambda c: c.name)
     return running if family != 6 else [c for c in running if has_ipv6(model, c)]
+
+
+class CellExplainer:
+    """The full `why` of a matrix cell. For a grid computed in worker processes (a large one), asked of a
+    process of its own (`matrix_pool.VerdictWorker`), so that the dashboard's process never compiles that
+    model's rules; else `why` here. Blocking (run it in a thread); `close` ends the process."""
+
+    def __init__(self, members: int) -> None:
+        self._asks_a_worker = grid_in_processes(members)
+        self._worker: VerdictWorker | None = None
+        self._lock = threading.Lock()  # the worker in use: swapped by one thread at a time
+
+    def why(self, model: HostModel, request: Question) -> Answer:
+        if not self._asks_a_worker:
+            return why(model, request)
+        try:
+            proto = _proto(model, request)
+            verdict = self._worker_for(model).verdict(
+                request.src, request.dst, proto, request.port, request.family
+            )
+        except DockwireError as exc:
+            return Answer(request, "static", "error", str(exc))
+        return answer_from_verdict(request, verdict)
+
+    def _worker_for(self, model: HostModel) -> VerdictWorker:
+        """The worker fed `model` (a new model gets a new one: the old one ends)."""
+        old = None
+        with self._lock:
+            worker = self._worker
+            if worker is None or worker.model is not model:
+                old, worker = worker, VerdictWorker(model)
+                self._worker = worker
+        if old is not None:
+            old.close()
+        return worker
+
+    def close(self) -> None:
+        """End the worker (a question it is answering fails, and its answer is dropped)."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.close()
 
 
 def matrix_cells(

@@ -97,6 +97,8 @@ class MatrixScreen(Screen[None]):
         self._explaining: Question | None = None
         #: The model whose engine context this screen's computation compiled (None: it used one it found).
         self._own_context: HostModel | None = None
+        #: Gives the highlighted cell's full why (for a large grid, from a process of its own).
+        self._explainer: answers.CellExplainer | None = None
 
     @property
     def dw_app(self) -> DockwireApp:
@@ -143,6 +145,7 @@ class MatrixScreen(Screen[None]):
         """Leaving the screen: stop computing; drop an unfinished or a big grid (and its memory)."""
         computing = self.computing
         self._stop_computing()
+        self._end_explainer()
         grid = self.query_one(MatrixGrid)
         if computing or not grid.done or grid.progress[1] > KEEP_CELLS:
             grid.forget()
@@ -155,6 +158,14 @@ class MatrixScreen(Screen[None]):
         self.workers.cancel_group(self, "matrix")
         self.workers.cancel_group(self, "matrix-why")
         self._explaining = None
+
+    def on_unmount(self) -> None:
+        self._end_explainer()
+
+    def _end_explainer(self) -> None:
+        explainer, self._explainer = self._explainer, None
+        if explainer is not None:
+            explainer.close()
 
     def _release_context(self) -> None:
         """Drop the engine context this screen compiled (rules and the lookups a matrix remembered)."""
@@ -294,11 +305,13 @@ class MatrixScreen(Screen[None]):
         request = self._request_for(src, dst)
         self._explaining = request
         if request is not None:
-            self._why(self.dw_app.model, request)
+            if self._explainer is None:
+                self._explainer = answers.CellExplainer(len(self.query_one(MatrixGrid).order))
+            self._why(self._explainer, self.dw_app.model, request)
 
     @work(thread=True, exclusive=True, group="matrix-why", exit_on_error=False, description="matrix cell why")
-    def _why(self, model: HostModel, request: Question) -> None:
-        outcome = answers.why(model, request)
+    def _why(self, explainer: answers.CellExplainer, model: HostModel, request: Question) -> None:
+        outcome = explainer.why(model, request)
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_why, outcome)
 

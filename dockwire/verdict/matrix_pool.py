@@ -29,8 +29,9 @@ import msgspec
 
 from dockwire.errors import DockwireError
 from dockwire.model import Container, HostModel
-from dockwire.verdict.grid_worker import Setup, read_frame, write_frame
+from dockwire.verdict.grid_worker import Setup, WhyAnswer, WhyAsk, read_frame, write_frame
 from dockwire.verdict.matrix import Cell, MatrixJob, StatusCell
+from dockwire.verdict.records import Verdict
 
 #: Below this many pairs the matrix stays in this process (forking costs more than it saves).
 MIN_PAIRS = 2_000
@@ -43,6 +44,7 @@ STATUS_ROWS_PER_TASK = 4
 _JOB: MatrixJob | None = None
 _CELLS = msgspec.msgpack.Decoder(list[Cell])
 _STATUS_ROWS = msgspec.msgpack.Decoder(list[list[StatusCell]])
+_WHY_ANSWER = msgspec.msgpack.Decoder(WhyAnswer)
 
 
 def rows_in_processes(job: MatrixJob, workers: int | None) -> list[Cell] | None:
@@ -85,9 +87,9 @@ def status_rows(
     (default: one per core); None when not worth it (a small grid, a single core). Closing the iterator
     (or dropping it) stops the workers; a worker that fails raises DockwireError."""
     n = len(members)
-    count = workers if workers is not None else len(os.sched_getaffinity(0))
-    if count < 2 or n * (n - 1) < MIN_PAIRS:
+    if not grid_in_processes(n, workers):
         return None
+    count = workers if workers is not None else len(os.sched_getaffinity(0))
     return _stream(model, members, family, min(count, -(-n // STATUS_ROWS_PER_TASK)))
 
 
@@ -127,10 +129,10 @@ class _Worker:
     """One `dockwire.verdict.grid_worker` process: its own session (a Ctrl-C at the terminal is the
     parent's to handle), its errors in a temporary file (the dashboard draws on stderr); killed on exit."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dockwire.verdict.grid_worker"],
+            [sys.executable, "-m", "dockwire.verdict.grid_worker", *options],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.errors,
@@ -169,3 +171,34 @@ class _Worker:
         lines = self.errors.read().decode(errors="replace").strip().splitlines()
         last = lines[-1] if lines else f"exit status {self.process.returncode}"
         return DockwireError(f"a matrix worker failed: {last}")
+
+
+def grid_in_processes(members: int, workers: int | None = None) -> bool:
+    """Whether `status_rows` computes a grid of this many members in worker processes."""
+    count = workers if workers is not None else len(os.sched_getaffinity(0))
+    return count >= 2 and members * (members - 1) >= MIN_PAIRS
+
+
+class VerdictWorker:
+    """The full verdicts of a large grid's cells, from a process of their own (`grid_worker --why`): the
+    dashboard's process then never compiles the rules of the model the grid shows (tens of MB of small
+    objects for 10,000 rules, which its allocator keeps after they are freed). Fed `model` at the start; one
+    question at a time (a lock keeps threads in turn); `close` kills it."""
+
+    def __init__(self, model: HostModel) -> None:
+        self.model = model
+        self._lock = threading.Lock()
+        self._worker = _Worker("--why")
+        self._worker.send(msgspec.msgpack.encode(model))
+
+    def verdict(self, src: str, dst: str, proto: str, port: int | None, family: int | None) -> Verdict:
+        """`evaluate`'s verdict; DockwireError as `evaluate` raises it, or when the worker failed."""
+        with self._lock:
+            self._worker.send(msgspec.msgpack.encode(WhyAsk(src, dst, proto, port, family)))
+            answer = _WHY_ANSWER.decode(self._worker.receive())
+        if answer.verdict is None:
+            raise DockwireError(answer.error)
+        return answer.verdict
+
+    def close(self) -> None:
+        self._worker.__exit__()
