@@ -11,10 +11,10 @@ rows done (`progress`), so the screen can say how far the computation is and com
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -86,6 +86,47 @@ def _marks(icmp: str | None, ports_status: str | None, has_ports: bool) -> Text:
     return Text.assemble(" ", (mark, mark_style), " ", (ports, ports_style))
 
 
+class CellTable(MutableMapping[tuple[str, str], MatrixCell]):
+    """The grid's cells by (source, destination), kept row by row: a dict of destinations per source, so
+    40,000 cells make 200 dicts and no key tuple of their own (tens of thousands of small objects, allocated
+    while the grid fills and freed when it goes, would leave the allocator's pools in pieces)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, MatrixCell]] = {}
+        self._count = 0
+
+    def __getitem__(self, key: tuple[str, str]) -> MatrixCell:
+        return self.rows[key[0]][key[1]]
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        row = self.rows.get(key[0])
+        return default if row is None else row.get(key[1], default)
+
+    def __setitem__(self, key: tuple[str, str], value: MatrixCell) -> None:
+        row = self.rows.setdefault(key[0], {})
+        self._count += key[1] not in row
+        row[key[1]] = value
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        del self.rows[key[0]][key[1]]
+        self._count -= 1
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((src, dst) for src, row in self.rows.items() for dst in row)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def keep(self, names: Collection[str]) -> None:
+        """Only the cells between these containers."""
+        self.rows = {
+            src: {dst: cell for dst, cell in row.items() if dst in names}
+            for src, row in self.rows.items()
+            if src in names
+        }
+        self._count = sum(len(row) for row in self.rows.values())
+
+
 class MatrixGrid(ScrollView, can_focus=True):
     """A grid of reachability marks; highlighting a cell announces the (source, destination) pair.
 
@@ -148,7 +189,7 @@ class MatrixGrid(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self.order: list[str] = []
         self.names: dict[str, str] = {}
-        self.cells: dict[tuple[str, str], MatrixCell] = {}
+        self.cells = CellTable()
         #: One instance of each distinct cell (a few hundred for 40,000 cells), which `cells` points to.
         self._kinds: dict[MatrixCell, MatrixCell] = {}
         #: The source rows whose every cell is computed.
@@ -195,7 +236,7 @@ class MatrixGrid(ScrollView, can_focus=True):
 
     def forget(self) -> None:
         """Drop every row, column and result (the memory goes with them)."""
-        self.order, self.names, self.cells, self.rows_done, self._labels = [], {}, {}, set(), []
+        self.order, self.names, self.cells, self.rows_done, self._labels = [], {}, CellTable(), set(), []
         self._kinds = {}
         self.cursor_row = self.cursor_column = 0
         self._resize()
@@ -208,7 +249,7 @@ class MatrixGrid(ScrollView, can_focus=True):
             return False
         pair = self.highlighted_pair
         self.order, self.names = order, names
-        self.cells = {k: v for k, v in self.cells.items() if k[0] in names and k[1] in names}
+        self.cells.keep(names)
         self.rows_done = set()
         self._labels = [
             Text.assemble(f"{i:>2} ", cell(names[src], limit=NAME_CELLS)) for i, src in enumerate(order, 1)
@@ -238,9 +279,10 @@ class MatrixGrid(ScrollView, can_focus=True):
         """Write new results into the grid (redrawn only if a changed cell is in view); `rows` are the
         source rows these results complete."""
         changed = False
-        for key, value in cells.items():
-            if self.cells.get(key) != value and key[0] in self.names and key[1] in self.names:
-                self.cells[key] = self._kinds.setdefault(value, value)
+        names, table = self.names, self.cells
+        for (src, dst), value in cells.items():
+            if table.get((src, dst)) != value and src in names and dst in names:
+                table[src, dst] = self._kinds.setdefault(value, value)
                 changed = True
         self.rows_done |= (rows or set()) & self.names.keys()
         if changed:
@@ -400,9 +442,10 @@ class MatrixGrid(ScrollView, can_focus=True):
         segments: list[Segment] = []
         even = bool(row % 2)
         cursor_column = self.cursor_column - 1 if row == self.cursor_row else -1
+        row_cells = self.cells.rows.get(src, {})
         for column in self._columns_in_view():
             dst = self.order[column]
-            shown = cell_text(self.cells.get((src, dst)), src == dst)
+            shown = cell_text(row_cells.get(dst), src == dst)
             # The marks' Texts are shared and kept (`_marks`), so their id names the kind of cell.
             key = (id(shown), even, column == cursor_column)
             parts = self._cell_cache.get(key)
