@@ -769,15 +769,16 @@ class _RuleRenderer:
         self.previous = previous
 
     def rule(self, table: str, chain: str, position: int, index: int, r: _RuleObj) -> Rule:
-        source = original = bytes(r.expr)
         packets = bytes_ = 0
         # Take the counters' numbers out of the text, as libnftables prints them; other spellings are left in
         # (still correct, only not shared between polls). The pattern cannot occur inside a JSON string.
-        pieces = _PRINTED_COUNTER.split(source)
-        if len(pieces) == 4:  # one counter, the usual
+        pieces = _PRINTED_COUNTER.split(r.expr)  # pieces of bytes (no copy of the whole text first)
+        if len(pieces) == 1:
+            source = pieces[0]
+        elif len(pieces) == 4:  # one counter, the usual
             packets, bytes_ = int(pieces[1]), int(pieces[2])
             source = pieces[0] + _BARE_COUNTER + pieces[3]
-        elif len(pieces) > 4:
+        else:
             packets, bytes_ = sum(map(int, pieces[1::3])), sum(map(int, pieces[2::3]))
             source = _BARE_COUNTER.join(pieces[0::3])
         rendered = self.rules.get(source)
@@ -791,7 +792,7 @@ class _RuleRenderer:
                 rendered = rendered or _NESTED
             self.rules[source] = rendered
         if rendered is _NESTED:  # only statements' own counters count, as nft means them
-            rendered = self._render(original, index)
+            rendered = self._render(bytes(r.expr), index)
             packets = bytes_ = 0
         assert rendered is not None
         text, matches, target, unknown, counts = rendered
@@ -802,7 +803,8 @@ class _RuleRenderer:
         if isinstance(comment, UnsetType):
             comment = ""
         else:
-            text = f"{text} comment {_quote(comment)}" if text else f"comment {_quote(comment)}"
+            quoted = f'"{comment}"' if '"' not in comment and "\\" not in comment else _quote(comment)
+            text = f"{text} comment {quoted}" if text else f"comment {quoted}"
         return Rule(
             table=table,
             chain=chain,

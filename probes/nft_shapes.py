@@ -144,7 +144,10 @@ class _Shape:
         words = self.words.copy()
         matches = self.matches.copy()
         for (word_at, match_at, simple), value in zip(self.holes, values, strict=True):
-            words[word_at], matches[match_at] = simple.render_shared(value)
+            rendering = simple.recent.get(value)
+            if rendering is None:
+                rendering = simple.render_shared(value)
+            words[word_at], matches[match_at] = rendering
         target, unknown, counts = self.rest
         done: tuple[Match, ...] = tuple(matches)  # type: ignore[arg-type]
         return " ".join(words), done, target, unknown, counts
