@@ -288,7 +288,7 @@ def _parse_marked(words: list[str], text: str) -> ParsedRule:
 
 
 # Rule lines read by shape (see iptables_shapes): most lines of a ruleset parse without a word-by-word pass.
-_shapes = RuleShapes(_parse_marked)
+_shapes = RuleShapes(_parse_marked, parse_rule_text)
 
 
 def make_target(

@@ -155,12 +155,19 @@ def _shape_of(parsed: ParsedRule) -> _Shape | None:
 
 
 class RuleShapes:
-    """Parses of rule lines by shape; `parse_words(words, text)` is the general parser of a line's words."""
+    """Parses of rule lines by shape. `parse_words(words, text)` is the general parser of a line's words,
+    `parse_line(text)` that of a whole line: a shape is kept only when it gives the line it is learnt from
+    exactly the general parse."""
 
-    __slots__ = ("parse_words", "shapes")
+    __slots__ = ("parse_line", "parse_words", "shapes")
 
-    def __init__(self, parse_words: Callable[[list[str], str], ParsedRule]) -> None:
+    def __init__(
+        self,
+        parse_words: Callable[[list[str], str], ParsedRule],
+        parse_line: Callable[[str], ParsedRule],
+    ) -> None:
         self.parse_words = parse_words
+        self.parse_line = parse_line
         self.shapes: dict[str, _Shape | None] = {}
 
     def clear(self) -> None:
@@ -172,18 +179,21 @@ class RuleShapes:
             return None
         pieces = _HOLE.split(line)
         shape_text = _SHAPE_HOLE.join(pieces[0::2])
+        words = pieces[1::2]
+        if '"' in line:
+            words = [unescape_double_quoted(w[1:-1]) if w[:1] == '"' else w for w in words]
         shape = self.shapes.get(shape_text)
         if shape is None:
             if shape_text in self.shapes or len(self.shapes) >= MAX_SHAPES:
                 return None
             if '"' in shape_text or "\\" in shape_text or "'" in shape_text:
                 return None  # a quote or backslash the holes did not take
-            shape = self.shapes[shape_text] = self._learn(shape_text, line)
+            shape = self._learn(shape_text, line)
+            if shape is not None and shape.fill(words) != self.parse_line(line):
+                shape = None
+            self.shapes[shape_text] = shape
             if shape is None:
                 return None
-        words = pieces[1::2]
-        if '"' in line:
-            words = [unescape_double_quoted(w[1:-1]) if w[:1] == '"' else w for w in words]
         return shape.fill(words)
 
     def _learn(self, shape_text: str, line: str) -> _Shape | None:

@@ -90,7 +90,7 @@ def parse_both(shapes: RuleShapes, line: str) -> tuple[object, object]:
 
 @pytest.mark.parametrize("line", TRICKY)
 def test_shape_reads_like_the_word_reader(line: str) -> None:
-    shapes = RuleShapes(marked)
+    shapes = RuleShapes(marked, general)
     expected, got = parse_both(shapes, line)
     assert got == expected  # learning the shape
     assert parse_both(shapes, line) == (expected, expected)  # filling it in
@@ -98,11 +98,11 @@ def test_shape_reads_like_the_word_reader(line: str) -> None:
 
 @pytest.mark.parametrize("line", UNSHAPED)
 def test_lines_without_a_shape_are_left_to_the_word_reader(line: str) -> None:
-    assert RuleShapes(marked).parse(line) is None
+    assert RuleShapes(marked, general).parse(line) is None
 
 
 def test_a_shape_learnt_from_one_line_reads_another() -> None:
-    shapes = RuleShapes(marked)
+    shapes = RuleShapes(marked, general)
     first = '-A DOCKER-USER -s 192.0.2.1/32 -p tcp -m tcp --dport 80 -m comment --comment "a \\"b\\"" -j DROP'
     second = "-A OTHER -s 198.51.100.7/32 -p udp -m tcp --dport 443 -m comment --comment plain -j DROP"
     assert shapes.parse(first) == general(first)
@@ -176,4 +176,4 @@ def test_random_lines_read_alike(words: list[str], gap: str, start: str) -> None
 
 
 # Shared across examples, so that most lines fill in a shape learnt from an earlier one.
-_SHARED = RuleShapes(marked)
+_SHARED = RuleShapes(marked, general)
