@@ -24,7 +24,7 @@ class Token(NamedTuple):
     quoted: bool
 
 
-def _unescape(body: str) -> str:
+def unescape_double_quoted(body: str) -> str:
     """The text of a double-quoted string: `\\"`, `\\\\` and `\\'` stand for the character after the
     backslash; any other backslash is itself (xtables_save_string escapes exactly those three)."""
     if "\\\\" in body:
@@ -41,7 +41,7 @@ def _unquote(word: str) -> tuple[str, bool]:
         if kind == 1:
             quoted = True
             body = m.group(1)
-            parts.append(_unescape(body) if "\\" in body else body)
+            parts.append(unescape_double_quoted(body) if "\\" in body else body)
         elif kind == 2:
             quoted = True
             parts.append(m.group(2))

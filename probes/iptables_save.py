@@ -20,10 +20,10 @@ it), and rules no recent parse has seen are dropped, so memory stays near one ru
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from dockwire.gc_paused import gc_paused
 from dockwire.model import Chain, Match, Rule, Table, Target
+from dockwire.probes.iptables_shapes import ParsedRule, RuleShapes
 from dockwire.rule_words import split_words
 
 # Match modules whose options dockwire understands.
@@ -122,18 +122,6 @@ _CACHED_CONTEXTS = 32
 
 class IptablesSaveError(ValueError):
     """The text is not iptables-save output."""
-
-
-class ParsedRule(NamedTuple):
-    """The chain-independent parts of one `-A CHAIN ...` line."""
-
-    chain: str
-    matches: tuple[Match, ...]
-    target: str | None
-    goto: bool
-    target_args: tuple[str, ...]
-    comment: str
-    unknown: bool
 
 
 def parse_rule_text(text: str) -> ParsedRule:
@@ -295,6 +283,14 @@ def _parse_words(words: list[str], quoted: set[int] | None, text: str) -> Parsed
     return ParsedRule(words[1], tuple(matches), target, goto, tuple(target_args), comment, unknown)
 
 
+def _parse_marked(words: list[str], text: str) -> ParsedRule:
+    return _parse_words(words, None, text)
+
+
+# Rule lines read by shape (see iptables_shapes): most lines of a ruleset parse without a word-by-word pass.
+_shapes = RuleShapes(_parse_marked, parse_rule_text)
+
+
 def make_target(
     name: str | None, goto: bool, args: tuple[str, ...], chains: set[str]
 ) -> tuple[Target | None, bool]:
@@ -373,6 +369,7 @@ _cache: dict[tuple[str, str, str], _RuleCache] = {}
 def clear_cache() -> None:
     """Forget every cached rule parse (for benchmarks and tests)."""
     _cache.clear()
+    _shapes.clear()
 
 
 def _cache_for(context: tuple[str, str, str]) -> _RuleCache:
@@ -414,6 +411,7 @@ def _parse_save(text: str, source: str, family: str) -> list[Table]:
     used = 0
     targets: dict[tuple[str | None, bool, tuple[str, ...]], tuple[Target | None, bool]] = {}
     rule_line = _RULE_LINE.fullmatch
+    shaped = _shapes.parse
 
     def finish() -> None:
         if name is None:
@@ -475,8 +473,10 @@ def _parse_save(text: str, source: str, family: str) -> list[Table]:
             raise IptablesSaveError(f"line {lineno}: {stripped[:40]!r} outside a *table block")
         entry = entries.get(body)
         if entry is None:
-            words, quoted = split_words(body)
-            parsed = _parse_words(words, quoted, body)
+            parsed = shaped(body)
+            if parsed is None:
+                words, quoted = split_words(body)
+                parsed = _parse_words(words, quoted, body)
             entry = entries[body] = [parsed, (parsed.target, parsed.goto, parsed.target_args), generation]
         elif entry[2] != generation:
             entry[2] = generation

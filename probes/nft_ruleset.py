@@ -21,7 +21,8 @@ Error policy: any input gives either a correct parse or NftJsonError, never anot
 Rendering is memoised per statement (its JSON text, counter numbers taken out), and each (family, table)
 keeps what its last parse saw, so a poll of an unchanged ruleset renders nothing again, at any size. The
 simple matches iptables-nft and Docker write (`ip saddr 10.0.0.0/8`, `tcp dport 80`, `iifname "docker0"`)
-are read straight from their JSON text without decoding it.
+are read straight from their JSON text without decoding it, and a rule that differs from an earlier one only
+in such matches' values renders from their shared shape (see nft_shapes).
 """
 
 from __future__ import annotations
@@ -35,6 +36,15 @@ from msgspec import UNSET, UnsetType
 
 from dockwire.gc_paused import gc_paused
 from dockwire.model import Chain, Match, Rule, Table, Target
+from dockwire.probes.nft_shapes import (
+    HEX_KEYS,
+    IFNAME_KEYS,
+    SIMPLE_MATCH,
+    UNQUALIFIED_META,
+    RenderedRule,
+    RuleShapes,
+    render_simple_match,
+)
 
 
 class NftJsonError(ValueError):
@@ -54,14 +64,6 @@ class _Unknown(Exception):
 _RENDER_ERRORS = (_Unknown, KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError)
 _U64_MAX = 2**64 - 1
 
-# Meta keys nft prints without the `meta` keyword.
-_UNQUALIFIED_META = frozenset({"iif", "oif", "iifname", "oifname", "iifgroup", "oifgroup"})
-# Keys whose values are interface names (printed quoted).
-_IFNAME_KEYS = frozenset(
-    {"iifname", "oifname", "ibrname", "obrname", "ibriport", "obriport", "iifkind", "oifkind", "sdifname"}
-)
-# Keys whose values nft prints as 32-bit hex.
-_HEX_KEYS = frozenset({"mark"})
 _VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "return": "RETURN", "continue": "CONTINUE", "queue": "QUEUE"}
 _NAT = ("dnat", "snat", "masquerade", "redirect")
 _BINOPS = ("&", "|", "^", "<<", ">>")
@@ -123,10 +125,10 @@ def _style_of(left: Any) -> _Style:
         if key == "meta" and isinstance(val, dict):
             k = val.get("key", "")
             if type(k) is str:
-                return _Style(quote=k in _IFNAME_KEYS, hexa=k in _HEX_KEYS)
+                return _Style(quote=k in IFNAME_KEYS, hexa=k in HEX_KEYS)
         elif key == "ct" and isinstance(val, dict):
             k = val.get("key")
-            return _Style(hexa=type(k) is str and k in _HEX_KEYS)
+            return _Style(hexa=type(k) is str and k in HEX_KEYS)
         elif key == "concat" and isinstance(val, list):
             return _Style(parts=[_style_of(x) for x in val])
         elif key in _BINOPS and isinstance(val, list) and val:
@@ -160,7 +162,7 @@ def _lhs(e: Any, qualified: bool = False) -> str:
     ((key, v),) = e.items()
     if key == "meta":
         k = _str(v, "key")
-        return k if (k in _UNQUALIFIED_META and not qualified) else f"meta {k}"
+        return k if (k in UNQUALIFIED_META and not qualified) else f"meta {k}"
     if key == "payload":
         if "protocol" in v:
             return f"{_str(v, 'protocol')} {_str(v, 'field')}"
@@ -524,42 +526,14 @@ def _render_decoded(stmt: Any, source: bytes) -> _Rendered:
     return text, st.match, st.target, ends, st.role == "unknown", counts
 
 
-# The simple match nft prints for `ip saddr 10.0.0.0/8`, `tcp dport 80`, `iifname "docker0"` (key order and
-# spacing as libnftables writes them); anything else is decoded and rendered in full.
-_FAST_MATCH = re.compile(
-    rb'\{"match": \{"op": "(==|!=)", "left": \{(?:'
-    rb'"payload": \{"protocol": "([a-z][a-z0-9_-]{0,31})", "field": "([a-z][a-z0-9_-]{0,31})"\}'
-    rb'|"meta": \{"key": "([a-z][a-z0-9_-]{0,31})"\}'
-    rb')\}, "right": (?:'
-    rb'"([^"\\\x00-\x1f@][^"\\\x00-\x1f]*)"'
-    rb"|(0|[1-9][0-9]{0,18})"
-    rb'|\{"prefix": \{"addr": "([^"\\\x00-\x1f@][^"\\\x00-\x1f]*)", "len": (0|[1-9][0-9]?|1[0-2][0-9])\}\}'
-    rb")\}\}"
-)
+# The simple matches (`ip saddr 10.0.0.0/8`, `tcp dport 80`, `iifname "docker0"`) are read from their text;
+# anything else is decoded and rendered in full.
+_FAST_MATCH = SIMPLE_MATCH
 
 
 def _fast_match(m: re.Match[bytes]) -> _Rendered:
-    op_b, proto, field, key_b, text_b, num, addr_b, plen = m.groups()
-    op = op_b.decode()
-    if key_b is not None:
-        key = key_b.decode()
-        lhs = key if key in _UNQUALIFIED_META else f"meta {key}"
-        option = f"meta {key}"
-        quote, hexa = key in _IFNAME_KEYS, key in _HEX_KEYS
-    else:
-        lhs = option = f"{proto.decode()} {field.decode()}"
-        quote = hexa = False
-    if text_b is not None:
-        raw = text_b.decode()
-        shown = _quote(raw) if quote else raw
-    elif num is not None:
-        raw = shown = f"0x{int(num):08x}" if hexa else num.decode()
-    else:
-        addr = addr_b.decode()
-        raw = f"{addr}/{plen.decode()}"
-        shown = f"{_quote(addr) if quote else addr}/{plen.decode()}"
-    match = Match(module="nft", option=option, args=[raw], negated=op == "!=", op=op)
-    return f"{lhs} {'' if op == '==' else '!= '}{shown}", match, None, False, False, None
+    text, match = render_simple_match(m)
+    return text, match, None, False, False, None
 
 
 def _render_statement(source: bytes) -> _Rendered:
@@ -668,11 +642,14 @@ def parse_nft_json(data: dict[str, Any] | str | bytes) -> list[Table]:
 _CACHED_CONTEXTS = 64
 # (family, table) -> what its last parse rendered.
 _cache: dict[tuple[str, str], _RuleRenderer] = {}
+# Rules rendered by shape (see nft_shapes): most rules of a ruleset render without decoding a statement.
+_shapes = RuleShapes()
 
 
 def clear_cache() -> None:
     """Forget every cached rendering (for benchmarks and tests)."""
     _cache.clear()
+    _shapes.clear()
 
 
 class _TableParts:
@@ -773,14 +750,11 @@ def _parse_objects(entries: list[_Entry]) -> list[Table]:
     return result
 
 
-# What a rule's expressions render to: (text, matches, target, unknown, counter numbers left in the text).
-_RenderedRule = tuple[str, tuple[Match, ...], Target | None, bool, tuple[int, int] | None]
-_COUNTER_START = b'{"counter": {"packets": '
 # A counter statement exactly as libnftables prints it: its numbers are taken out of the rule's text.
 _PRINTED_COUNTER = re.compile(rb'\{"counter": \{"packets": ([0-9]{1,19}), "bytes": ([0-9]{1,19})\}\}')
 _expr_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 # Memo entry for expressions whose text holds a counter below the statement level: rendered every time.
-_NESTED: _RenderedRule = ("", (), None, False, None)
+_NESTED: RenderedRule = ("", (), None, False, None)
 
 
 class _RuleRenderer:
@@ -790,29 +764,35 @@ class _RuleRenderer:
     __slots__ = ("previous", "rules", "statements")
 
     def __init__(self, previous: _RuleRenderer | None) -> None:
-        self.rules: dict[bytes, _RenderedRule] = {}
+        self.rules: dict[bytes, RenderedRule] = {}
         self.statements: dict[bytes, _Rendered] = {}
         self.previous = previous
 
     def rule(self, table: str, chain: str, position: int, index: int, r: _RuleObj) -> Rule:
-        source = original = bytes(r.expr)
         packets = bytes_ = 0
         # Take the counters' numbers out of the text, as libnftables prints them; other spellings are left in
         # (still correct, only not shared between polls). The pattern cannot occur inside a JSON string.
-        if _COUNTER_START in source and (found := _PRINTED_COUNTER.findall(source)):
-            for numbers, rest in found:
-                packets += int(numbers)
-                bytes_ += int(rest)
-            source = _PRINTED_COUNTER.sub(_BARE_COUNTER, source)
+        pieces = _PRINTED_COUNTER.split(r.expr)  # pieces of bytes (no copy of the whole text first)
+        if len(pieces) == 1:
+            source = pieces[0]
+        elif len(pieces) == 4:  # one counter, the usual
+            packets, bytes_ = int(pieces[1]), int(pieces[2])
+            source = pieces[0] + _BARE_COUNTER + pieces[3]
+        else:
+            packets, bytes_ = sum(map(int, pieces[1::3])), sum(map(int, pieces[2::3]))
+            source = _BARE_COUNTER.join(pieces[0::3])
         rendered = self.rules.get(source)
         if rendered is None:
             previous = self.previous
             rendered = previous.rules.get(source) if previous is not None else None
             if rendered is None:
-                rendered = self._render(source, index, check=True) or _NESTED
+                rendered = _shapes.render(
+                    source, lambda: self._render(source, index, check=True), _render_statement
+                )
+                rendered = rendered or _NESTED
             self.rules[source] = rendered
         if rendered is _NESTED:  # only statements' own counters count, as nft means them
-            rendered = self._render(original, index)
+            rendered = self._render(bytes(r.expr), index)
             packets = bytes_ = 0
         assert rendered is not None
         text, matches, target, unknown, counts = rendered
@@ -823,7 +803,8 @@ class _RuleRenderer:
         if isinstance(comment, UnsetType):
             comment = ""
         else:
-            text = f"{text} comment {_quote(comment)}" if text else f"comment {_quote(comment)}"
+            quoted = f'"{comment}"' if '"' not in comment and "\\" not in comment else _quote(comment)
+            text = f"{text} comment {quoted}" if text else f"comment {quoted}"
         return Rule(
             table=table,
             chain=chain,
@@ -838,7 +819,7 @@ class _RuleRenderer:
             unknown=unknown,
         )
 
-    def _render(self, source: bytes, index: int, check: bool = False) -> _RenderedRule | None:
+    def _render(self, source: bytes, index: int, check: bool = False) -> RenderedRule | None:
         """Render a rule's expressions from their JSON text. With `check`, None when the text has a bare
         counter `{"counter": {}}` that is not a statement of its own (then the numbers the caller took out
         of the text were not all the rule's counters)."""
