@@ -210,25 +210,31 @@ def rule_changes(old: Firewall, new: Firewall, limit: int = EVENT_LINES) -> list
     for table in new.tables:
         for chain in table.chains:
             was = before.pop(chain_key(table, chain.name), None)
-            lines += _chain_changes(table, chain.name, was.rules if was else [], chain.rules)
+            where = _where(chain_key(table, chain.name), new.iptables_backend)
+            lines += _chain_changes(where, was.rules if was else [], chain.rules)
     for key, chain in before.items():
-        lines += [f"{_where(key)}: removed {r.text}" for r in chain.rules]
+        lines += [f"{_where(key, new.iptables_backend)}: removed {r.text}" for r in chain.rules]
     if len(lines) > limit:
         lines[limit - 1 :] = [f"firewall: {len(lines) - limit + 1} more rules added or removed"]
     return lines
 
 
-def _where(key: ChainKey) -> str:
+def _where(key: ChainKey, backend: str) -> str:
+    """What a line names: family, table, chain, and the iptables backend when `iptables` shows the other."""
     source, family, table, chain = key
-    legacy = " (legacy)" if source == "iptables-legacy" else ""
-    return f"firewall {family} {table} {chain}{legacy}"
+    primary = "iptables-legacy" if backend == "legacy" else "iptables-nft"
+    other = (
+        {"iptables-legacy": " (legacy)", "iptables-nft": " (nft)"}.get(source, "")
+        if source != primary
+        else ""
+    )
+    return f"firewall {family} {table} {chain}{other}"
 
 
-def _chain_changes(table: Table, chain: str, old: list[Rule], new: list[Rule]) -> list[str]:
+def _chain_changes(where: str, old: list[Rule], new: list[Rule]) -> list[str]:
     old_texts, new_texts = [r.text for r in old], [r.text for r in new]
     if old_texts == new_texts:
         return []
-    where = _where(chain_key(table, chain))
     added = Counter(new_texts) - Counter(old_texts)
     removed = Counter(old_texts) - Counter(new_texts)
     return [f"{where}: added {text}" for text in added.elements()] + [

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from msgspec.structs import replace as struct_replace
 
+from dockwire.model import Firewall
 from dockwire.probes.firewall import CommandResult, RawFirewall, build_firewall
 from dockwire.probes.firewall_diff import CounterMove, FirewallPoller, diff_firewalls, rule_changes
 
@@ -127,3 +128,18 @@ def test_a_burst_of_rule_changes_is_a_few_lines_and_a_count() -> None:
     lines = rule_changes(before, gone, limit=100)  # the nat tables gone, their rules with them
     assert all(" nat " in line and ": removed " in line for line in lines)
     assert "firewall ip nat PREROUTING: removed -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER" in lines
+
+
+def test_the_backend_is_named_only_when_iptables_shows_the_other() -> None:
+    before, after = build_firewall(raw_with(SAVE))[0], build_firewall(raw_with(INSERTED))[0]
+
+    def as_legacy(fw: Firewall, backend: str) -> Firewall:
+        tables = [
+            struct_replace(t, source="iptables-legacy") if t.source == "iptables-nft" else t
+            for t in fw.tables
+        ]
+        return struct_replace(fw, iptables_backend=backend, tables=tables)
+
+    line = "firewall ip filter DOCKER-USER{}: added -A DOCKER-USER -s 10.1.1.1/32 -j DROP"
+    assert rule_changes(as_legacy(before, "legacy"), as_legacy(after, "legacy")) == [line.format("")]
+    assert rule_changes(as_legacy(before, "nft"), as_legacy(after, "nft")) == [line.format(" (legacy)")]
