@@ -189,6 +189,8 @@ class MatrixGrid(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self.order: list[str] = []
         self.names: dict[str, str] = {}
+        #: Each id of `order`, by itself: the one string object the cells are kept under.
+        self._ids: dict[str, str] = {}
         self.cells = CellTable()
         #: One instance of each distinct cell (a few hundred for 40,000 cells), which `cells` points to.
         self._kinds: dict[MatrixCell, MatrixCell] = {}
@@ -237,6 +239,7 @@ class MatrixGrid(ScrollView, can_focus=True):
     def forget(self) -> None:
         """Drop every row, column and result (the memory goes with them)."""
         self.order, self.names, self.cells, self.rows_done, self._labels = [], {}, CellTable(), set(), []
+        self._ids = {}
         self._kinds = {}
         self.cursor_row = self.cursor_column = 0
         self._resize()
@@ -249,6 +252,7 @@ class MatrixGrid(ScrollView, can_focus=True):
             return False
         pair = self.highlighted_pair
         self.order, self.names = order, names
+        self._ids = {i: i for i in order}
         self.cells.keep(names)
         self.rows_done = set()
         self._labels = [
@@ -279,9 +283,11 @@ class MatrixGrid(ScrollView, can_focus=True):
         """Write new results into the grid (redrawn only if a changed cell is in view); `rows` are the
         source rows these results complete."""
         changed = False
-        names, table = self.names, self.cells
+        ids, table = self._ids, self.cells
         for (src, dst), value in cells.items():
-            if table.get((src, dst)) != value and src in names and dst in names:
+            # Keyed by the grid's own id strings: the results' copies (one per cell) go with the results.
+            src, dst = ids.get(src, ""), ids.get(dst, "")
+            if src and dst and table.get((src, dst)) != value:
                 table[src, dst] = self._kinds.setdefault(value, value)
                 changed = True
         self.rows_done |= (rows or set()) & self.names.keys()
