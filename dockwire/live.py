@@ -27,9 +27,9 @@ import contextlib
 import errno
 import select
 import threading
-from collections.abc import AsyncGenerator, Collection
+from collections.abc import AsyncGenerator, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -491,7 +491,7 @@ class LiveModel:
                 else:
                     ids = sorted(signals.networks)
                     named = await asyncio.to_thread(read_networks_by_id, self.client, ids)
-                    parts["networks"] = _merged_networks(model.networks, named)
+                    parts["networks"] = _merged(model.networks, named)
             known = {c.name: c.id for c in model.containers} | {c.id: c.id for c in model.containers}
             ids = sorted(signals.containers)
             fresh = await asyncio.to_thread(read_containers, self.client, ids, known)
@@ -573,21 +573,18 @@ def _clear(stale: dict[str, str], *names: str) -> None:
         del stale[key]
 
 
-def _merged_networks(networks: list[Network], fresh: dict[str, Network | None]) -> list[Network]:
-    """The model's networks with the re-inspected ones replaced, the new ones added and the gone ones
-    dropped, by name as read_networks orders them."""
-    kept = {n.id: n for n in networks if n.id not in fresh}
-    kept.update((nid, network) for nid, network in fresh.items() if network is not None)
-    return sorted(kept.values(), key=lambda n: n.name)
+#: What `_merged` merges: the model's containers or its networks.
+Inspected = TypeVar("Inspected", Container, Network)
 
 
 def _merged(
-    containers: list[Container], fresh: dict[str, Container | None], read: dict[str, Container]
-) -> list[Container]:
-    """The model's containers with the re-inspected ones replaced (with their namespace part), the new ones
-    added and the gone ones dropped, by name as read_docker orders them."""
-    kept = {c.id: c for c in containers if c.id not in fresh}
-    for cid, container in fresh.items():
-        if container is not None:
-            kept[cid] = read.get(cid, container)
-    return sorted(kept.values(), key=lambda c: c.name)
+    known: list[Inspected], fresh: dict[str, Inspected | None], read: Mapping[str, Inspected] | None = None
+) -> list[Inspected]:
+    """The model's containers (or networks) with the re-inspected ones replaced (a container with its
+    namespace part, from `read`), the new ones added and the gone ones dropped, by name as read_docker
+    orders them."""
+    kept = {item.id: item for item in known if item.id not in fresh}
+    for ident, item in fresh.items():
+        if item is not None:
+            kept[ident] = read.get(ident, item) if read else item
+    return sorted(kept.values(), key=lambda item: item.name)

@@ -209,32 +209,33 @@ def rule_changes(old: Firewall, new: Firewall, limit: int = EVENT_LINES) -> list
     lines: list[str] = []
     for table in new.tables:
         for chain in table.chains:
-            was = before.pop(chain_key(table, chain.name), None)
-            where = _where(chain_key(table, chain.name), new.iptables_backend)
-            lines += _chain_changes(where, was.rules if was else [], chain.rules)
+            key = chain_key(table, chain.name)
+            was = before.pop(key, None)
+            lines += _chain_changes(key, new.iptables_backend, was.rules if was else [], chain.rules)
     for key, chain in before.items():
-        lines += [f"{_where(key, new.iptables_backend)}: removed {r.text}" for r in chain.rules]
+        lines += _chain_changes(key, new.iptables_backend, chain.rules, [])
     if len(lines) > limit:
         lines[limit - 1 :] = [f"firewall: {len(lines) - limit + 1} more rules added or removed"]
     return lines
+
+
+#: The iptables backends, as a line names the one `iptables` does not show.
+_BACKEND_NAMES = {"iptables-legacy": "legacy", "iptables-nft": "nft"}
 
 
 def _where(key: ChainKey, backend: str) -> str:
     """What a line names: family, table, chain, and the iptables backend when `iptables` shows the other."""
     source, family, table, chain = key
     primary = "iptables-legacy" if backend == "legacy" else "iptables-nft"
-    other = (
-        {"iptables-legacy": " (legacy)", "iptables-nft": " (nft)"}.get(source, "")
-        if source != primary
-        else ""
-    )
+    other = f" ({_BACKEND_NAMES[source]})" if source in _BACKEND_NAMES and source != primary else ""
     return f"firewall {family} {table} {chain}{other}"
 
 
-def _chain_changes(where: str, old: list[Rule], new: list[Rule]) -> list[str]:
+def _chain_changes(key: ChainKey, backend: str, old: list[Rule], new: list[Rule]) -> list[str]:
     old_texts, new_texts = [r.text for r in old], [r.text for r in new]
     if old_texts == new_texts:
         return []
+    where = _where(key, backend)
     added = Counter(new_texts) - Counter(old_texts)
     removed = Counter(old_texts) - Counter(new_texts)
     return [f"{where}: added {text}" for text in added.elements()] + [

@@ -1,7 +1,7 @@
 """Read the kernel settings that decide whether container traffic flows.
 
 `read_sysctls` reads them all, the per-interface ones included (four files per interface: some 40 ms on a
-host of 200 containers with pathlib, a quarter of that with plain `os` calls); `read_global_sysctls` reads
+host of 200 containers with pathlib, about half that with plain `os` calls); `read_global_sysctls` reads
 only the host-wide ones (five files), cheap enough for every tick of the live model's poll.
 """
 

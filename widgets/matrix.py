@@ -93,7 +93,6 @@ class CellTable(MutableMapping[tuple[str, str], MatrixCell]):
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, MatrixCell]] = {}
-        self._count = 0
 
     def __getitem__(self, key: tuple[str, str]) -> MatrixCell:
         return self.rows[key[0]][key[1]]
@@ -103,19 +102,16 @@ class CellTable(MutableMapping[tuple[str, str], MatrixCell]):
         return default if row is None else row.get(key[1], default)
 
     def __setitem__(self, key: tuple[str, str], value: MatrixCell) -> None:
-        row = self.rows.setdefault(key[0], {})
-        self._count += key[1] not in row
-        row[key[1]] = value
+        self.rows.setdefault(key[0], {})[key[1]] = value
 
     def __delitem__(self, key: tuple[str, str]) -> None:
         del self.rows[key[0]][key[1]]
-        self._count -= 1
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return ((src, dst) for src, row in self.rows.items() for dst in row)
 
     def __len__(self) -> int:
-        return self._count
+        return sum(len(row) for row in self.rows.values())
 
     def keep(self, names: Collection[str]) -> None:
         """Only the cells between these containers."""
@@ -124,7 +120,6 @@ class CellTable(MutableMapping[tuple[str, str], MatrixCell]):
             for src, row in self.rows.items()
             if src in names
         }
-        self._count = sum(len(row) for row in self.rows.values())
 
 
 class MatrixGrid(ScrollView, can_focus=True):

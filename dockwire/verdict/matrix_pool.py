@@ -50,7 +50,7 @@ _WHY_ANSWER = msgspec.msgpack.Decoder(WhyAnswer)
 def rows_in_processes(job: MatrixJob, workers: int | None) -> list[Cell] | None:
     """Every row's cells in order, computed by `workers` forked processes; None when not worth forking."""
     n = len(job.containers)
-    count = workers if workers is not None else len(os.sched_getaffinity(0))
+    count = _cores(workers)
     if count < 2 or n * (n - 1) < MIN_PAIRS or threading.active_count() > 1:
         return None
     global _JOB
@@ -89,8 +89,7 @@ def status_rows(
     n = len(members)
     if not grid_in_processes(n, workers):
         return None
-    count = workers if workers is not None else len(os.sched_getaffinity(0))
-    return _stream(model, members, family, min(count, -(-n // STATUS_ROWS_PER_TASK)))
+    return _stream(model, members, family, min(_cores(workers), -(-n // STATUS_ROWS_PER_TASK)))
 
 
 def _stream(
@@ -173,10 +172,14 @@ class _Worker:
         return DockwireError(f"a matrix worker failed: {last}")
 
 
+def _cores(workers: int | None) -> int:
+    """The worker processes asked for, else one per core this process may run on."""
+    return workers if workers is not None else len(os.sched_getaffinity(0))
+
+
 def grid_in_processes(members: int, workers: int | None = None) -> bool:
     """Whether `status_rows` computes a grid of this many members in worker processes."""
-    count = workers if workers is not None else len(os.sched_getaffinity(0))
-    return count >= 2 and members * (members - 1) >= MIN_PAIRS
+    return _cores(workers) >= 2 and members * (members - 1) >= MIN_PAIRS
 
 
 class VerdictWorker:

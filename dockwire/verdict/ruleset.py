@@ -123,9 +123,8 @@ def _nat_chain(table: Table, chain: Chain, rules: list[CompiledRule]) -> bool:
     return any(r.rule.target is not None and r.rule.target.name.upper() in NAT_TARGETS for r in rules)
 
 
-def _rule_shape(rule: Rule) -> tuple[object, ...]:
-    """Everything of a rule but its counters."""
-    r = rule
+def _rule_shape(r: Rule) -> tuple[object, ...]:
+    """Everything of a rule but its counters (as for a chain and a table: theirs, their parts aside)."""
     return (
         r.table,
         r.chain,
@@ -140,9 +139,12 @@ def _rule_shape(rule: Rule) -> tuple[object, ...]:
     )
 
 
-def _chain_shape(chain: Chain) -> tuple[object, ...]:
-    c = chain
+def _chain_shape(c: Chain) -> tuple[object, ...]:
     return (c.name, c.policy, c.builtin, c.owner, c.hook, c.priority, c.type, len(c.rules))
+
+
+def _table_shape(t: Table) -> tuple[object, ...]:
+    return (t.source, t.family, t.name, t.owner, t.sets, len(t.chains))
 
 
 def same_rules(old: Firewall, new: Firewall) -> bool:
@@ -153,15 +155,7 @@ def same_rules(old: Firewall, new: Firewall) -> bool:
     if old.ipsets != new.ipsets or len(old.tables) != len(new.tables):
         return False
     for a, b in zip(old.tables, new.tables, strict=True):
-        if (a.source, a.family, a.name, a.owner, len(a.chains)) != (
-            b.source,
-            b.family,
-            b.name,
-            b.owner,
-            len(b.chains),
-        ):
-            return False
-        if a.sets != b.sets:
+        if _table_shape(a) != _table_shape(b):
             return False
         for chain_a, chain_b in zip(a.chains, b.chains, strict=True):
             if _chain_shape(chain_a) != _chain_shape(chain_b):
