@@ -30,6 +30,7 @@ from dockwire.widgets.detail import DetailPane, describe_ref, rule_detail
 from dockwire.widgets.events import EventLog, kind_of
 from dockwire.widgets.firewall import FirewallRow, FirewallView
 from dockwire.widgets.formatting import clip, port_text
+from dockwire.widgets.quick_focus import restyle
 from dockwire.widgets.status_line import Status, StatusLine
 from dockwire.widgets.sysctl_bar import SysctlBar
 from dockwire.widgets.topology import NodeRef, TopologyTree
@@ -149,8 +150,9 @@ class MainScreen(Screen[None]):
 
     def watch_focused(self, old: Widget | None, new: Widget | None) -> None:
         """Mark the pane that holds the focus (`-focused`: its border and title) and restyle that pane node
-        alone, not what it holds. A pane that is the focus itself needs no restyle here: its own focus change
-        restyles it (Textual's `Widget.watch_has_focus`), with the class already set."""
+        alone, not what it holds, with the styles kept from the last time it had that look (`restyle`). A pane
+        that is the focus itself needs no restyle here: its own focus change restyles it (`QuickFocus`), with
+        the class already set."""
         before, after = pane_of(old), pane_of(new)
         if before is after:
             return
@@ -158,7 +160,7 @@ class MainScreen(Screen[None]):
             if pane is not None:
                 pane.set_class(pane is after, "-focused", update=False)
                 if pane is not focus:
-                    self.app.stylesheet.update_nodes([pane], animate=True)
+                    restyle(pane, lambda pane=pane: self.app.stylesheet.update_nodes([pane], animate=True))
 
     def on_mount(self) -> None:
         titles = {

@@ -6,6 +6,8 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
+from rich.padding import Padding
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -18,6 +20,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from dockwire.model import Container, HostModel
 from dockwire.widgets.formatting import NAME_CELLS, cell, clip, container_ips, port_text, published_ports
 from dockwire.widgets.line_views import SteadyView, StyleKeptCaches, look_of
+from dockwire.widgets.quick_focus import QuickFocus
 
 #: Most useful first: at 80 columns the name and address are what a probe needs.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -29,6 +32,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("ports", "published"),
     ("dns", "DNS"),
 )
+
+#: A drawn cell: its lines of segments.
+CellLines = list[list[Segment]]
 
 STATE_STYLES = {
     "running": "green",
@@ -107,13 +113,15 @@ def matches(model: HostModel, container: Container, needle: str) -> bool:
     return all(word in haystack for word in needle.lower().split())
 
 
-class ContainersTable(SteadyView, DataTable[Text]):
+class ContainersTable(QuickFocus, SteadyView, DataTable[Text]):
     """Name, state, networks, IPs, published ports and DNS server of every container.
 
     DataTable keys each drawn line by where the cursor is, so a cursor move (or a scroll by one row) drew
     every row in view again; with a row cursor a line depends only on whether its row is the cursor's (or
     the mouse's), and that is this table's key (`_render_line`): a move draws the two rows it changed.
-    The render caches are kept per look (`StyleKeptCaches`): a pane switch does not draw it from nothing."""
+    The render caches are kept per look (`StyleKeptCaches`): a pane switch does not draw it from nothing.
+    A cell's text is laid out once, whatever the look (`_laid_out`): a row drawn in a new look (the first
+    focus change, a cursor or hover) only lays that look's styles over it, five times quicker."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("j", "cursor_down", "Down", show=False),
@@ -141,6 +149,8 @@ class ContainersTable(SteadyView, DataTable[Text]):
         self._looks: StyleKeptCaches[tuple[LRUCache[Any, Any], ...]] = StyleKeptCaches(
             lambda: (LRUCache(10000), LRUCache(1000), LRUCache(1000))
         )
+        #: Each cell's text laid out at its width, without the look's styles (`_laid_out`).
+        self._cell_layouts: LRUCache[Hashable, CellLines] = LRUCache(10000)
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self.model = HostModel()
         self.marks = Marks()
@@ -221,6 +231,68 @@ class ContainersTable(SteadyView, DataTable[Text]):
     def _clear_caches(self) -> None:
         super()._clear_caches()
         self._looks.forget()
+        self._cell_layouts.clear()
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> CellLines:
+        """DataTable's, with the same cache key and result: the cell's layout with the look's styles laid
+        over it, as DataTable's `Styled` lays them (the style below the cell's own, the cursor's above)."""
+        row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
+        column_key = self._column_locations.get_key(column_index)
+        row = self.rows.get(row_key) if row_key is not None else None
+        fixed = self.fixed_rows or self.fixed_columns
+        if row_key is None or column_key is None or row is None or row.height != 1 or fixed:
+            # The header, a label, a row of several lines, fixed rows: DataTable's own way.
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        key = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        lines = self._cell_render_cache.get(key)
+        if lines is None:
+            component_style, post_style = self._get_styles_to_render_cell(
+                False,
+                False,
+                False,
+                hover,
+                cursor,
+                self.show_cursor,
+                self._show_hover_cursor,
+                self.cursor_foreground_priority == "css",
+                self.cursor_background_priority == "css",
+            )
+            meta = Style.from_meta({"row": row_index, "column": column_index})
+            pre_style = base_style + meta + component_style
+            laid_out = self._laid_out(row_index, column_index, width, (row_key, column_key))
+            lines = [list(Segment.apply_style(line, pre_style, post_style)) for line in laid_out]
+            self._cell_render_cache[key] = lines
+        return lines
+
+    def _laid_out(self, row_index: int, column_index: int, width: int, keys: Hashable) -> CellLines:
+        """A one-line cell's text padded and cut to its width, with only its own styles (`keys`: the row's
+        and the column's)."""
+        key = (keys, width, self._update_count)
+        laid_out = self._cell_layouts.get(key)
+        if laid_out is None:
+            cell = self._get_row_renderables(row_index).cells[column_index]
+            options = self.app.console_options.update_dimensions(width, 1).update(no_wrap=True)
+            laid_out = self._cell_layouts[key] = self.app.console.render_lines(
+                Padding(cell, (0, self.cell_padding)), options
+            )
+        return laid_out
 
     def render_line(self, y: int) -> Strip:
         """DataTable's, with the base style of the drawing pass (no fixed rows here)."""

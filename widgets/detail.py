@@ -32,6 +32,7 @@ from dockwire.widgets.formatting import (
     short_id,
 )
 from dockwire.widgets.line_views import SteadyView
+from dockwire.widgets.quick_focus import QuickFocus
 from dockwire.widgets.topology import NodeRef
 
 Pairs = Iterable[tuple[str, RenderableType | str]]
@@ -444,7 +445,7 @@ SCROLL_BINDINGS: list[BindingType] = [
 ]
 
 
-class DetailPane(SteadyView, ScrollView, can_focus=True):
+class DetailPane(QuickFocus, SteadyView, ScrollView, can_focus=True):
     """Shows the detail of the selection; keeps the scroll position while the same thing is shown.
 
     A Line-API view: `show` renders the body to lines once (again only when the width changes), and the

@@ -13,6 +13,7 @@ from textual.widgets import RichLog
 
 from dockwire.text import safe
 from dockwire.widgets.line_views import SteadyView
+from dockwire.widgets.quick_focus import QuickFocus
 
 #: kind -> (tag shown, style).
 KINDS: dict[str, tuple[str, str]] = {
@@ -44,7 +45,7 @@ def kind_of(line: str) -> str:
 MAX_ENTRIES = 2000
 
 
-class EventLog(SteadyView, RichLog):
+class EventLog(QuickFocus, SteadyView, RichLog):
     """A bounded, timestamped log. The clock is injected so tests render the same every time.
 
     Lines wrap at the pane's width, and wrap again when it changes (the entries are kept as `Text`, and

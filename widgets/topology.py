@@ -34,6 +34,7 @@ from dockwire.widgets.formatting import (
     short_id,
 )
 from dockwire.widgets.line_views import SteadyView, StyleKeptCaches, look_of
+from dockwire.widgets.quick_focus import QuickFocus
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +292,7 @@ def filter_specs(specs: list[NodeSpec], needle: str) -> tuple[list[NodeSpec], se
     return prune(specs), opened, hits
 
 
-class TopologyTree(SteadyView, Tree[NodeRef]):
+class TopologyTree(QuickFocus, SteadyView, Tree[NodeRef]):
     """Host, networks, veth pairs and containers as a tree, kept in sync with the model."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

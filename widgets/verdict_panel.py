@@ -26,6 +26,7 @@ from dockwire.answer import Answer, Bypass, Question, Status
 from dockwire.model import RuleRef
 from dockwire.text import safe
 from dockwire.widgets.formatting import FitLine, host_text, owner_name
+from dockwire.widgets.quick_focus import QuickFocus
 
 #: A role ("culprit", "marker", "command", ...) -> its Rich style.
 Palette = Mapping[str, StyleType]
@@ -360,7 +361,7 @@ def report_rest(outcome: Answer, palette: Palette = PLAIN_PALETTE) -> Renderable
 # --- widgets ------------------------------------------------------------------------------------------------
 
 
-class AnswerView(VerticalScroll):
+class AnswerView(QuickFocus, VerticalScroll):
     """What the result panel and the full report share: the theme's colours for an answer."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {f"answer--{role}" for role in PLAIN_PALETTE}
