@@ -125,13 +125,13 @@ def _prefix(src: str) -> list[str]:
     return ["docker", "exec", src]
 
 
-def ping(src: str, addr: str) -> bool:
-    return _run([*_prefix(src), "ping", "-c", "1", "-W", str(TIMEOUT), addr]).returncode == 0
+def ping(src: str, addr: str, timeout: int = TIMEOUT) -> bool:
+    return _run([*_prefix(src), "ping", "-c", "1", "-W", str(timeout), addr]).returncode == 0
 
 
-def tcp_connect(src: str, addr: str, port: int) -> bool:
+def tcp_connect(src: str, addr: str, port: int, timeout: int = TIMEOUT) -> bool:
     """True when the connection is answered: accepted, or refused by the peer (RST also travelled back)."""
-    proc = _run([*_prefix(src), "nc", "-w", str(TIMEOUT), addr, str(port)])
+    proc = _run([*_prefix(src), "nc", "-w", str(timeout), addr, str(port)])
     return proc.returncode == 0 or "refused" in (proc.stderr + proc.stdout)
 
 
@@ -194,16 +194,17 @@ def inspect_by_name(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]
     return {d["Name"].lstrip("/"): d for d in documents}
 
 
-def observe(case: Case, address: str) -> bool:
-    """Send the real probe for `case` to `address` (Docker's: docker_destination); True if it got through."""
+def observe(case: Case, address: str, timeout: int = TIMEOUT) -> bool:
+    """Send the real probe for `case` to `address` (Docker's: docker_destination); True if it got through
+    (an answer within `timeout` seconds)."""
     if case.proto == "dns":
         return resolves(case.src, case.dst.removeprefix("name:"))
     if not address:
         raise ValueError(f"{case.id}: no destination address to probe")
     if case.proto == "icmp":
-        return ping(case.src, address)
+        return ping(case.src, address, timeout)
     port = case.port or int(case.dst.rsplit(":", 1)[-1])
-    return tcp_connect(case.src, address, port)
+    return tcp_connect(case.src, address, port, timeout)
 
 
 def ask(model: HostModel, case: Case) -> Verdict:

@@ -37,6 +37,7 @@ pytestmark = pytest.mark.live
 TRACE_COMMENT = "dockwire-trace-test"
 TRACE_WAIT = 8.0  # upper bound for xtables-monitor to print what it saw, seconds
 OBSERVERS = 8  # cases tried at once
+TRACED_PROBE_TIMEOUT = 1  # seconds a traced (blocked) probe waits for an answer
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +189,8 @@ def test_culprit_is_the_rule_the_kernel_traces(lab_model: HostModel, docker_docs
         command = ["nft", "monitor", "trace"] if family == 6 else ["xtables-monitor", "--trace"]
         monitor = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(0.5)  # let the monitor subscribe before the packet goes
-        reached = observe(case, _address(docker_docs, case))
+        # The drop is in the trace within milliseconds; the probe need not wait out the lab's usual timeout.
+        reached = observe(case, _address(docker_docs, case), timeout=TRACED_PROBE_TIMEOUT)
         monitor.terminate()
         output, _ = monitor.communicate(timeout=TRACE_WAIT)
     finally:
