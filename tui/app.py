@@ -47,6 +47,7 @@ from dockwire.tui.commands import DockwireCommands
 from dockwire.tui.container_screen import ContainerScreen
 from dockwire.tui.help_screen import HelpScreen
 from dockwire.tui.main_screen import MainScreen
+from dockwire.tui.malloc_policy import return_large_blocks
 from dockwire.tui.matrix_screen import MatrixScreen
 from dockwire.tui.messages import ModelArrived, ModelShown, ProbeFinished, ProbeStarted, SourceFailed
 from dockwire.tui.probe_dialog import ProbeDialog
@@ -141,6 +142,7 @@ class DockwireApp(App[None]):
         self.push_screen(self.main_screen)
         self.follow_source()
         self._collector.start(self)
+        return_large_blocks()
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown, events.MouseScrollDown, events.MouseScrollUp)):
