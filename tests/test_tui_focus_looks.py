@@ -36,7 +36,7 @@ async def restyled_from_nothing(pilot: Pilot[Any], app: DockwireApp) -> list[lis
             widget._clear_caches()
         widget.refresh()
     await settle(pilot)
-    return [[(seg.text, seg.style) for seg in line] for line in app.screen._compositor.render_strips()]
+    return screen_lines(app)
 
 
 async def test_a_pane_switch_gives_the_styles_and_screen_of_a_full_restyle() -> None:

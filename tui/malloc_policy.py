@@ -12,7 +12,6 @@ is a mapping per large block (a firewall read of 10,000 rules is one or two a se
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 #: glibc's mallopt parameter for the threshold (malloc.h).
 M_MMAP_THRESHOLD = -3
@@ -22,12 +21,9 @@ THRESHOLD = 128 * 1024
 
 def return_large_blocks() -> bool:
     """Fix glibc's mmap threshold at its default for this process; False where the C library is not glibc
-    (nothing is changed there)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
+    (nothing is changed there). The C library is the one already loaded (no search for it at start-up)."""
     try:
-        libc = ctypes.CDLL(name)
+        libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
         libc.gnu_get_libc_version  # noqa: B018 (only glibc has it)
     except (OSError, AttributeError):

@@ -100,9 +100,10 @@ def _redraw_scrollbars(widget: _Widget) -> None:
 def restyle(widget: _Widget, full: Callable[[], object]) -> bool:
     """Restyle a widget alone (not what it holds): the styles kept for its look if there are some (True),
     else `full` (Textual's restyle), whose result is kept for next time."""
-    kept = widget.__dict__.get("_kept_looks")
+    kept: KeptLooks | None = getattr(widget, "_kept_looks", None)
     if kept is None:
-        kept = widget.__dict__["_kept_looks"] = KeptLooks()
+        kept = KeptLooks()
+        setattr(widget, "_kept_looks", kept)  # noqa: B010 (not an attribute Textual's Widget declares)
     look = kept.look(widget)
     if kept.put_back(widget, look):
         return True
