@@ -25,6 +25,7 @@ from dockwire.tui.debounce import Debounce
 from dockwire.tui.key_footer import KeyFooter
 from dockwire.tui.messages import ModelShown, ProbeFinished, ProbeStarted
 from dockwire.tui.questions import ProtoChoice, QuestionError, ask_with, resolve, shown_protocol
+from dockwire.tui.shown_compositor import ShownCompositor
 from dockwire.widgets.containers import ContainersTable, Marks
 from dockwire.widgets.detail import DetailPane, describe_ref, rule_detail
 from dockwire.widgets.events import EventLog, kind_of
@@ -98,6 +99,8 @@ class MainScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__(id="main")
+        #: A pane switch draws the two panes it changes, not every pane between them.
+        self._compositor = ShownCompositor()
         self.marks = Marks()
         self.model_view: ModelShown | None = None
         #: What the detail pane shows: a tree node or container, a firewall row, or (None) the host.

@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
 from textual.message import Message
 from textual.strip import Strip
+from textual.widget import PseudoClasses
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
@@ -35,6 +36,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 #: A drawn cell: its lines of segments.
 CellLines = list[list[Segment]]
+
+#: The component styles DataTable's CSS gives the focus: they show in the cursor's row and in the header only.
+FOCUS_COMPONENTS = frozenset({"datatable--cursor", "datatable--fixed-cursor", "datatable--header"})
 
 STATE_STYLES = {
     "running": "green",
@@ -119,7 +123,8 @@ class ContainersTable(QuickFocus, SteadyView, DataTable[Text]):
     DataTable keys each drawn line by where the cursor is, so a cursor move (or a scroll by one row) drew
     every row in view again; with a row cursor a line depends only on whether its row is the cursor's (or
     the mouse's), and that is this table's key (`_render_line`): a move draws the two rows it changed.
-    The render caches are kept per look (`StyleKeptCaches`): a pane switch does not draw it from nothing.
+    The focus shows in the cursor's row and the header alone (`_drawn_state`), so a pane switch draws those
+    two rows again; the render caches are kept per look otherwise (`StyleKeptCaches`: a theme, a hover).
     A cell's text is laid out once, whatever the look (`_laid_out`): a row drawn in a new look (the first
     focus change, a cursor or hover) only lays that look's styles over it, in half the time."""
 
@@ -223,10 +228,23 @@ class ContainersTable(QuickFocus, SteadyView, DataTable[Text]):
 
     def _before_pass(self) -> None:
         current = (self._cell_render_cache, self._row_render_cache, self._line_cache)
-        caches = self._looks.swap(look_of(self, self.COMPONENT_CLASSES), current)
+        look = look_of(self, self.COMPONENT_CLASSES - FOCUS_COMPONENTS, focus=False)
+        caches = self._looks.swap(look, current)
         if caches is not None:
             self._cell_render_cache, self._row_render_cache, self._line_cache = caches
             self._get_styles_to_render_cell.cache_clear()
+
+    def watch_has_focus(self, has_focus: bool) -> None:
+        super().watch_has_focus(has_focus)
+        # The cursor's styles (kept by DataTable without the focus in their key) are the focus's own.
+        self._get_styles_to_render_cell.cache_clear()
+
+    def _drawn_state(self, focus_shows: bool) -> PseudoClasses:
+        """The pseudo-classes a row's drawing depends on: the focus only shows in the cursor's row and in the
+        header (no rule of the table's CSS makes it show elsewhere: the app's has no focus tint), so a focus
+        change draws those two rows again, not every row in view."""
+        state = self._pseudo_class_state
+        return state if focus_shows else state._replace(focus=False)
 
     def _clear_caches(self) -> None:
         super()._clear_caches()
@@ -259,7 +277,7 @@ class ContainersTable(QuickFocus, SteadyView, DataTable[Text]):
             hover,
             self._show_hover_cursor,
             self._update_count,
-            self._pseudo_class_state,
+            self._drawn_state(cursor),
         )
         lines = self._cell_render_cache.get(key)
         if lines is None:
@@ -311,19 +329,20 @@ class ContainersTable(QuickFocus, SteadyView, DataTable[Text]):
         row = self._row_locations.get(row_key)
         if row is None:
             row = -1
+        is_cursor = row == self.cursor_coordinate.row
         key = (
             "row",
             y,
             x1,
             x2,
             self.size.width,
-            row == self.cursor_coordinate.row,
+            is_cursor,
             row == self.hover_coordinate.row,
             base_style,
             self.show_cursor,
             self._show_hover_cursor,
             self._update_count,
-            self._pseudo_class_state,
+            self._drawn_state(is_cursor or row < 0),
         )
         lines = cast("LRUCache[Hashable, Strip]", self._line_cache)  # DataTable's cache, this table's keys
         strip = lines.get(key)

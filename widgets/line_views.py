@@ -93,10 +93,12 @@ class StyleKeptCaches(Generic[CachesT]):
         self._kept.clear()
 
 
-def look_of(widget: Widget, components: Iterable[str]) -> Hashable:
-    """What a widget's drawing depends on in its styles: its own and each component's, and pseudo-classes."""
+def look_of(widget: Widget, components: Iterable[str], focus: bool = True) -> Hashable:
+    """What a widget's drawing depends on in its styles: its own and each component's, and pseudo-classes
+    (without the focus when `focus` is False: the widget's cache keys tell it apart where it shows)."""
+    state = widget.get_pseudo_class_state()
     return (
-        widget.get_pseudo_class_state(),
+        state if focus else state._replace(focus=False),
         widget.rich_style,
         tuple(widget.get_component_rich_style(name, partial=True) for name in sorted(components)),
     )

@@ -11,7 +11,7 @@ the widget and of each of its ancestors), keeps the styles it gave, and the next
 look it has seen puts them back: only the rules that differ are set (so only what they change is
 redrawn), and the component styles are swapped in whole. `QuickFocus` does so on a pane's focus change;
 what the pane holds is restyled as before (its rules may depend on the pane's focus), its scrollbars are
-not (their own rules do not)."""
+not, not even the first time (their own rules do not)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,9 @@ class KeptLooks:
             _redraw_scrollbars(widget)
         components_changed = widget._component_styles != components
         widget._component_styles = dict(components)
-        widget.notify_style_update()
+        if changed or components_changed:
+            # (Nothing changed: no cache to empty, as Textual's own restyle returns early then.)
+            widget.notify_style_update()
         if components_changed:
             widget.refresh()
         return True
@@ -117,6 +119,22 @@ class QuickFocus(_Widget):
     of the last time it had that look, else restyles as Textual does and keeps the result."""
 
     def watch_has_focus(self, has_focus: bool) -> None:
-        if restyle(self, lambda: super(QuickFocus, self).watch_has_focus(has_focus)):
-            # What the widget holds (not its scrollbars) is restyled as Textual would.
-            self.app.stylesheet.update_nodes(self.walk_children(), animate=True)
+        stylesheet = self.app.stylesheet
+        restyle(self, lambda: _restyle_alone(self))
+        # What the widget holds (not its scrollbars) is restyled as Textual would.
+        stylesheet.update_nodes(self.walk_children(), animate=True)
+
+
+def _restyle_alone(widget: _Widget) -> None:
+    """Textual's restyle of the widget itself, without its scrollbars: their own rules do not change with
+    the pane's focus, and setting them all again lays the whole screen out (some 10 ms). They are redrawn
+    when the background changed, as `KeptLooks.put_back` does."""
+    background = _background_rules(widget)
+    widget.app.stylesheet.apply(widget, animate=True)
+    if _background_rules(widget) != background:
+        _redraw_scrollbars(widget)
+
+
+def _background_rules(widget: _Widget) -> dict[str, object]:
+    rules = widget.styles.base.get_rules()
+    return {name: value for name, value in rules.items() if name.startswith("background")}
