@@ -59,11 +59,10 @@ class KeptLooks:
         wanted, components = kept
         base = widget.styles.base
         current = base.get_rules()
-        changed = [name for name in current.keys() | wanted.keys() if current.get(name) != wanted.get(name)]
+        changed = _changed_rules(current, wanted)
         for name in changed:
             setattr(base, name, wanted.get(name))
-        if any(name.startswith("background") for name in changed):
-            _redraw_scrollbars(widget)
+        _redraw_scrollbars_on_background(widget, changed)
         components_changed = widget._component_styles != components
         widget._component_styles = dict(components)
         if changed or components_changed:
@@ -82,6 +81,15 @@ class KeptLooks:
         self._kept[look] = (rules, dict(widget._component_styles))
         while len(self._kept) > self.KEPT:
             self._kept.popitem(last=False)
+
+
+def _changed_rules(before: RulesMap, after: RulesMap) -> list[str]:
+    return [name for name in before.keys() | after.keys() if before.get(name) != after.get(name)]
+
+
+def _redraw_scrollbars_on_background(widget: _Widget, changed: list[str]) -> None:
+    if any(name.startswith("background") for name in changed):
+        _redraw_scrollbars(widget)
 
 
 def _redraw_scrollbars(widget: _Widget) -> None:
@@ -119,22 +127,15 @@ class QuickFocus(_Widget):
     of the last time it had that look, else restyles as Textual does and keeps the result."""
 
     def watch_has_focus(self, has_focus: bool) -> None:
-        stylesheet = self.app.stylesheet
         restyle(self, lambda: _restyle_alone(self))
         # What the widget holds (not its scrollbars) is restyled as Textual would.
-        stylesheet.update_nodes(self.walk_children(), animate=True)
+        self.app.stylesheet.update_nodes(self.walk_children(), animate=True)
 
 
 def _restyle_alone(widget: _Widget) -> None:
     """Textual's restyle of the widget itself, without its scrollbars: their own rules do not change with
     the pane's focus, and setting them all again lays the whole screen out (some 10 ms). They are redrawn
     when the background changed, as `KeptLooks.put_back` does."""
-    background = _background_rules(widget)
+    before = widget.styles.base.get_rules()
     widget.app.stylesheet.apply(widget, animate=True)
-    if _background_rules(widget) != background:
-        _redraw_scrollbars(widget)
-
-
-def _background_rules(widget: _Widget) -> dict[str, object]:
-    rules = widget.styles.base.get_rules()
-    return {name: value for name, value in rules.items() if name.startswith("background")}
+    _redraw_scrollbars_on_background(widget, _changed_rules(before, widget.styles.base.get_rules()))
