@@ -12,6 +12,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
+from textual.geometry import Region
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import PseudoClasses
@@ -238,6 +239,15 @@ class ContainersTable(QuickFocus, SteadyView, DataTable[Text]):
         super().watch_has_focus(has_focus)
         # The cursor's styles (kept by DataTable without the focus in their key) are the focus's own.
         self._get_styles_to_render_cell.cache_clear()
+
+    def redraw_focus(self) -> None:
+        """The focus shows in the header and the cursor's row alone (`_drawn_state`)."""
+        if self.show_header:
+            self.refresh(Region(0, 0, self.size.width, self.header_height))
+        if self.cursor_type == "row":
+            self.refresh_row(self.cursor_row)
+        else:
+            self.refresh()
 
     def _drawn_state(self, focus_shows: bool) -> PseudoClasses:
         """The pseudo-classes a row's drawing depends on: the focus only shows in the cursor's row and in the

@@ -472,6 +472,9 @@ class DetailPane(QuickFocus, SteadyView, ScrollView, can_focus=True):
         self._edition: Hashable = None
         self._kept: OrderedDict[Hashable, list[Strip]] = OrderedDict()
 
+    def redraw_focus(self) -> None:
+        """The focus shows nowhere inside the pane: only in its border, which its restyle redraws."""
+
     def show(self, subject: tuple[str, str], body: RenderableType, edition: Hashable = None) -> None:
         """Show `body`; when `subject` changed, scroll back to the top. With an `edition` (not None), the
         same subject and edition are the same body: its lines may be reused."""

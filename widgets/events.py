@@ -74,6 +74,9 @@ class EventLog(QuickFocus, SteadyView, RichLog):
         self.entries: deque[Text] = deque(maxlen=MAX_ENTRIES)
         self._wrapped_at = 0
 
+    def redraw_focus(self) -> None:
+        """The focus shows nowhere inside the log: only in the pane's border, which its restyle redraws."""
+
     def add(self, kind: str, message: str | Text) -> None:
         """Log one line; a string (which names things on the host) is shown escaped, as plain text."""
         tag, style = KINDS.get(kind, (kind, ""))

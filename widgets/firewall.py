@@ -38,6 +38,7 @@ from dockwire.widgets.formatting import (
     shorten_middle,
 )
 from dockwire.widgets.line_views import SteadyView
+from dockwire.widgets.quick_focus import FocusRedraw
 
 RowKey = tuple[str, ...]
 RowKind = Literal["table", "chain", "rule"]
@@ -157,7 +158,7 @@ def row_matches(row: FirewallRow, needle: str) -> bool:
     return False
 
 
-class FirewallView(SteadyView, ScrollView, can_focus=True):
+class FirewallView(FocusRedraw, SteadyView, ScrollView, can_focus=True):
     """Every firewall table, chain and rule, with counters that update in place."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -488,8 +489,12 @@ class FirewallView(SteadyView, ScrollView, can_focus=True):
     def watch_has_focus(self, has_focus: bool) -> None:
         """No rule of this pane's CSS depends on its focus (the cursor's colour is picked as a line is drawn:
         `_style`, and only the cursor's line keeps the focus in its key), so a focus change only redraws the
-        lines (`Widget._on_focus` does; all but the cursor's from those kept) instead of restyling
-        the pane, its 18 component styles and its scrollbars (Textual's watcher: 3 ms per pane switch)."""
+        cursor's line (`redraw_focus`) instead of restyling the pane, its 18 component styles and its
+        scrollbars (Textual's watcher: 3 ms per pane switch)."""
+
+    def redraw_focus(self) -> None:
+        """The focus shows in the cursor's line alone (`render_line`)."""
+        self.refresh_line(self.cursor_row + 1)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

@@ -11,15 +11,22 @@ the widget and of each of its ancestors), keeps the styles it gave, and the next
 look it has seen puts them back: only the rules that differ are set (so only what they change is
 redrawn), and the component styles are swapped in whole. `QuickFocus` does so on a pane's focus change;
 what the pane holds is restyled as before (its rules may depend on the pane's focus), its scrollbars are
-not, not even the first time (their own rules do not)."""
+not, not even the first time (their own rules do not).
+
+A restyle that changes only how a pane's border is painted (its colour and the title's: the focus mark)
+redraws the border's cells alone. Textual would redraw the whole pane and everything in it: a colour rule
+refreshes a node's children too, as colours are inherited, but a border's colour is not."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.css.styles import RenderStyles, RulesMap
+from textual.geometry import Region
 
 if TYPE_CHECKING:
     from textual.widget import Widget as _Widget
@@ -109,20 +116,184 @@ def _redraw_scrollbars(widget: _Widget) -> None:
 
 def restyle(widget: _Widget, full: Callable[[], object]) -> bool:
     """Restyle a widget alone (not what it holds): the styles kept for its look if there are some (True),
-    else `full` (Textual's restyle), whose result is kept for next time."""
+    else `full` (Textual's restyle), whose result is kept for next time. What the restyle asks to redraw
+    is held back, then redrawn as narrowly as what changed allows (`redraw_restyled`)."""
     kept: KeptLooks | None = getattr(widget, "_kept_looks", None)
     if kept is None:
         kept = KeptLooks()
         setattr(widget, "_kept_looks", kept)  # noqa: B010 (not an attribute Textual's Widget declares)
     look = kept.look(widget)
-    if kept.put_back(widget, look):
-        return True
-    full()
-    kept.keep(widget, look)
-    return False
+    before = widget.styles.base.get_rules()
+    with held_refreshes(widget) as asked:
+        put_back = kept.put_back(widget, look)
+        if not put_back:
+            full()
+    redraw_restyled(widget, asked, before, widget.styles.base.get_rules())
+    if not put_back:
+        kept.keep(widget, look)
+    return put_back
 
 
-class QuickFocus(_Widget):
+def redraw_restyled(widget: _Widget, asked: AskedRefresh, before: RulesMap, after: RulesMap) -> None:
+    """Redraw a widget after a focus restyle. When its rules changed only in how the border is painted,
+    that is its border's cells, plus where its focus shows (`FocusRedraw.redraw_focus`) if its component
+    styles changed (their refresh asks for the whole widget); otherwise what the restyle asked for."""
+    if asked.layout or not paints_border_only(before, after):
+        asked.replay(widget)
+        asked.replay_bars(before, after)
+        return
+    if asked.styles:
+        refresh_border(widget)
+    if asked.whole:
+        redraw_focus = widget.redraw_focus if isinstance(widget, FocusRedraw) else widget.refresh
+        redraw_focus()
+    if asked.regions:
+        widget.refresh(*asked.regions)
+    asked.replay_bars(before, after)
+
+
+#: Rules that paint a border's title or subtitle, on the border's top or bottom line.
+BORDER_TEXT_RULES = frozenset(
+    f"{auto}border_{part}_{what}"
+    for part in ("title", "subtitle")
+    for auto, what in (("", "color"), ("auto_", "color"), ("", "background"), ("", "style"))
+)
+BORDER_EDGE_RULES = frozenset(f"border_{edge}" for edge in ("top", "right", "bottom", "left"))
+
+
+def paints_border_only(before: RulesMap, after: RulesMap) -> bool:
+    """Whether the rules differ only in how the border is painted: its edges' colours (each edge of the
+    same kind, so nothing moves) and its title's and subtitle's style."""
+    for name in _changed_rules(before, after):
+        if name in BORDER_TEXT_RULES:
+            continue
+        if name in BORDER_EDGE_RULES:
+            old: Any = before.get(name)
+            new: Any = after.get(name)
+            if old and new and old[0] == new[0] and old[0] not in ("", "none", "hidden"):
+                continue
+        return False
+    return True
+
+
+def refresh_border(widget: _Widget) -> None:
+    """Redraw the cells of the widget's border alone (its four edges, title and subtitle included)."""
+    width, height = widget.outer_size
+    if not width or not height:
+        return
+    # `refresh` takes regions in the widget's content coordinates; the edges lie at its outer ones.
+    inside = widget.content_offset
+    edges = (
+        Region(0, 0, width, 1),
+        Region(0, height - 1, width, 1),
+        Region(0, 0, 1, height),
+        Region(width - 1, 0, 1, height),
+    )
+    widget.refresh(*(edge.translate(-inside) for edge in edges))
+
+
+class AskedRefresh:
+    """The refreshes asked for while held back: by the widget's styles (a rule set) or by the widget itself
+    (the whole of it, or some regions), merged."""
+
+    def __init__(self) -> None:
+        self.styles = self.whole = self.layout = self.children = self.parent = False
+        self.regions: list[Region] = []
+        self.bars: list[_Widget] = []
+
+    def note_styles(
+        self, *, layout: bool = False, children: bool = False, parent: bool = False, repaint: bool = True
+    ) -> None:
+        """`Styles.refresh`, noted."""
+        self.styles = True
+        self.layout |= layout
+        self.children |= children
+        self.parent |= parent
+
+    def note_widget(self, *regions: Region, layout: bool = False, **_: object) -> None:
+        """`Widget.refresh`, noted (it returns the widget, which no caller here uses)."""
+        self.layout |= layout
+        if regions:
+            self.regions.extend(regions)
+        else:
+            self.whole = True
+
+    def note_bar(self, bar: _Widget) -> Callable[..., None]:
+        """A scrollbar's `refresh`, noted."""
+
+        def note(*_: object, **__: object) -> None:
+            if bar not in self.bars:
+                self.bars.append(bar)
+
+        return note
+
+    def replay_bars(self, before: RulesMap, after: RulesMap) -> None:
+        """Redraw the scrollbars that asked for it, if what they show changed: their colours, or the
+        background, which shows through them. (Textual's restyle sets every scrollbar colour again, and
+        each one redraws the scrollbars, changed or not.)"""
+        if any(name.startswith(("scrollbar", "background")) for name in _changed_rules(before, after)):
+            for bar in self.bars:
+                bar.refresh()
+
+    def replay(self, widget: _Widget) -> None:
+        """Ask for them now, as `Styles.refresh` and `Widget.refresh` would have."""
+        if self.parent and widget.parent is not None:
+            widget.parent.refresh()
+        if self.styles or self.whole:
+            widget.refresh(layout=self.layout)
+        elif self.regions:
+            widget.refresh(*self.regions, layout=self.layout)
+        if self.children:
+            for child in widget.walk_children(with_self=False, reverse=True):
+                child.refresh(layout=self.layout)
+
+
+@contextmanager
+def held_refreshes(widget: _Widget) -> Iterator[AskedRefresh]:
+    """Note, instead of doing, the refreshes that a widget, its styles and its scrollbars ask for meanwhile
+    (an instance's own `refresh` shadows the method, and is taken away afterwards): the caller decides what
+    to redraw once it knows what changed."""
+    asked = AskedRefresh()
+    styles = widget.styles.base
+    bars = list(widget._get_virtual_dom())
+    setattr(styles, "refresh", asked.note_styles)  # noqa: B010 (for this instance alone)
+    setattr(widget, "refresh", asked.note_widget)  # noqa: B010
+    for bar in bars:
+        setattr(bar, "refresh", asked.note_bar(bar))  # noqa: B010
+    try:
+        yield asked
+    finally:
+        del styles.refresh
+        del widget.refresh
+        for bar in bars:
+            del bar.refresh
+
+
+class FocusRedraw(_Widget):
+    """For a pane's widget whose focus shows only in some of its lines (listed before its Textual base, as a
+    mixin): a focus change redraws those (`redraw_focus`), not the whole widget, which is what Textual's
+    focus and blur handlers ask for."""
+
+    def redraw_focus(self) -> None:
+        """Redraw where the focus shows: here the whole widget; a widget that knows better says less."""
+        self.refresh()
+
+    def _on_focus(self, event: events.Focus) -> None:
+        event.prevent_default()  # instead of `Widget._on_focus`, which differs only in what it redraws
+        self.has_focus = True
+        self.redraw_focus()
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantFocus(self))
+
+    def _on_blur(self, event: events.Blur) -> None:
+        event.prevent_default()  # instead of `Widget._on_blur`
+        self.has_focus = False
+        self.redraw_focus()
+        if self.parent is not None:
+            self.parent.post_message(events.DescendantBlur(self))
+
+
+class QuickFocus(FocusRedraw):
     """For a pane's widget (listed before its Textual base, as a mixin): a focus change puts back the styles
     of the last time it had that look, else restyles as Textual does and keeps the result."""
 

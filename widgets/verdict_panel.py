@@ -390,6 +390,10 @@ class AnswerView(QuickFocus, VerticalScroll):
     }
     """
 
+    def redraw_focus(self) -> None:
+        """The focus shows nowhere inside the answer: only in the result pane's border, which its restyle
+        redraws."""
+
     def palette(self) -> dict[str, StyleType]:
         """The roles' styles from the current theme (only what each component sets: no background but the
         badges')."""
