@@ -75,3 +75,39 @@ async def test_the_partial_updates_sent_add_up_to_the_screen() -> None:
             await settle(pilot)
             assert terminal.cells == whole_screen(app), f"after {key}"
         assert terminal.partial >= len(keys) // 2  # the keys were drawn as partial updates
+
+
+async def test_a_pane_switch_sends_the_borders_and_the_cursor_lines_not_the_panes() -> None:
+    """Tab from the containers to the firewall: of the two panes, the terminal is sent their border's cells,
+    the table's header and the two cursors' lines, and no other line of either pane."""
+    async with app_on().run_test(size=(160, 40)) as pilot:
+        app = await ready(pilot)
+        await press(pilot, "2")
+        await settle(pilot)
+        compositor = app.screen._compositor
+        sent_cells: set[tuple[int, int]] = set()
+        render_update = compositor.render_update
+
+        def sent(*args: Any, **kwargs: Any) -> Any:
+            update = render_update(*args, **kwargs)
+            assert not isinstance(update, LayoutUpdate), "a pane switch is drawn as partial updates"
+            if isinstance(update, ChopsUpdate):
+                sent_cells.update((y, x) for y, x1, x2 in update.spans for x in range(x1, x2))
+            return update
+
+        compositor.render_update = sent
+        table, rules = app.screen.query_one("#containers"), app.screen.query_one("#firewall")
+        table_cursor = table.cursor_row + table.header_height - round(table.scroll_y)
+        rules_cursor = rules.cursor_row + 1 - round(rules.scroll_y)
+        await press(pilot, "tab")
+        await settle(pilot)
+        assert app.focused is rules
+        for pane, focus_lines in ((table, {0, table_cursor}), (rules, {rules_cursor})):
+            inside = pane.content_region
+            for line in range(inside.height):
+                drawn = {x for x in range(inside.x, inside.right) if (inside.y + line, x) in sent_cells}
+                assert bool(drawn) == (line in focus_lines), (pane.id, line)
+            box = pane.parent.region
+            top = {(box.y, x) for x in range(box.x, box.right)}
+            left = {(y, box.x) for y in range(box.y, box.bottom)}
+            assert top | left <= sent_cells, pane.id  # the border's colour changed
