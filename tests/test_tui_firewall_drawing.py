@@ -67,3 +67,20 @@ async def test_moving_folding_and_blaming_draw_what_a_redraw_from_nothing_draws(
             firewall.mark_culprit(spot)
             await settle(pilot)
             assert drawn(app, firewall) == await redrawn(pilot, app, firewall), f"culprit {spot}"
+
+
+async def test_the_cursor_shows_whether_the_pane_has_the_focus() -> None:
+    """The cursor's background is the theme's, blended on the pane's: brighter with the focus than without
+    (a style taken without its alpha drew both at full strength)."""
+    async with app_on().run_test(size=(160, 40)) as pilot:
+        app = await ready(pilot)
+        firewall = app.main_screen.query_one(FirewallView)
+        backgrounds = []
+        for key in ("3", "2"):
+            await press(pilot, key)
+            await settle(pilot)
+            cursor_line = drawn(app, firewall)[firewall.cursor_row + 1 - round(firewall.scroll_y)]
+            line = cursor_line[: firewall.scrollable_content_region.width]  # not the scrollbar
+            backgrounds.append({style.bgcolor for _, style in line if style is not None} - {None})
+        focused, blurred = backgrounds
+        assert len(focused) == 1 and len(blurred) == 1 and focused != blurred

@@ -550,8 +550,10 @@ class FirewallView(FocusRedraw, SteadyView, ScrollView, can_focus=True):
         """A component style ("auto" colours resolved on the pane's background). The cursor's overlay only
         carries its background; the culprit's two are their own colour on their own background."""
         if name == "cursor":
+            # Blended on the pane's background: a partial style drops the alpha, which made the cursor of a
+            # pane without the focus as bright as the focused one's.
             cursor = "firewall--cursor" if self.has_focus else "firewall--cursor-blurred"
-            return self.get_component_rich_style(cursor, partial=True)
+            return Style(bgcolor=self.get_component_rich_style(cursor).bgcolor)
         full = self.get_component_rich_style(f"firewall--{name}")
         if name in ("culprit", "culprit-cursor"):
             return Style(color=full.color, bgcolor=full.bgcolor, bold=full.bold)
