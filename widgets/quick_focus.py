@@ -196,7 +196,8 @@ class AskedRefresh:
     """The refreshes asked for while held back: by the widget's styles (a rule set) or by the widget itself
     (the whole of it, or some regions), merged."""
 
-    def __init__(self) -> None:
+    def __init__(self, widget: _Widget) -> None:
+        self.widget = widget
         self.styles = self.whole = self.layout = self.children = self.parent = False
         self.regions: list[Region] = []
         self.bars: list[_Widget] = []
@@ -210,13 +211,14 @@ class AskedRefresh:
         self.children |= children
         self.parent |= parent
 
-    def note_widget(self, *regions: Region, layout: bool = False, **_: object) -> None:
-        """`Widget.refresh`, noted (it returns the widget, which no caller here uses)."""
+    def note_widget(self, *regions: Region, layout: bool = False, **_: object) -> _Widget:
+        """`Widget.refresh`, noted (it returns the widget, as that does)."""
         self.layout |= layout
         if regions:
             self.regions.extend(regions)
         else:
             self.whole = True
+        return self.widget
 
     def note_bar(self, bar: _Widget) -> Callable[..., None]:
         """A scrollbar's `refresh`, noted."""
@@ -251,22 +253,26 @@ class AskedRefresh:
 @contextmanager
 def held_refreshes(widget: _Widget) -> Iterator[AskedRefresh]:
     """Note, instead of doing, the refreshes that a widget, its styles and its scrollbars ask for meanwhile
-    (an instance's own `refresh` shadows the method, and is taken away afterwards): the caller decides what
-    to redraw once it knows what changed."""
-    asked = AskedRefresh()
-    styles = widget.styles.base
-    bars = list(widget._get_virtual_dom())
-    setattr(styles, "refresh", asked.note_styles)  # noqa: B010 (for this instance alone)
-    setattr(widget, "refresh", asked.note_widget)  # noqa: B010
-    for bar in bars:
-        setattr(bar, "refresh", asked.note_bar(bar))  # noqa: B010
+    (an instance's own `refresh` shadows the method, and what it shadowed is put back afterwards, so that
+    a hold inside another passes its redraws on to the outer one): the caller decides what to redraw once it
+    knows what changed."""
+    asked = AskedRefresh(widget)
+    held: list[tuple[object, Callable[..., object]]] = [
+        (widget.styles.base, asked.note_styles),
+        (widget, asked.note_widget),
+        *((bar, asked.note_bar(bar)) for bar in widget._get_virtual_dom()),
+    ]
+    shadowed = [(node, vars(node).get("refresh")) for node, _ in held]
+    for node, note in held:
+        setattr(node, "refresh", note)  # noqa: B010 (for this instance alone)
     try:
         yield asked
     finally:
-        del styles.refresh
-        del widget.refresh
-        for bar in bars:
-            del bar.refresh
+        for node, before in shadowed:
+            if before is None:
+                delattr(node, "refresh")
+            else:
+                setattr(node, "refresh", before)  # noqa: B010
 
 
 class FocusRedraw(_Widget):
