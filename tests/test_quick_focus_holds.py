@@ -3,6 +3,7 @@ then redrawn as narrowly as what changed allows, and the widget's own `refresh` 
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
 from textual.geometry import Region
@@ -62,3 +63,42 @@ async def test_a_hold_inside_another_passes_its_redraws_to_the_outer_one() -> No
             redraw_restyled(box, inner, before, before)
             assert outer.regions == [Region(1, 1, 2, 2)]
         assert "refresh" not in vars(box)
+
+
+def test_no_other_class_of_a_focus_redraw_pane_handles_focus_or_blur() -> None:
+    """`FocusRedraw` answers Focus and Blur in place of `Widget`'s handlers and stops the walk down the MRO
+    (`prevent_default`): a handler any other class of a pane defined (a Textual upgrade, a mixin) would be
+    skipped silently."""
+    from textual.widget import Widget
+
+    from dockwire.widgets.containers import ContainersTable
+    from dockwire.widgets.detail import DetailPane
+    from dockwire.widgets.events import EventLog
+    from dockwire.widgets.firewall import FirewallView
+    from dockwire.widgets.quick_focus import FocusRedraw
+    from dockwire.widgets.topology import TopologyTree
+    from dockwire.widgets.verdict_panel import VerdictPanel, VerdictReport
+
+    names = {"_on_focus", "on_focus", "_on_blur", "on_blur"}
+    for pane in (
+        ContainersTable,
+        DetailPane,
+        EventLog,
+        FirewallView,
+        TopologyTree,
+        VerdictPanel,
+        VerdictReport,
+    ):
+        assert issubclass(pane, FocusRedraw)
+        others = []
+        for cls in pane.__mro__:
+            if cls in (FocusRedraw, Widget):
+                continue
+            others += [f"{cls.__name__}.{name}" for name in sorted(names & set(vars(cls)))]
+            decorated = vars(cls).get("_decorated_handlers") or {}
+            others += [
+                f"{cls.__name__} @on({kind.__name__})"
+                for kind in (events.Focus, events.Blur)
+                if kind in decorated
+            ]
+        assert others == [], pane.__name__

@@ -6,7 +6,9 @@ changed regions only. A pane switch changes two panes far apart (and the key foo
 whole body: every pane, box, scrollbar and filter was drawn and cut again for the two that changed, some
 3 ms of 10 on the 200-container host. Here a widget is drawn only where it shows in a changed region and
 no widget in front of it covers that part, and then from the first to the last line of those parts (a
-pane whose focus shows in its cursor's line draws that line, not its 40); what is sent is the same."""
+table whose focus shows in its cursor's line, inside a box whose border shows it, draws that line, not
+its 40; a pane with a border of its own still draws every line, for the border's two sides); what is sent
+is the same."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ class ShownCompositor(Compositor):
     """`Compositor`, with a partial update drawn from the lines shown in its changed regions."""
 
     #: While a partial update is drawn: each widget drawn, and the lines of it to draw (a region of the
-    #: screen: its visible region cut to the lines its changed regions cover).
+    #: screen: its visible region cut to the lines that its changed parts not covered from the front span).
     _drawn: dict[Widget, Region] | None = None
 
     def render_partial_update(self) -> ChopsUpdate | None:

@@ -489,8 +489,8 @@ class FirewallView(FocusRedraw, SteadyView, ScrollView, can_focus=True):
     def watch_has_focus(self, has_focus: bool) -> None:
         """No rule of this pane's CSS depends on its focus (the cursor's colour is picked as a line is drawn:
         `_style`, and only the cursor's line keeps the focus in its key), so a focus change only redraws the
-        cursor's line (`redraw_focus`) instead of restyling the pane, its 18 component styles and its
-        scrollbars (Textual's watcher: 3 ms per pane switch)."""
+        cursor's line (`redraw_focus`; the box's border is `MainScreen.watch_focused`'s) instead of restyling
+        the pane, its 18 component styles and its scrollbars (Textual's watcher: 3 ms per pane switch)."""
 
     def redraw_focus(self) -> None:
         """The focus shows in the cursor's line alone (`render_line`)."""

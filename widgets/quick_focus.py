@@ -136,9 +136,10 @@ def restyle(widget: _Widget, full: Callable[[], object]) -> bool:
 
 def redraw_restyled(widget: _Widget, asked: AskedRefresh, before: RulesMap, after: RulesMap) -> None:
     """Redraw a widget after a focus restyle. When its rules changed only in how the border is painted,
-    that is its border's cells, plus where its focus shows (`FocusRedraw.redraw_focus`) if its component
-    styles changed (their refresh asks for the whole widget); otherwise what the restyle asked for."""
-    if asked.layout or not paints_border_only(before, after):
+    that is its border's cells, plus, if the whole widget was asked for (a component style changed, or the
+    widget's own style hook refreshes), where its focus shows (`FocusRedraw.redraw_focus`; the whole of a
+    widget that is not one); otherwise what the restyle asked for."""
+    if asked.layout or asked.recompose or not paints_border_only(before, after):
         asked.replay(widget)
         asked.replay_bars(before, after)
         return
@@ -198,7 +199,7 @@ class AskedRefresh:
 
     def __init__(self, widget: _Widget) -> None:
         self.widget = widget
-        self.styles = self.whole = self.layout = self.children = self.parent = False
+        self.styles = self.whole = self.layout = self.recompose = self.children = self.parent = False
         self.regions: list[Region] = []
         self.bars: list[_Widget] = []
 
@@ -211,9 +212,12 @@ class AskedRefresh:
         self.children |= children
         self.parent |= parent
 
-    def note_widget(self, *regions: Region, layout: bool = False, **_: object) -> _Widget:
+    def note_widget(
+        self, *regions: Region, layout: bool = False, recompose: bool = False, **_: object
+    ) -> _Widget:
         """`Widget.refresh`, noted (it returns the widget, as that does)."""
         self.layout |= layout
+        self.recompose |= recompose
         if regions:
             self.regions.extend(regions)
         else:
@@ -221,9 +225,10 @@ class AskedRefresh:
         return self.widget
 
     def note_bar(self, bar: _Widget) -> Callable[..., None]:
-        """A scrollbar's `refresh`, noted."""
+        """A scrollbar's `refresh`, noted (a layout it asks for is the widget's too)."""
 
-        def note(*_: object, **__: object) -> None:
+        def note(*_: object, layout: bool = False, **__: object) -> None:
+            self.layout |= layout
             if bar not in self.bars:
                 self.bars.append(bar)
 
@@ -242,9 +247,9 @@ class AskedRefresh:
         if self.parent and widget.parent is not None:
             widget.parent.refresh()
         if self.styles or self.whole:
-            widget.refresh(layout=self.layout)
+            widget.refresh(layout=self.layout, recompose=self.recompose)
         elif self.regions:
-            widget.refresh(*self.regions, layout=self.layout)
+            widget.refresh(*self.regions, layout=self.layout, recompose=self.recompose)
         if self.children:
             for child in widget.walk_children(with_self=False, reverse=True):
                 child.refresh(layout=self.layout)

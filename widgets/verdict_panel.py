@@ -391,8 +391,8 @@ class AnswerView(QuickFocus, VerticalScroll):
     """
 
     def redraw_focus(self) -> None:
-        """The focus shows nowhere inside the answer: only in the result pane's border, which its restyle
-        redraws."""
+        """The focus shows nowhere inside the answer (on the main screen, only in the result pane's border,
+        which its restyle redraws)."""
 
     def palette(self) -> dict[str, StyleType]:
         """The roles' styles from the current theme (only what each component sets: no background but the
