@@ -69,7 +69,6 @@ class KeptLooks:
         changed = _changed_rules(current, wanted)
         for name in changed:
             setattr(base, name, wanted.get(name))
-        _redraw_scrollbars_on_background(widget, changed)
         components_changed = widget._component_styles != components
         widget._component_styles = dict(components)
         if changed or components_changed:
@@ -94,14 +93,9 @@ def _changed_rules(before: RulesMap, after: RulesMap) -> list[str]:
     return [name for name in before.keys() | after.keys() if before.get(name) != after.get(name)]
 
 
-def _redraw_scrollbars_on_background(widget: _Widget, changed: list[str]) -> None:
-    if any(name.startswith("background") for name in changed):
-        _redraw_scrollbars(widget)
-
-
 def _redraw_scrollbars(widget: _Widget) -> None:
-    """Scrollbars are drawn over the widget's background: a new one (a focus tint) shows in them too, once
-    the styles each scrollbar keeps from its ancestors are forgotten."""
+    """Scrollbars are drawn in the widget's scrollbar colours over its background: a new one (a focus tint)
+    shows in them once the styles each scrollbar keeps from its ancestors are forgotten."""
     bars: list[_Widget] = []
     if widget.show_vertical_scrollbar:
         bars.append(widget.vertical_scrollbar)
@@ -139,18 +133,21 @@ def redraw_restyled(widget: _Widget, asked: AskedRefresh, before: RulesMap, afte
     that is its border's cells, plus, if the whole widget was asked for (a component style changed, or the
     widget's own style hook refreshes), where its focus shows (`FocusRedraw.redraw_focus`; the whole of a
     widget that is not one); otherwise what the restyle asked for."""
-    if asked.layout or asked.recompose or not paints_border_only(before, after):
+    changed = _changed_rules(before, after)
+    if asked.layout or asked.recompose or not paints_border_only(changed, before, after):
         asked.replay(widget)
-        asked.replay_bars(before, after)
-        return
-    if asked.styles:
-        refresh_border(widget)
-    if asked.whole:
-        redraw_focus = widget.redraw_focus if isinstance(widget, FocusRedraw) else widget.refresh
-        redraw_focus()
-    if asked.regions:
-        widget.refresh(*asked.regions)
-    asked.replay_bars(before, after)
+    else:
+        if asked.styles:
+            refresh_border(widget)
+        if asked.whole:
+            redraw_focus = widget.redraw_focus if isinstance(widget, FocusRedraw) else widget.refresh
+            redraw_focus()
+        if asked.regions:
+            widget.refresh(*asked.regions)
+    # The scrollbars' own refreshes are held for good: Textual's restyle sets every scrollbar colour again,
+    # and each one redraws them, changed or not.
+    if any(name.startswith(("scrollbar", "background")) for name in changed):
+        _redraw_scrollbars(widget)
 
 
 #: Rules that paint a border's title or subtitle, on the border's top or bottom line.
@@ -162,10 +159,10 @@ BORDER_TEXT_RULES = frozenset(
 BORDER_EDGE_RULES = frozenset(f"border_{edge}" for edge in ("top", "right", "bottom", "left"))
 
 
-def paints_border_only(before: RulesMap, after: RulesMap) -> bool:
-    """Whether the rules differ only in how the border is painted: its edges' colours (each edge of the
-    same kind, so nothing moves) and its title's and subtitle's style."""
-    for name in _changed_rules(before, after):
+def paints_border_only(changed: list[str], before: RulesMap, after: RulesMap) -> bool:
+    """Whether the rules `changed` from `before` to `after` change only how the border is painted: its
+    edges' colours (each edge of the same kind, so nothing moves) and its title's and subtitle's style."""
+    for name in changed:
         if name in BORDER_TEXT_RULES:
             continue
         if name in BORDER_EDGE_RULES:
@@ -201,7 +198,6 @@ class AskedRefresh:
         self.widget = widget
         self.styles = self.whole = self.layout = self.recompose = self.children = self.parent = False
         self.regions: list[Region] = []
-        self.bars: list[_Widget] = []
 
     def note_styles(
         self, *, layout: bool = False, children: bool = False, parent: bool = False, repaint: bool = True
@@ -224,23 +220,10 @@ class AskedRefresh:
             self.whole = True
         return self.widget
 
-    def note_bar(self, bar: _Widget) -> Callable[..., None]:
-        """A scrollbar's `refresh`, noted (a layout it asks for is the widget's too)."""
-
-        def note(*_: object, layout: bool = False, **__: object) -> None:
-            self.layout |= layout
-            if bar not in self.bars:
-                self.bars.append(bar)
-
-        return note
-
-    def replay_bars(self, before: RulesMap, after: RulesMap) -> None:
-        """Redraw the scrollbars that asked for it, if what they show changed: their colours, or the
-        background, which shows through them. (Textual's restyle sets every scrollbar colour again, and
-        each one redraws the scrollbars, changed or not.)"""
-        if any(name.startswith(("scrollbar", "background")) for name in _changed_rules(before, after)):
-            for bar in self.bars:
-                bar.refresh()
+    def note_bar(self, *_: object, layout: bool = False, **__: object) -> None:
+        """A scrollbar's `refresh`, noted: a layout it asks for is the widget's too; its redraw is decided
+        from what changed (`redraw_restyled`)."""
+        self.layout |= layout
 
     def replay(self, widget: _Widget) -> None:
         """Ask for them now, as `Styles.refresh` and `Widget.refresh` would have."""
@@ -265,7 +248,7 @@ def held_refreshes(widget: _Widget) -> Iterator[AskedRefresh]:
     held: list[tuple[object, Callable[..., object]]] = [
         (widget.styles.base, asked.note_styles),
         (widget, asked.note_widget),
-        *((bar, asked.note_bar(bar)) for bar in widget._get_virtual_dom()),
+        *((bar, asked.note_bar) for bar in widget._get_virtual_dom()),
     ]
     shadowed = [(node, vars(node).get("refresh")) for node, _ in held]
     for node, note in held:
@@ -309,15 +292,9 @@ class QuickFocus(FocusRedraw):
     of the last time it had that look, else restyles as Textual does and keeps the result."""
 
     def watch_has_focus(self, has_focus: bool) -> None:
-        restyle(self, lambda: _restyle_alone(self))
+        # Textual's restyle of the widget itself, without its scrollbars: their own rules do not change with
+        # the pane's focus, and setting them all again lays the whole screen out (some 10 ms).
+        restyle(self, lambda: self.app.stylesheet.apply(self, animate=True))
         # What the widget holds (not its scrollbars) is restyled as Textual would.
         self.app.stylesheet.update_nodes(self.walk_children(), animate=True)
 
-
-def _restyle_alone(widget: _Widget) -> None:
-    """Textual's restyle of the widget itself, without its scrollbars: their own rules do not change with
-    the pane's focus, and setting them all again lays the whole screen out (some 10 ms). They are redrawn
-    when the background changed, as `KeptLooks.put_back` does."""
-    before = widget.styles.base.get_rules()
-    widget.app.stylesheet.apply(widget, animate=True)
-    _redraw_scrollbars_on_background(widget, _changed_rules(before, widget.styles.base.get_rules()))
