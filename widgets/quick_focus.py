@@ -297,4 +297,3 @@ class QuickFocus(FocusRedraw):
         restyle(self, lambda: self.app.stylesheet.apply(self, animate=True))
         # What the widget holds (not its scrollbars) is restyled as Textual would.
         self.app.stylesheet.update_nodes(self.walk_children(), animate=True)
-
